@@ -12,7 +12,7 @@ import numpy as np, torch
 
 # %% auto #0
 __all__ = ['DTYPES', 'IN_TEST', 'cache_dir', 'default_device', 'get_device', 'get_dtype', 'seed_everything', 'closest',
-           'check_choice', 'atomic_write', 'atomic_dir', 'save_json', 'load_json', 'hash_of']
+           'check_choice', 'atomic_write', 'atomic_dir', 'save_json', 'load_json', 'hash_of', 'Callback']
 
 # %% ../nbs/00_core.ipynb #cb5e24ae
 def cache_dir(*parts: str) -> Path:
@@ -121,3 +121,10 @@ def hash_of(*parts) -> str:
     h = hashlib.sha256()
     for p in parts: h.update(json.dumps(p, sort_keys=True, default=str).encode()); h.update(b'\0')
     return h.hexdigest()[:16]
+
+# %% ../nbs/00_core.ipynb #ba09ecae
+class Callback:
+    "Base class for training callbacks: define any event method (`before_fit`, `after_step`, ...); `order` sorts them."
+    order = 0
+    def __call__(self, event: str, learn):
+        if (f := getattr(self, event, None)) is not None: f(learn)

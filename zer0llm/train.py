@@ -19,9 +19,8 @@ from .optim import make_fo_optimizer, make_scheduler
 from .checkpoint import save_checkpoint, rng_state
 
 # %% auto #0
-__all__ = ['TASKS', 'MODES', 'PRECISIONS', 'CSV_FIELDS', 'TrainConfig', 'PretrainTask', 'Callback', 'Learner', 'Recorder',
-           'CSVLogger', 'in_notebook', 'ProgressCallback', 'plot_losses', 'get_tokenizer', 'build_model', 'sample_text',
-           'train']
+__all__ = ['TASKS', 'MODES', 'PRECISIONS', 'CSV_FIELDS', 'TrainConfig', 'PretrainTask', 'Learner', 'Recorder', 'CSVLogger',
+           'in_notebook', 'ProgressCallback', 'plot_losses', 'get_tokenizer', 'build_model', 'sample_text', 'train']
 
 # %% ../nbs/09_train.ipynb #a6ba8460
 @dataclass
@@ -85,12 +84,6 @@ class PretrainTask:
         return lm + aux, {'lm_loss': lm.detach()}
 
 # %% ../nbs/09_train.ipynb #6a8a04ed
-class Callback:
-    "Base class: override any event method; `order` sorts callbacks."
-    order = 0
-    def __call__(self, event, learn):
-        if (f := getattr(self, event, None)) is not None: f(learn)
-
 class Learner:
     "The training loop: `fit()` steps the optimizer `cfg.max_steps` times, firing callback events."
     def __init__(self, cfg: TrainConfig, model, task, train_data, val_data, opt, sched=None, cbs=()):
