@@ -184,13 +184,20 @@ def step(self: ZOOptimizer, closure, grad_closure: Callable|None = None, next_ba
     self._maybe_guide(grad_closure)
     with torch.no_grad():
         projections, losses = self.estimate(closure, next_batch, fuse_restore=self._can_fuse())
-        self._update(projections, closure)
+        if all(math.isfinite(l) for l in losses): self._update(projections, closure)
+        else: self._skip_update()   # a NaN/inf projection would write NaN into every weight
     self.counters['step'] += 1
     self.last_loss = sum(losses) / len(losses)
     return self.last_loss
 
 @patch
 def _can_fuse(self: ZOOptimizer) -> bool: return False
+
+@patch
+def _skip_update(self: ZOOptimizer):
+    "Leave the parameters where they were: only finish a restore that the fused update would have done."
+    if self.pending_restore: self._perturb(self._plan(self.q - 1), self.pending_restore[1])
+    self.pending_restore = None
 
 # %% ../nbs/07a_zo.ipynb #76e0e5b6
 class ZOSGD(ZOOptimizer):
