@@ -13,8 +13,8 @@ from .core import *
 from . import train as T
 
 # %% auto #0
-__all__ = ['UsageError', 'Parser', 'add_train_args', 'train_config_from_args', 'load_config_file', 'run_train', 'run_generate',
-           'make_parser', 'main']
+__all__ = ['TRAIN_ALIASES', 'UsageError', 'Parser', 'add_train_args', 'train_config_from_args', 'load_config_file', 'run_train',
+           'run_generate', 'run_eval', 'make_parser', 'main']
 
 # %% ../nbs/14_cli.ipynb #e0acaa63
 class UsageError(Exception):
@@ -31,11 +31,19 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 # %% ../nbs/14_cli.ipynb #7f10c2e6
+TRAIN_ALIASES = {'query_budget': ['query_budget_q'], 'lr': ['learning_rate'], 'epochs': ['num_epochs']}
+
 def _choices(name: str):
     from zer0llm.config import PRESETS
-    from zer0llm.optim import FO_OPTIMIZERS, SCHEDULES
+    from zer0llm.optim import SCHEDULES
+    from zer0llm.zo import OPTIMIZERS, SCOPES, DIRECTIONS
     return {'task': T.TASKS, 'mode': T.MODES, 'precision': T.PRECISIONS, 'model_size': list(PRESETS),
-            'optimizer': list(FO_OPTIMIZERS), 'schedule': SCHEDULES}.get(name)
+            'optimizer': list(OPTIMIZERS), 'schedule': SCHEDULES, 'scope': SCOPES, 'direction': DIRECTIONS}.get(name)
+
+def _spellings(name: str) -> list[str]:
+    "`--dashed-name`, `--underscore_name` and the aliases of a field, without repeats."
+    names = [name.replace('_', '-'), name] + [a for al in TRAIN_ALIASES.get(name, []) for a in (al.replace('_', '-'), al)]
+    return ['--' + n for n in dict.fromkeys(names)]
 
 def _arg_type(hint):
     "The scalar type behind `int|None`-style hints."
@@ -46,9 +54,9 @@ def add_train_args(p: argparse.ArgumentParser):
     "One `--flag` per `TrainConfig` field, typed and with the accepted values listed."
     hints, default = typing.get_type_hints(T.TrainConfig), T.TrainConfig()
     for f in fields(T.TrainConfig):
-        flag, typ, dflt = '--' + f.name.replace('_', '-'), _arg_type(hints[f.name]), getattr(default, f.name)
-        if typ is bool: p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=f'(default: {dflt})')
-        else: p.add_argument(flag, type=typ, choices=_choices(f.name), default=None, metavar=f.name.upper(),
+        flags, typ, dflt = _spellings(f.name), _arg_type(hints[f.name]), getattr(default, f.name)
+        if typ is bool: p.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=f'(default: {dflt})')
+        else: p.add_argument(*flags, dest=f.name, type=typ, choices=_choices(f.name), default=None, metavar=f.name.upper(),
                              help=f"(default: {dflt})" + (f"; one of {', '.join(_choices(f.name))}" if _choices(f.name) else ''))
     p.add_argument('--config', type=Path, help='JSON or YAML file of TrainConfig fields; flags override it')
 
@@ -71,15 +79,17 @@ def load_config_file(path: Path) -> dict:
 def run_train(args):
     "Train from flags, print a summary: losses, the corpus's unigram entropy, and a generated sample."
     cfg = train_config_from_args(args)
-    print(f"zer0llm train: {cfg.model_size} model, {cfg.dataset} corpus, {cfg.max_steps} steps, "
-          f"{cfg.mode} {cfg.optimizer}, out {cfg.out}", flush=True)
+    rule = f"{cfg.epochs} epochs" if cfg.epochs else f"{cfg.max_tokens:,} tokens" if cfg.max_tokens else f"{cfg.max_steps} steps"
+    start = f"from {cfg.init_from}" if cfg.init_from else f"{cfg.model_size} model"
+    print(f"zer0llm train: {cfg.task}, {start}, {cfg.dataset} data, {rule}, {cfg.mode} {cfg.optimizer}, out {cfg.out}", flush=True)
     res = T.train(cfg)
-    print(f"\n{res['params']:,} parameters, {res['tokens']:,} tokens in {res['seconds']:.1f} s "
-          f"({res['tokens'] / res['seconds']:,.0f} tok/s)")
-    print(f"final train loss {res['train_loss']:.3f} | validation loss {res['val_loss']:.3f} | "
-          f"unigram entropy of the corpus {res['unigram_entropy']:.3f} nats/token")
-    verdict = 'below' if res['val_loss'] < res['unigram_entropy'] else 'NOT below'
-    print(f"validation loss is {res['unigram_entropy'] - res['val_loss']:.2f} nats {verdict} the unigram entropy")
+    print(f"\n{res['params']:,} parameters ({res['trainable_params']:,} trained), {res['tokens']:,} tokens in "
+          f"{res['seconds']:.1f} s ({res['tokens_per_s'] or 0:,.0f} tok/s), {res['forward_passes']:,} forward passes")
+    print(f"final train loss {res['train_loss']:.3f} | validation loss {res['val_loss']:.3f} (perplexity {res['val_ppl']:.2f})"
+          + (f" | unigram entropy of the corpus {res['unigram_entropy']:.3f} nats/token" if res['unigram_entropy'] else ''))
+    if res['unigram_entropy']:
+        verdict = 'below' if res['val_loss'] < res['unigram_entropy'] else 'NOT below'
+        print(f"validation loss is {res['unigram_entropy'] - res['val_loss']:.2f} nats {verdict} the unigram entropy")
     print(f"checkpoint {res['out']}/checkpoints/last | loss curve {res['plot']}")
     print(f"\nsample> {cfg.sample_prompt}", end='', flush=True)
     for piece in T.sample_text(res['learner'].model, res['tokenizer'], cfg.sample_prompt, cfg.sample_tokens):
@@ -101,6 +111,20 @@ def run_generate(args):
         print(piece, end='', flush=True)
     print()
 
+# %% ../nbs/14_cli.ipynb #458e232b
+def run_eval(args):
+    "Print the perplexity and downstream scores of `--checkpoint` (see `zer0llm.evaluate`); also as JSON with `--json`."
+    from zer0llm.evaluate import evaluate_checkpoint
+    res = evaluate_checkpoint(args.checkpoint, args.dataset, args.lambada, args.sst2, args.squad, args.max_samples,
+                              args.block_size, args.device)
+    if args.json: print(json.dumps(res, indent=2)); return res
+    print(f"checkpoint {res['checkpoint']}")
+    if 'perplexity' in res: print(f"{args.dataset}: validation loss {res['perplexity']['loss']:.4f}, perplexity "
+                                  f"{res['perplexity']['ppl']:.2f} ({res['perplexity']['tokens']:,} tokens)")
+    for name in ('lambada', 'sst2', 'squad'):
+        if name in res: print(f"{name}: " + ', '.join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in res[name].items()))
+    return res
+
 # %% ../nbs/14_cli.ipynb #c3e4cec1
 def make_parser() -> Parser:
     "The `zer0llm` argument parser with its subcommands."
@@ -118,6 +142,14 @@ def make_parser() -> Parser:
     g.add_argument('--seed', type=int, default=0)
     g.add_argument('--device', default='auto')
     g.set_defaults(func=run_generate)
+    e = sub.add_parser('eval', help='perplexity and downstream checks (LAMBADA, SST-2, SQuAD) of a checkpoint')
+    e.add_argument('--checkpoint', required=True, help='checkpoint or run directory')
+    e.add_argument('--dataset', help='perplexity on the validation split of this dataset (name or local path)')
+    for name in ('lambada', 'sst2', 'squad'): e.add_argument(f'--{name}', help=f'{name} records: a local jsonl/parquet file or a hub name')
+    for flag, typ in (('--max-samples', int), ('--block-size', int)):
+        e.add_argument(flag, flag.replace('-', '_').replace('__', '--'), type=typ, dest=flag[2:].replace('-', '_'))
+    e.add_argument('--device', default='auto'); e.add_argument('--json', action='store_true', help='print the results as JSON')
+    e.set_defaults(func=run_eval)
     return p
 
 def main(argv: list[str]|None = None) -> int:
@@ -129,7 +161,7 @@ def main(argv: list[str]|None = None) -> int:
         if extra: p.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
         args.func(args)
         return 0
-    except (UsageError, ValueError, FileNotFoundError) as e:
+    except (UsageError, ValueError, FileNotFoundError, T.NonFiniteLossError) as e:
         print(f"error: {e}" if not str(e).startswith('zer0llm') else f"{e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
