@@ -122,7 +122,7 @@ def hash_of(*parts) -> str:
     for p in parts: h.update(json.dumps(p, sort_keys=True, default=str).encode()); h.update(b'\0')
     return h.hexdigest()[:16]
 
-# %% ../nbs/00_core.ipynb #729c2f06
+# %% ../nbs/00_core.ipynb #ba09ecae
 class Callback:
     "Base class for training callbacks: define any event method (`before_fit`, `after_step`, ...); `order` sorts them."
     order = 0
