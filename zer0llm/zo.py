@@ -56,6 +56,7 @@ class ZOOptimizer(torch.optim.Optimizer):
         self.bp_interval, self.target_cos, self.noise_scale, self.record = bp_interval, target_cos, noise_scale, record
         self.counters = dict(seed=seed, step=0, forward_passes=0, bp_passes=0)
         self.records, self.last_loss, self.pending_restore, self.base_loss = [], None, None, None
+        self.reduce = None   # data parallel: averages a float64 tensor of scalars over ranks (see `_reduce`)
 
     @property
     def forward_passes(self) -> int: return self.counters['forward_passes']
@@ -184,11 +185,18 @@ def step(self: ZOOptimizer, closure, grad_closure: Callable|None = None, next_ba
     self._maybe_guide(grad_closure)
     with torch.no_grad():
         projections, losses = self.estimate(closure, next_batch, fuse_restore=self._can_fuse())
-        if all(math.isfinite(l) for l in losses): self._update(projections, closure)
+        *gs, loss = self._reduce([g for _, g in projections] + [sum(losses) / len(losses)])
+        if all(math.isfinite(v) for v in gs + [loss]): self._update([(plan, g) for (plan, _), g in zip(projections, gs)], closure)
         else: self._skip_update()   # a NaN/inf projection would write NaN into every weight
     self.counters['step'] += 1
-    self.last_loss = sum(losses) / len(losses)
+    self.last_loss = loss
     return self.last_loss
+
+@patch
+def _reduce(self: ZOOptimizer, values: list[float]) -> list[float]:
+    "Average scalars over data-parallel ranks with `self.reduce` (one all-reduce); unchanged without it."
+    if self.reduce is None: return values
+    return self.reduce(torch.tensor(values, dtype=torch.float64)).tolist()
 
 @patch
 def _can_fuse(self: ZOOptimizer) -> bool: return False
@@ -236,7 +244,8 @@ class ZOSGD(ZOOptimizer):
         if not self.conservative: return self._apply(projections)
         before = self.base_loss if self.base_loss is not None else self._evaluate(closure)  # two-sided: one more forward
         self._apply(projections)
-        if self._evaluate(closure) > before:
+        before, after = self._reduce([before, self._evaluate(closure)])   # every rank takes the same decision
+        if after > before:
             self._apply(projections, -1.0); self.counters['rejected'] += 1
 
 # %% ../nbs/07a_zo.ipynb #d705cac3
