@@ -81,7 +81,7 @@ def run_train(args):
     cfg = train_config_from_args(args)
     rule = f"{cfg.epochs} epochs" if cfg.epochs else f"{cfg.max_tokens:,} tokens" if cfg.max_tokens else f"{cfg.max_steps} steps"
     start = f"from {cfg.init_from}" if cfg.init_from else f"{cfg.model_size} model"
-    print(f"zer0llm train: {cfg.task}, {start}, {cfg.dataset} data, {rule}, {cfg.mode} {cfg.optimizer}, out {cfg.out}", flush=True)
+    print(f"zer0llm train: {cfg.task}, {start}, {cfg.dataset} data, {rule}, {cfg.mode} {T.optimizer_name(cfg)}, out {cfg.out}", flush=True)
     res = T.train(cfg)
     print(f"\n{res['params']:,} parameters ({res['trainable_params']:,} trained), {res['tokens']:,} tokens in "
           f"{res['seconds']:.1f} s ({res['tokens_per_s'] or 0:,.0f} tok/s), {res['forward_passes']:,} forward passes")
