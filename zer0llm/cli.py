@@ -6,7 +6,7 @@ Docs: https://zer0llm.github.io/zer0llm/cli.html.md"""
 
 # %% ../nbs/14_cli.ipynb #0a7660b0
 from __future__ import annotations
-import sys, argparse, typing, json, time
+import os, sys, argparse, typing, json, time
 from dataclasses import fields, asdict
 from pathlib import Path
 from .core import *
@@ -14,7 +14,8 @@ from . import train as T
 
 # %% auto #0
 __all__ = ['TRAIN_ALIASES', 'UsageError', 'Parser', 'add_train_args', 'train_config_from_args', 'load_config_file', 'run_train',
-           'run_generate', 'run_eval', 'make_parser', 'main']
+           'run_generate', 'run_eval', 'run_data', 'run_model', 'add_signature_args', 'run_bench', 'torchrun_command',
+           'make_parser', 'main']
 
 # %% ../nbs/14_cli.ipynb #e0acaa63
 class UsageError(Exception):
@@ -59,6 +60,7 @@ def add_train_args(p: argparse.ArgumentParser):
         else: p.add_argument(*flags, dest=f.name, type=typ, choices=_choices(f.name), default=None, metavar=f.name.upper(),
                              help=f"(default: {dflt})" + (f"; one of {', '.join(_choices(f.name))}" if _choices(f.name) else ''))
     p.add_argument('--config', type=Path, help='JSON or YAML file of TrainConfig fields; flags override it')
+    p.add_argument('--nproc', type=int, default=None, help='data-parallel processes on this machine (via torchrun); --batch-size is per process')
 
 def train_config_from_args(args) -> T.TrainConfig:
     "A `TrainConfig` from a config file (if given) overridden by the flags that were set."
@@ -125,6 +127,55 @@ def run_eval(args):
         if name in res: print(f"{name}: " + ', '.join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in res[name].items()))
     return res
 
+# %% ../nbs/14_cli.ipynb #19f9e70c
+def run_data(args):
+    "`zer0llm data list|info|prepare`."
+    from zer0llm import data as D
+    if args.action == 'list': print(D.dataset_table().to_string(index=False)); return
+    if not args.name: raise UsageError(f"zer0llm data {args.action}: give a dataset name or path")
+    if args.action == 'info': print(D.dataset_info(args.name)); return
+    tc = D.prepare(args.name, args.tokenizer, args.block_size, args.max_samples, args.force, args.num_proc)
+    print(f"{tc!r} at {tc.path}")
+
+def run_model(args):
+    "`zer0llm model list`: presets, parameters and training memory at `--batch-size` x `--seq-len`."
+    from zer0llm.config import model_table
+    print(model_table(args.batch_size, args.seq_len, args.dtype).to_string(index=False))
+
+# %% ../nbs/14_cli.ipynb #908c8481
+def add_signature_args(p: argparse.ArgumentParser, fn, skip=()):
+    "One `--flag` per keyword argument of `fn`, typed by its annotation (`int|None` -> int) or else `str`."
+    import inspect
+    hints = typing.get_type_hints(fn)
+    for name, prm in inspect.signature(fn).parameters.items():
+        if name in skip or prm.default is inspect.Parameter.empty: continue
+        d, typ = prm.default, _arg_type(hints.get(name, str))
+        if typ not in (int, float, str): typ = str
+        p.add_argument('--' + name.replace('_', '-'), dest=name, type=typ, default=d, metavar=name.upper(), help=f'(default: {d})')
+
+def run_bench(args):
+    "Run `zer0llm.bench.bench` with the flags and print its table."
+    from zer0llm.bench import bench
+    df = bench(**{k: v for k, v in vars(args).items() if k not in ('command', 'func')})
+    print(df.drop(columns='compared_with', errors='ignore').to_string(index=False))
+    if args.out: print(f"report: {args.out}")
+    return df
+
+# %% ../nbs/14_cli.ipynb #0a1f9fd1
+def torchrun_command(nproc: int, train_argv: list[str]) -> list[str]:
+    "The command that runs `zer0llm train` with `train_argv` in `nproc` local processes."
+    return [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc-per-node={nproc}',
+            '-m', 'zer0llm.train', *train_argv]
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for a in argv:
+        if skip: skip = False; continue
+        if a in ('--nproc', '--nproc-per-node'): skip = True; continue
+        if a.startswith(('--nproc=', '--nproc-per-node=')): continue
+        out.append(a)
+    return out
+
 # %% ../nbs/14_cli.ipynb #c3e4cec1
 def make_parser() -> Parser:
     "The `zer0llm` argument parser with its subcommands."
@@ -150,6 +201,23 @@ def make_parser() -> Parser:
         e.add_argument(flag, flag.replace('-', '_').replace('__', '--'), type=typ, dest=flag[2:].replace('-', '_'))
     e.add_argument('--device', default='auto'); e.add_argument('--json', action='store_true', help='print the results as JSON')
     e.set_defaults(func=run_eval)
+    d = sub.add_parser('data', help='list the dataset registry, describe a dataset, build a token cache')
+    d.add_argument('action', choices=('list', 'info', 'prepare')); d.add_argument('name', nargs='?')
+    d.add_argument('--tokenizer', default='bpe:4096', help="'bpe:N' (trained on the data), a path or a hub name")
+    d.add_argument('--block-size', type=int, default=256); d.add_argument('--max-samples', type=int)
+    d.add_argument('--num-proc', type=int, default=1); d.add_argument('--force', action='store_true')
+    d.set_defaults(func=run_data)
+    m = sub.add_parser('model', help='list the model presets with parameters and training memory')
+    m.add_argument('action', choices=('list',)); m.add_argument('--batch-size', type=int, default=8)
+    m.add_argument('--seq-len', type=int, default=1024); m.add_argument('--dtype', default='bf16')
+    m.set_defaults(func=run_model)
+    from zer0llm import sweep, plot, bench
+    s = sub.add_parser('sweep', help='run, resume or report a grid of training runs (ZO vs FO, query budgets, ...)')
+    sweep.add_sweep_args(s); s.set_defaults(func=sweep.sweep_command)
+    pl = sub.add_parser('plot', help='write the figures of a sweep or run directory')
+    plot.add_plot_args(pl); pl.set_defaults(func=plot.plot_command)
+    b = sub.add_parser('bench', help='side-by-side speed and memory ratios (vs transformers, ZO vs FO, MoE vs dense)')
+    add_signature_args(b, bench.bench); b.set_defaults(func=run_bench)
     return p
 
 def main(argv: list[str]|None = None) -> int:
@@ -159,6 +227,9 @@ def main(argv: list[str]|None = None) -> int:
         args, extra = p.parse_known_args(argv)
         if not getattr(args, 'func', None): p.print_help(); return 2
         if extra: p.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+        if getattr(args, 'nproc', None) and args.nproc > 1 and 'RANK' not in os.environ:
+            import subprocess
+            return subprocess.call(torchrun_command(args.nproc, _without_nproc((argv or sys.argv[1:])[1:])))
         args.func(args)
         return 0
     except (UsageError, ValueError, FileNotFoundError, T.NonFiniteLossError) as e:
