@@ -146,10 +146,11 @@ def run_model(args):
 def add_signature_args(p: argparse.ArgumentParser, fn, skip=()):
     "One `--flag` per keyword argument of `fn`, typed by its annotation (`int|None` -> int) or else `str`."
     import inspect
-    hints = typing.get_type_hints(fn)
     for name, prm in inspect.signature(fn).parameters.items():
         if name in skip or prm.default is inspect.Parameter.empty: continue
-        d, typ = prm.default, _arg_type(hints.get(name, str))
+        try: hint = eval(prm.annotation, fn.__globals__) if isinstance(prm.annotation, str) else prm.annotation
+        except Exception: hint = str         # an annotation naming a type we do not import
+        d, typ = prm.default, _arg_type(hint)
         if typ not in (int, float, str): typ = str
         p.add_argument('--' + name.replace('_', '-'), dest=name, type=typ, default=d, metavar=name.upper(), help=f'(default: {d})')
 
