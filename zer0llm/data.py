@@ -367,7 +367,14 @@ def tokenize_records(name_or_path: str|Path, tokenizer, max_len: int|None = None
     return kept
 
 # %% ../nbs/01_data.ipynb #b932820b
-class PaddedBatches:
+def _in_main_process(ds):
+    "`ds` itself, as its own iterator; an error inside a DataLoader worker, whose copy would repeat batches and lose the position."
+    if torch.utils.data.get_worker_info() is not None:
+        raise ValueError(f"{type(ds).__name__}: use DataLoader(ds, batch_size=None, num_workers=0); it makes its own batches, "
+                         "and worker copies would draw the same batches and not advance the resumable position")
+    return ds
+
+class PaddedBatches(torch.utils.data.IterableDataset):
     "Infinite, resumable batches of padded examples: a seeded permutation per epoch, one stride per rank."
     def __init__(self, examples: list[dict], batch_size: int, pad_id: int, seed: int = 0, rank: int = 0, world_size: int = 1):
         if len(examples) < world_size * batch_size:
@@ -376,7 +383,7 @@ class PaddedBatches:
         self.per_epoch, self.drawn = len(examples) // (world_size * batch_size), 0
     def state_dict(self) -> dict: return {'seed': self.seed, 'drawn': self.drawn}
     def load_state_dict(self, sd: dict): self.seed, self.drawn = sd['seed'], sd['drawn']
-    def __iter__(self): return self
+    def __iter__(self): return _in_main_process(self)
     def __next__(self) -> dict[str, torch.Tensor]:
         epoch, k = divmod(self.drawn, self.per_epoch)
         order = np.random.default_rng((self.seed, epoch)).permutation(len(self.examples))[self.rank::self.world_size]
@@ -544,7 +551,7 @@ def dataset_info(name: str|Path) -> str:
     return '\n'.join(lines)
 
 # %% ../nbs/01_data.ipynb #ef2d2afc
-class BlockDataset:
+class BlockDataset(torch.utils.data.IterableDataset):
     "Random `(x, y)` token windows of length `block_size` from a token array, resumable by `state_dict`."
     def __init__(self, tokens: np.ndarray, block_size: int, batch_size: int, seed: int = 0, rank: int = 0,
                  world_size: int = 1, sequential: bool = False):
@@ -561,7 +568,7 @@ class BlockDataset:
 
     def state_dict(self) -> dict: return {'seed': self.seed, 'drawn': self.drawn, 'rank': self.rank, 'world_size': self.world_size}
     def load_state_dict(self, sd: dict): self.seed, self.drawn = sd['seed'], sd['drawn']
-    def __iter__(self): return self
+    def __iter__(self): return _in_main_process(self)
 
     def _generator(self, n: int) -> np.random.Generator:
         "The generator positioned after `n` batches: each start costs exactly one 64-bit draw, so we can jump there."
