@@ -33,8 +33,8 @@ __all__ = ['TASKS', 'MODES', 'PRECISIONS', 'CSV_FIELDS', 'TRAIN_LOGGERS', 'SUMMA
            'NonFiniteLossError', 'planned_steps', 'Learner', 'Recorder', 'CSVLogger', 'in_notebook', 'ProgressCallback',
            'SampleLogger', 'plot_losses', 'task_dataset', 'dataset_kind', 'get_tokenizer', 'build_model',
            'checkpoint_dir', 'start_model', 'RunData', 'build_data', 'build_task', 'optimizer_name', 'build_optimizer',
-           'register_logger', 'run_loggers', 'sample_text', 'MergeLoRA', 'finish_run', 'main_first', 'resume_point',
-           'run_callbacks', 'train']
+           'register_logger', 'run_loggers', 'sample_text', 'MergeLoRA', 'recent_train_loss', 'finish_run',
+           'main_first', 'resume_point', 'run_callbacks', 'train']
 
 # %% ../nbs/09_train.ipynb #2dde5c40
 TASKS = ('pretrain', 'sft', 'dpo', 'lora')
@@ -263,6 +263,7 @@ def fit(self: Learner):
     spe = self.steps_per_epoch
     self.model.train(not self.zo); self('before_fit')
     if spe: self.epochs_started = -(-self.step_n // spe)   # a resumed run has started ceil(step / spe) epochs
+    self.lr = self.opt.param_groups[0]['lr']
     try:
         while not self.done():
             if spe and self.step_n // spe >= self.epochs_started: self.epochs_started += 1; self('before_epoch')
@@ -309,6 +310,7 @@ class CSVLogger(Callback):
         self.moe = bool(getattr(getattr(base_model(learn.model), 'cfg', None), 'n_experts', 0))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         kept = self.rows_before(learn.step_n) if learn.step_n else []   # resumed: drop the rows it will write again
+        self.evaluated = {int(r['step']) for r in kept if r.get('eval_loss')}   # an evaluation repeated on resume: one row
         self.f = open(self.path, 'w', newline=''); self.w = csv.DictWriter(self.f, self.fields, extrasaction='ignore')
         self.w.writeheader(); self.w.writerows(kept); self.f.flush()
     def rows_before(self, step: int) -> list[dict]:
@@ -329,6 +331,7 @@ class CSVLogger(Callback):
         self._row(learn, loss=learn.loss, grad_norm=learn.grad_norm, **moe, **{k: st.get(k) for k in self.extra})
     def after_skip(self, learn): self._row(learn, loss=learn.loss)
     def after_eval(self, learn):
+        if learn.step_n in self.evaluated: return
         self._row(learn, eval_loss=learn.val_loss, eval_ppl=learn.val_ppl,
                   **{f'eval_{k}': learn.val_stats.get(k) for k in self.extra})
     def after_fit(self, learn): self.f.close()
@@ -541,6 +544,12 @@ class MergeLoRA(Callback):
         if self.main: model.save_pretrained(self.out/'lora_adapter')
         learn.model = merge_lora(model)
 
+def recent_train_loss(rec: Recorder, out: Path, n: int = 10) -> float|None:
+    "Mean loss of the last `n` steps: from `metrics.csv` when there is one (a resumed run's earlier steps count), else `rec`."
+    rows = [float(r['loss']) for r in csv.DictReader(open(out/'metrics.csv'))  if r.get('loss')] if (out/'metrics.csv').exists() else []
+    losses = rows or [r[-1] for r in rec.train]
+    return float(np.mean(losses[-n:])) if losses else None
+
 def finish_run(cfg: TrainConfig, learn: Learner, rec: Recorder, data: RunData, status: str, out: Path, main: bool = True) -> dict:
     "The run's summary, efficiency numbers included; rank 0 also writes it to `summary.json` and saves the loss plot."
     learn.model = model = unwrap(learn.model)
@@ -550,7 +559,7 @@ def finish_run(cfg: TrainConfig, learn: Learner, rec: Recorder, data: RunData, s
     s = dict(status=status, task=cfg.task, mode=cfg.mode, optimizer=getattr(learn.opt, 'opt_name', cfg.optimizer), q=cfg.query_budget if learn.zo else None,
              steps=learn.step_n, epochs=round(learn.epoch, 4), tokens=learn.tokens, seconds=round(secs, 2),
              tokens_per_s=round(learn.tokens / secs, 1) if secs else None,
-             train_loss=float(np.mean([r[-1] for r in rec.train[-10:]])) if rec.train else None,
+             train_loss=recent_train_loss(rec, out),
              val_loss=learn.val_loss, best_val_loss=learn.best_val_loss, val_ppl=learn.val_ppl,
              unigram_entropy=data.unigram_entropy, params=num_params(model), trainable_params=trainable,
              forward_passes=learn.forward_passes, skipped_steps=learn.skipped_steps)
