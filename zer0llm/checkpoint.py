@@ -94,7 +94,7 @@ def load_state(path: str|Path) -> dict:
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     "The plain model inside DDP / DataParallel / `torch.compile` wrappers."
     while True:
-        if type(model).__name__ in ('DistributedDataParallel', 'DataParallel'): model = model.module
+        if isinstance(model, (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)): model = model.module
         elif hasattr(model, '_orig_mod'): model = model._orig_mod
         else: return model
 
@@ -148,7 +148,7 @@ def load_model(path: str|Path, device='cpu') -> Transformer:
 
 # %% ../nbs/08_checkpoint.ipynb #5691eaa1
 RESUME_FREE_FIELDS = ('eval_every', 'eval_batches', 'sample_prompt', 'sample_tokens', 'device', 'out', 'progress',
-                      'resume', 'save_every', 'keep_checkpoints')
+                      'resume', 'save_every', 'keep_checkpoints', 'loggers', 'wandb_project')
 RESUME_STATE_FIELDS = ('task', 'mode', 'optimizer')
 
 def config_diff(saved: dict, current: dict, ignore=()) -> list[str]:
@@ -190,7 +190,8 @@ def training_state(learn) -> dict:
     "Everything but the weights that resuming `learn` (a Learner or an object with its attributes) needs."
     st = {'optimizer': learn.opt.state_dict(), 'rng': rng_state(),
           'data': {k: d.state_dict() for k, d in _data_streams(learn).items()},
-          'counters': {'step': learn.step_n, 'tokens': learn.tokens, 'epoch': _epoch(getattr(learn, 'train_data', None))}}
+          'counters': {'step': learn.step_n, 'tokens': learn.tokens, 'epoch': _epoch(getattr(learn, 'train_data', None)),
+                       'forward_passes': getattr(learn, 'forward_passes', 0)}}
     for k in ('sched', 'scaler'):
         if getattr(learn, k, None) is not None: st[k] = getattr(learn, k).state_dict()
     return st
@@ -214,8 +215,10 @@ def resume(learn, path: str|Path, strict: bool = False) -> dict:
         if k in st['data']: d.load_state_dict(st['data'][k])
     set_rng_state(st['rng'])
     c = st['counters']
-    if isinstance(learn, dict): learn.update(step_n=c['step'], tokens=c['tokens'])
-    else: learn.step_n, learn.tokens = c['step'], c['tokens']
+    counts = dict(step_n=c['step'], tokens=c['tokens'], forward_passes=c.get('forward_passes', 0))
+    if isinstance(learn, dict): learn.update(counts)
+    else:
+        for k, v in counts.items(): setattr(learn, k, v)
     return {**meta, 'counters': c}
 
 # %% ../nbs/08_checkpoint.ipynb #bd003c6b
@@ -294,13 +297,15 @@ class CheckpointCallback(Checkpointer, Callback):
     def __init__(self, run_dir: str|Path, save_every: int = 0, keep: int = 2, best: bool = True, tokenizer=None,
                  resume: str|Path|None = None, strict: bool = False, rank: int|None = None):
         super().__init__(run_dir, save_every, keep, best, tokenizer, rank)
-        self.resume_from, self.strict, self.resumed, self.in_step = resume, strict, None, False
+        self.resume_from, self.strict, self.resumed, self.in_step, self.started = resume, strict, None, False, False
 
     def before_fit(self, learn):
         self.remove_stale()
         if (path := resolve_resume(self.run_dir, self.resume_from)) is not None:
             self.resumed = resume(learn, path, self.strict)
             self.best_val = self.resumed['counters'].get('best_val_loss', math.inf)
+            if math.isfinite(self.best_val): learn.best_val_loss = self.best_val
+        self.started = True                       # a failed resume must not overwrite `last` with a fresh model
 
     def before_step(self, learn): self.in_step = True
     def after_step(self, learn):
@@ -309,4 +314,4 @@ class CheckpointCallback(Checkpointer, Callback):
     def after_eval(self, learn):
         if self.best: self.save_if_best(learn)
     def after_fit(self, learn):
-        if not self.in_step: self.save(learn, 'last')
+        if self.started and not self.in_step: self.save(learn, 'last')

@@ -14,8 +14,8 @@ from .core import *
 from .checkpoint import flatten_state, unflatten_state, CHECKPOINT_FORMAT
 
 # %% auto #0
-__all__ = ['DistEnv', 'dist_env', 'init_distributed', 'cleanup_distributed', 'wrap_ddp', 'all_reduce_mean', 'zo_data_parallel',
-           'free_port', 'launch', 'fsdp_wrap', 'save_sharded', 'load_sharded']
+__all__ = ['DistEnv', 'dist_env', 'init_distributed', 'cleanup_distributed', 'DDP', 'wrap_ddp', 'sync_params', 'all_reduce_mean',
+           'zo_data_parallel', 'free_port', 'launch', 'fsdp_wrap', 'save_sharded', 'load_sharded']
 
 # %% ../nbs/09b_distributed.ipynb #fbe82708
 @dataclass(frozen=True)
@@ -48,12 +48,27 @@ def cleanup_distributed() -> None:
     if dist.is_initialized(): dist.destroy_process_group()
 
 # %% ../nbs/09b_distributed.ipynb #401f34ce
+from torch.nn.parallel import DistributedDataParallel
+
+class DDP(DistributedDataParallel):
+    "DistributedDataParallel that lends the wrapped model's attributes (`cfg`, `aux_loss`, ...) to code that reads them."
+    def __getattr__(self, name):
+        try: return super().__getattr__(name)
+        except AttributeError:
+            if name == 'module': raise                   # not set yet (inside DDP's own __init__)
+            return getattr(self.module, name)
+
 def wrap_ddp(model: torch.nn.Module, env: DistEnv|None = None) -> torch.nn.Module:
-    "The model wrapped in DistributedDataParallel when several ranks train, else unchanged."
+    "The model wrapped in `DDP` when several ranks train, else unchanged."
     env = env or dist_env()
     if env.world_size == 1: return model
-    from torch.nn.parallel import DistributedDataParallel as DDP
     return DDP(model, device_ids=[env.local_rank] if torch.cuda.is_available() else None)
+
+def sync_params(model: torch.nn.Module, src: int = 0) -> torch.nn.Module:
+    "Copy rank `src`'s parameters and buffers to every rank (what DDP does when it wraps), for ZO runs that have no wrapper."
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        for t in model.state_dict().values(): dist.broadcast(t.data, src)
+    return model
 
 def all_reduce_mean(values: torch.Tensor) -> torch.Tensor:
     "`values` averaged over all ranks (unchanged without a process group)."

@@ -209,6 +209,7 @@ class EfficiencyMeter(Callback):
         self.bp0 = self.bp_last = counters.get('bp_passes', 0) if self.zo else 0
         self.steps, self.step_times, self.step_peaks, self.tokens, self.flops = 0, [], [], 0, 0.
         self.forwards, self.counting, self._fwd_cost = 0, False, {}
+        self.forwards0 = getattr(learn, 'forward_passes', 0) or 0   # a resumed run goes on counting
         self.hook = learn.model.register_forward_pre_hook(self._count, with_kwargs=True)
         self.memory = StepMemory(self.device)
         self.energy, self.energy_source = energy_meter(self.device)
@@ -239,7 +240,7 @@ class EfficiencyMeter(Callback):
         self.steps += 1; self.step_times.append(dt); self.step_peaks.append(self.memory.peak())
         self.tokens += learn.tokens - self.tokens0
         self.flops += self._step_flops(learn)
-        learn.step_time, learn.forward_passes = dt, self.forwards
+        learn.step_time, learn.forward_passes = dt, self.forwards0 + self.forwards
         learn.tokens_per_s = (learn.tokens - self.tokens0) / max(dt, 1e-12)
 
     def _step_flops(self, learn) -> float:

@@ -21,14 +21,20 @@ from .optim import make_scheduler, FO_OPTIMIZERS, SCHEDULES
 from .zo import make_optimizer, is_zo, select_params, OPTIMIZERS, ZO_OPTIMIZERS, SCOPES, DIRECTIONS
 from .tasks import (PretrainTask, SFTTask, DPOTask, reference_model, add_lora, merge_lora, base_model,
                            is_lora, batch_tokens)
-from .checkpoint import save_checkpoint, rng_state, load_model, is_checkpoint
+from .checkpoint import (load_model, is_checkpoint, unwrap, CheckpointCallback, resolve_resume,
+                                check_resume_configs)
+from .metrics import EfficiencyMeter
+from .distributed import (DistEnv, dist_env, init_distributed, cleanup_distributed, wrap_ddp, zo_data_parallel,
+                                 sync_params, all_reduce_mean, launch)
+import torch.distributed as dist
 
 # %% auto #0
-__all__ = ['TASKS', 'MODES', 'PRECISIONS', 'CSV_FIELDS', 'TRAIN_LOGGERS', 'SUMMARY_KEYS', 'TrainConfig', 'NonFiniteLossError',
-           'planned_steps', 'Learner', 'Recorder', 'CSVLogger', 'in_notebook', 'ProgressCallback', 'SampleLogger',
-           'plot_losses', 'task_dataset', 'dataset_kind', 'get_tokenizer', 'build_model', 'checkpoint_dir',
-           'start_model', 'RunData', 'build_data', 'build_task', 'optimizer_name', 'build_optimizer', 'register_logger',
-           'run_loggers', 'sample_text', 'finish_run', 'train']
+__all__ = ['TASKS', 'MODES', 'PRECISIONS', 'CSV_FIELDS', 'TRAIN_LOGGERS', 'SUMMARY_KEYS', 'RUN_TOTALS', 'TrainConfig',
+           'NonFiniteLossError', 'planned_steps', 'Learner', 'Recorder', 'CSVLogger', 'in_notebook', 'ProgressCallback',
+           'SampleLogger', 'plot_losses', 'task_dataset', 'dataset_kind', 'get_tokenizer', 'build_model',
+           'checkpoint_dir', 'start_model', 'RunData', 'build_data', 'build_task', 'optimizer_name', 'build_optimizer',
+           'register_logger', 'run_loggers', 'sample_text', 'MergeLoRA', 'recent_train_loss', 'finish_run',
+           'main_first', 'resume_point', 'run_callbacks', 'train']
 
 # %% ../nbs/09_train.ipynb #2dde5c40
 TASKS = ('pretrain', 'sft', 'dpo', 'lora')
@@ -80,7 +86,11 @@ class TrainConfig:
     sample_prompt: str = 'The '
     sample_tokens: int = 64
     max_bad_steps: int = 5          # stop after this many non-finite losses in a row
+    save_every: int = 0             # write checkpoints/step_N every N steps (0: only `last` and `best`)
+    keep_checkpoints: int = 2       # step checkpoints kept (the newest)
+    resume: str|None = None         # 'auto' (the newest checkpoint under out, if any) or a checkpoint directory
     loggers: str = 'csv'            # comma-separated: csv, tensorboard, wandb, or a register_logger name
+    wandb_project: str = 'zer0llm'
     seed: int = 1337
     device: str = 'auto'
     out: str = 'runs/default'
@@ -90,11 +100,12 @@ class TrainConfig:
         for name, choices in (('task', TASKS), ('mode', MODES), ('precision', PRECISIONS), ('optimizer', OPTIMIZERS),
                               ('scope', SCOPES), ('direction', DIRECTIONS), ('schedule', SCHEDULES)):
             check_choice(name, getattr(self, name), choices)
-        for f in ('batch_size', 'grad_accum', 'max_steps', 'query_budget', 'max_bad_steps'):
+        for f in ('batch_size', 'grad_accum', 'max_steps', 'query_budget', 'max_bad_steps', 'keep_checkpoints'):
             if getattr(self, f) < 1: raise ValueError(f"{f}: must be at least 1, got {getattr(self, f)}")
         for f in ('lr', 'zo_eps', 'dpo_beta') + (('epochs',) if self.epochs is not None else ()) \
                  + (('max_tokens',) if self.max_tokens is not None else ()):
             if getattr(self, f) <= 0: raise ValueError(f"{f}: must be positive, got {getattr(self, f)}")
+        if self.save_every < 0: raise ValueError(f"save_every: must be 0 (off) or a number of steps, got {self.save_every}")
         if self.mode == 'FO' and self.optimizer in ZO_OPTIMIZERS:   # a ZO optimizer name says the mode
             self.mode = 'Instruct' if self.bp_interval else 'ZO'
         if self.mode == 'Instruct' and self.bp_interval < 1:
@@ -132,6 +143,7 @@ class Learner:
         self.cfg, self.model, self.task, self.train_data, self.val_data = cfg, model, task, train_data, val_data
         self.opt, self.sched, self.cbs, self.tokenizer = opt, sched, sorted(cbs, key=lambda c: c.order), tokenizer
         self.steps_per_epoch = steps_per_epoch
+        self.world_size = dist.get_world_size() if dist.is_initialized() else 1   # ranks that each draw a batch
         self.total_steps = total_steps or planned_steps(cfg, steps_per_epoch)
         self.device = next(model.parameters()).device
         self.zo, self.guided = is_zo(opt), getattr(opt, 'bp_interval', 0) > 0   # the optimizer decides the step
@@ -163,8 +175,11 @@ class Learner:
     def step(self) -> float:
         "One optimizer step over `grad_accum` micro-batches; returns the mean loss."
         batches = [self.batch(self.train_data) for _ in range(self.cfg.grad_accum)]
-        self.tokens += sum(batch_tokens(b) for b in batches)
-        return self.zo_step(batches) if self.zo else self.fo_step(batches)
+        self.tokens += sum(batch_tokens(b) for b in batches) * self.world_size
+        if self.zo: return self.zo_step(batches)          # the ZO optimizer averages its loss over ranks itself
+        loss = self.fo_step(batches)
+        if self.world_size > 1: loss = all_reduce_mean(torch.tensor(loss, dtype=torch.float64)).item()   # global batch's loss
+        return loss
 
 # %% ../nbs/09_train.ipynb #f280ae28
 from fastcore.basics import patch
@@ -173,10 +188,12 @@ from fastcore.basics import patch
 def fo_step(self: Learner, batches) -> float:
     "Backward on each micro-batch, clip, step; skip the update if the loss or gradient is not finite."
     total = 0.
-    for batch in batches:
-        with self.autocast(): loss, self.stats = self.task.loss(self.model, batch)
-        loss = loss / len(batches)
-        (self.scaler.scale(loss) if self.scaler else loss).backward()
+    for i, batch in enumerate(batches):
+        last = i == len(batches) - 1   # DDP averages gradients once, in the last micro-batch's backward
+        with self.autocast(), (contextlib.nullcontext() if last or not hasattr(self.model, 'no_sync') else self.model.no_sync()):
+            loss, self.stats = self.task.loss(self.model, batch)
+            loss = loss / len(batches)
+            (self.scaler.scale(loss) if self.scaler else loss).backward()
         total += loss.item(); self.forward_passes += 1; self.backward_passes += 1
     if self.scaler: self.scaler.unscale_(self.opt)
     params = [p for g in self.opt.param_groups for p in g['params']]
@@ -214,12 +231,13 @@ def evaluate(self: Learner, n_batches: int|None = None) -> float:
         with self.autocast(): loss, st = self.task.loss(self.model, self.batch(self.val_data))
         losses.append(loss.item()); stats.append({k: float(v) for k, v in st.items()})
     self.val_data.load_state_dict(state)
-    self.val_loss = float(np.mean(losses))
-    self.val_stats = {k: float(np.mean([s[k] for s in stats])) for k in stats[0]}
+    means = [float(np.mean(losses))] + [float(np.mean([s[k] for s in stats])) for k in stats[0]]
+    means = all_reduce_mean(torch.tensor(means, dtype=torch.float64)).tolist()   # over the ranks' validation shards
+    self.val_loss, self.val_stats = means[0], dict(zip(stats[0], means[1:]))
     self.val_ppl = math.exp(min(self.val_stats.get('lm_loss', self.val_loss), 100.))   # per-token NLL -> perplexity
     self.best_val_loss = min(self.best_val_loss or math.inf, self.val_loss)
     if self.cfg.sample_every_eval and self.tokenizer is not None:
-        self.sample = ''.join(sample_text(base_model(self.model), self.tokenizer, self.cfg.sample_prompt, self.cfg.sample_tokens))
+        self.sample = ''.join(sample_text(base_model(unwrap(self.model)), self.tokenizer, self.cfg.sample_prompt, self.cfg.sample_tokens))
     self.model.train(not self.zo)
     self('after_eval')
     return self.val_loss
@@ -244,6 +262,8 @@ def fit(self: Learner):
     "Train until the stopping rule (or a callback sets `stop`), evaluating every `eval_every` steps."
     spe = self.steps_per_epoch
     self.model.train(not self.zo); self('before_fit')
+    if spe: self.epochs_started = -(-self.step_n // spe)   # a resumed run has started ceil(step / spe) epochs
+    self.lr = self.opt.param_groups[0]['lr']
     try:
         while not self.done():
             if spe and self.step_n // spe >= self.epochs_started: self.epochs_started += 1; self('before_epoch')
@@ -289,9 +309,14 @@ class CSVLogger(Callback):
         self.fields = CSV_FIELDS + self.extra + [f'eval_{s}' for s in self.extra]
         self.moe = bool(getattr(getattr(base_model(learn.model), 'cfg', None), 'n_experts', 0))
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        new = not self.path.exists()
-        self.f = open(self.path, 'a', newline=''); self.w = csv.DictWriter(self.f, self.fields, extrasaction='ignore')
-        if new: self.w.writeheader()
+        kept = self.rows_before(learn.step_n) if learn.step_n else []   # resumed: drop the rows it will write again
+        self.evaluated = {int(r['step']) for r in kept if r.get('eval_loss')}   # an evaluation repeated on resume: one row
+        self.f = open(self.path, 'w', newline=''); self.w = csv.DictWriter(self.f, self.fields, extrasaction='ignore')
+        self.w.writeheader(); self.w.writerows(kept); self.f.flush()
+    def rows_before(self, step: int) -> list[dict]:
+        "The rows of an earlier `metrics.csv` at steps up to `step`."
+        if not self.path.exists(): return []
+        with open(self.path, newline='') as f: return [r for r in csv.DictReader(f) if r.get('step') and int(r['step']) <= step]
     def _row(self, learn, **kw):
         c, zo = learn.cfg, learn.zo
         row = dict(timestamp=f'{time.time():.3f}', epoch=f'{learn.epoch:.4f}', step=learn.step_n, mode=c.mode, task=c.task,
@@ -306,6 +331,7 @@ class CSVLogger(Callback):
         self._row(learn, loss=learn.loss, grad_norm=learn.grad_norm, **moe, **{k: st.get(k) for k in self.extra})
     def after_skip(self, learn): self._row(learn, loss=learn.loss)
     def after_eval(self, learn):
+        if learn.step_n in self.evaluated: return
         self._row(learn, eval_loss=learn.val_loss, eval_ppl=learn.val_ppl,
                   **{f'eval_{k}': learn.val_stats.get(k) for k in self.extra})
     def after_fit(self, learn): self.f.close()
@@ -418,17 +444,19 @@ def _too_small(cfg, ds, what, n, need):
     return ValueError(f"dataset '{ds}' is too small: {n} {what}, and one batch needs {need} "
                       f"(batch_size={cfg.batch_size}, block_size={cfg.block_size}); use more data (max_samples) or smaller batches")
 
-def build_data(cfg: TrainConfig, tokenizer, max_len: int) -> RunData:
-    "Batches for the task: blocks of a token cache (pretraining), or padded examples (SFT, DPO)."
+def build_data(cfg: TrainConfig, tokenizer, max_len: int, env: DistEnv = DistEnv()) -> RunData:
+    "Batches for the task: blocks of a token cache (pretraining), or padded examples (SFT, DPO); this rank's shard."
     ds, block = task_dataset(cfg), min(cfg.block_size or max_len, max_len)
-    global_batch = cfg.batch_size * cfg.grad_accum
+    rank, world = env.rank, env.world_size
+    global_batch = cfg.batch_size * cfg.grad_accum * world
     kind = dataset_kind(cfg)
     if cfg.task == 'pretrain' or (cfg.task == 'lora' and kind == 'text'):
         cache = get_token_cache(ds, tokenizer, cfg.max_samples)
         if len(cache.train) < block + 2: raise _too_small(cfg, ds, f"training tokens ({cache.path})", len(cache.train), block + 2)
         val = cache.val if len(cache.val) > block + 1 else cache.train   # a tiny corpus may have no held-out block
-        return RunData(BlockDataset(cache.train, block, cfg.batch_size, seed=cfg.seed),
-                       BlockDataset(val, block, cfg.batch_size, seed=cfg.seed + 1),
+        vshard = (rank, world) if len(val) // world >= block + 2 else (0, 1)   # too little to shard: every rank reads it all
+        return RunData(BlockDataset(cache.train, block, cfg.batch_size, seed=cfg.seed, rank=rank, world_size=world),
+                       BlockDataset(val, block, cfg.batch_size, seed=cfg.seed + 1, rank=vshard[0], world_size=vshard[1]),
                        max(1, len(cache.train) // block // global_batch), global_batch * block, unigram_entropy(cache.train))
     if cfg.task == 'dpo' and kind != 'dpo' or cfg.task != 'dpo' and kind != 'sft':
         raise ValueError(f"dataset: '{ds}' holds {kind} records, task {cfg.task} needs {'dpo' if cfg.task == 'dpo' else 'sft'} records")
@@ -436,11 +464,13 @@ def build_data(cfg: TrainConfig, tokenizer, max_len: int) -> RunData:
         warnings.filterwarnings('ignore', message='.*dropped.*')   # examples cut before their answer: expected with small blocks
         exs = tokenize_records(ds, tokenizer, block, cfg.max_samples, kind=kind)
     train, val = [e for i, e in enumerate(exs) if i % 20 != 19], [e for i, e in enumerate(exs) if i % 20 == 19]
-    if len(train) < cfg.batch_size: raise _too_small(cfg, ds, 'training examples', len(train), cfg.batch_size)
+    if len(train) < cfg.batch_size * world: raise _too_small(cfg, ds, 'training examples', len(train), cfg.batch_size * world)
     val = val or train
+    vshard = (rank, world) if len(val) >= world else (0, 1)
     tokens = int(np.mean([len(next(iter(e.values()))) for e in train]) * global_batch * (2 if kind == 'dpo' else 1))
-    return RunData(PaddedBatches(train, cfg.batch_size, tokenizer.pad_token_id, seed=cfg.seed),
-                   PaddedBatches(val, min(cfg.batch_size, len(val)), tokenizer.pad_token_id, seed=cfg.seed + 1),
+    return RunData(PaddedBatches(train, cfg.batch_size, tokenizer.pad_token_id, seed=cfg.seed, rank=rank, world_size=world),
+                   PaddedBatches(val, min(cfg.batch_size, len(val) // vshard[1]), tokenizer.pad_token_id, seed=cfg.seed + 1,
+                                 rank=vshard[0], world_size=vshard[1]),
                    max(1, len(train) // global_batch), tokens)
 
 # %% ../nbs/09_train.ipynb #5032df03
@@ -502,50 +532,107 @@ def sample_text(model, tokenizer, prompt: str, max_new_tokens: int, temperature:
 SUMMARY_KEYS = ('status', 'task', 'mode', 'optimizer', 'q', 'steps', 'epochs', 'tokens', 'seconds', 'tokens_per_s',
                 'train_loss', 'val_loss', 'best_val_loss', 'val_ppl', 'unigram_entropy', 'params', 'trainable_params',
                 'forward_passes', 'skipped_steps')
+RUN_TOTALS = ('steps', 'tokens', 'forward_passes')   # the run's, resumed part included; EfficiencyMeter counts this process only
 
-def finish_run(cfg: TrainConfig, learn: Learner, rec: Recorder, tok, data: RunData, status: str, out: Path) -> dict:
-    "Save the model (adapters merged) and the loss plot, write `summary.json`; return the summary."
+class MergeLoRA(Callback):
+    "At the end of a LoRA run: save the adapters (`lora_adapter/`), then merge them, so `last` is a plain model."
+    order = -30                                   # before CheckpointCallback writes `last`
+    def __init__(self, out: Path, main: bool = True): self.out, self.main = Path(out), main
+    def after_fit(self, learn):
+        model = unwrap(learn.model)
+        if not is_lora(model): return
+        if self.main: model.save_pretrained(self.out/'lora_adapter')
+        learn.model = merge_lora(model)
+
+def recent_train_loss(rec: Recorder, out: Path, n: int = 10) -> float|None:
+    "Mean loss of the last `n` steps: from `metrics.csv` when there is one (a resumed run's earlier steps count), else `rec`."
+    rows = [float(r['loss']) for r in csv.DictReader(open(out/'metrics.csv'))  if r.get('loss')] if (out/'metrics.csv').exists() else []
+    losses = rows or [r[-1] for r in rec.train]
+    return float(np.mean(losses[-n:])) if losses else None
+
+def finish_run(cfg: TrainConfig, learn: Learner, rec: Recorder, data: RunData, status: str, out: Path, main: bool = True) -> dict:
+    "The run's summary, efficiency numbers included; rank 0 also writes it to `summary.json` and saves the loss plot."
+    learn.model = model = unwrap(learn.model)
     trainable = sum(p.numel() for g in learn.opt.param_groups for p in g['params'])
-    if is_lora(learn.model): learn.model.save_pretrained(out/'lora_adapter')
-    learn.model = model = merge_lora(learn.model)
-    save_checkpoint(out/'checkpoints'/'last', model, {'optimizer': learn.opt.state_dict(), 'rng': rng_state(),
-                    'scheduler': learn.sched.state_dict() if learn.sched else {}, 'data': learn.train_data.state_dict()},
-                    {'train_config': asdict(cfg)}, tok, meta={'step': learn.step_n, 'tokens': learn.tokens, 'val_loss': learn.val_loss})
-    plot_losses(rec, out/'plots'/'loss.png', f"{cfg.model_size} {cfg.task} {cfg.mode} on {cfg.dataset}")
+    if main: plot_losses(rec, out/'plots'/'loss.png', f"{cfg.model_size} {cfg.task} {cfg.mode} on {cfg.dataset}")
     secs = rec.train[-1][2] if rec.train else getattr(learn, 'elapsed', 0.)
     s = dict(status=status, task=cfg.task, mode=cfg.mode, optimizer=getattr(learn.opt, 'opt_name', cfg.optimizer), q=cfg.query_budget if learn.zo else None,
              steps=learn.step_n, epochs=round(learn.epoch, 4), tokens=learn.tokens, seconds=round(secs, 2),
              tokens_per_s=round(learn.tokens / secs, 1) if secs else None,
-             train_loss=float(np.mean([r[-1] for r in rec.train[-10:]])) if rec.train else None,
+             train_loss=recent_train_loss(rec, out),
              val_loss=learn.val_loss, best_val_loss=learn.best_val_loss, val_ppl=learn.val_ppl,
              unigram_entropy=data.unigram_entropy, params=num_params(model), trainable_params=trainable,
              forward_passes=learn.forward_passes, skipped_steps=learn.skipped_steps)
-    save_json(s, out/'summary.json')
+    s.update({k: v for k, v in getattr(learn, 'efficiency', {}).items() if k not in RUN_TOTALS})
+    if main: save_json(s, out/'summary.json')
     return s
 
 # %% ../nbs/09_train.ipynb #4bed3bb4
+@contextlib.contextmanager
+def main_first(env: DistEnv):
+    "Rank 0 runs the block first (building caches and tokenizers), the other ranks after it, reading what it wrote."
+    if env.world_size > 1 and not env.is_main: dist.barrier()
+    yield
+    if env.world_size > 1 and env.is_main: dist.barrier()
+
+def resume_point(cfg: TrainConfig, model_cfg: ModelConfig) -> Path|None:
+    "The checkpoint `cfg.resume` names (None: a fresh start), checked against the run's configs before anything is written."
+    try:
+        path = resolve_resume(cfg.out, cfg.resume)
+        if path is not None: check_resume_configs(path, model_cfg, cfg)
+    except (ValueError, FileNotFoundError) as e: raise type(e)(f"resume: {e}") from None
+    return path
+
+def run_callbacks(cfg: TrainConfig, out: Path, tok, start: Path|None, env: DistEnv) -> list:
+    "The callbacks of a `train` run: checkpoints and efficiency on every rank; loggers, progress, samples on rank 0."
+    ckpt = CheckpointCallback(out, cfg.save_every, cfg.keep_checkpoints, tokenizer=tok, resume=start, rank=env.rank)
+    cbs = [MergeLoRA(out, env.is_main), ckpt, EfficiencyMeter()]
+    if env.is_main: cbs += [*run_loggers(cfg, out), *([ProgressCallback()] if cfg.progress else []),
+                            *([SampleLogger(out/'samples.txt')] if cfg.sample_every_eval else [])]
+    return cbs
+
 def train(cfg: TrainConfig|None = None, cbs=(), **overrides) -> dict:
-    "Run a full training job from `cfg` (fields may be overridden by keyword); returns a summary dict."
+    "Run a full training job from `cfg` (fields may be overridden by keyword), on every rank under torchrun; returns a summary dict."
     cfg = cfg or TrainConfig()
     if overrides: cfg = TrainConfig.from_dict({**asdict(cfg), **overrides})
-    seed_everything(cfg.seed)
+    env, owned = dist_env(), not dist.is_initialized()
+    if env.world_size > 1 and cfg.mode == 'Instruct':
+        raise ValueError("mode: Instruct (BP-guided ZO) runs on one process; its guide is a local gradient")
+    init_distributed()
+    try: return _train(cfg, cbs, env)
+    finally:
+        if owned: cleanup_distributed()
+
+def _train(cfg: TrainConfig, cbs, env: DistEnv) -> dict:
+    seed_everything(cfg.seed)                     # the same seed on every rank: same weights, same ZO directions
     device, out = get_device(cfg.device), Path(cfg.out)
-    model, tok = start_model(cfg)
-    model = model.to(device)
-    data = build_data(cfg, tok, model.cfg.max_seq_len)
+    with main_first(env):
+        model, tok = start_model(cfg)
+        model = model.to(device)
+        data = build_data(cfg, tok, model.cfg.max_seq_len, env)
     model_cfg = model.cfg
     model, task = build_task(cfg, model)
     opt = build_optimizer(cfg, model)
+    if env.world_size > 1:
+        if is_zo(opt): zo_data_parallel(opt); sync_params(model)
+        else: model = wrap_ddp(model, env)
     total = planned_steps(cfg, data.steps_per_epoch, data.tokens_per_step)
     sched = make_scheduler(opt, cfg.schedule, total, cfg.warmup_steps, cfg.min_lr_ratio)
-    save_json({'train': asdict(cfg), 'model': model_cfg.to_dict()}, out/'config.json')
+    start = resume_point(cfg, model_cfg)
+    if env.is_main: save_json({'train': asdict(cfg), 'model': model_cfg.to_dict()}, out/'config.json')
     rec = Recorder()
-    cbs = [rec, *run_loggers(cfg, out), *([ProgressCallback()] if cfg.progress else []),
-           *([SampleLogger(out/'samples.txt')] if cfg.sample_every_eval else []), *cbs]
-    learn = Learner(cfg, model, task, data.train, data.val, opt, sched, cbs, data.steps_per_epoch, tok, total)
+    learn = Learner(cfg, model, task, data.train, data.val, opt, sched, [rec, *run_callbacks(cfg, out, tok, start, env), *cbs],
+                    data.steps_per_epoch, tok, total)
     status = 'failed'
     try:
         learn.fit(); status = 'finished'
     except KeyboardInterrupt: status = 'interrupted'; raise
-    finally: summary = finish_run(cfg, learn, rec, tok, data, status, out)
+    finally:
+        if hasattr(rec, 'train'): summary = finish_run(cfg, learn, rec, data, status, out, env.is_main)   # fit began
     return {**summary, 'out': str(out), 'plot': str(out/'plots'/'loss.png'), 'learner': learn, 'tokenizer': tok}
+
+# %% ../nbs/09_train.ipynb #d7b96eda
+if __name__ == '__main__' and not in_notebook():   # `python -m zer0llm.train --flags`, e.g. under torchrun
+    if dist_env().rank: sys.stdout = open(os.devnull, 'w')   # one report, from rank 0
+    from zer0llm.cli import main                              # here: the CLI imports this module
+    sys.exit(main(['train', *sys.argv[1:]]))
