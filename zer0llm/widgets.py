@@ -6,10 +6,10 @@ Docs: https://zer0llm.github.io/zer0llm/widgets.html.md"""
 
 # %% ../nbs/13_widgets.ipynb #7578b366
 from __future__ import annotations
-import io, sys, time, html, threading
+import io, time, html, threading
 from dataclasses import asdict, fields
 from pathlib import Path
-import numpy as np, torch
+import pandas as pd, torch
 import ipywidgets as W
 from fastcore.basics import patch_to
 from .core import *
@@ -17,11 +17,13 @@ from . import train as T
 from .config import PRESETS
 from .data import DATASETS
 from .optim import FO_OPTIMIZERS
-from .zo import ZO_OPTIMIZERS, OPTIMIZERS
+from .zo import ZO_OPTIMIZERS, OPTIMIZERS, SCOPES
+from .metrics import StepMemory
+from .sweep import load_run, run_dirs, result_row, read_metrics
+from .plot import loss_figure, X_AXES
 
 # %% auto #0
-__all__ = ['FORM_FIELDS', 'X_AXES', 'RunControl', 'figure_png', 'peak_memory_mb', 'LiveView', 'Launcher', 'find_runs',
-           'read_metrics', 'run_table', 'RunBrowser']
+__all__ = ['FORM_FIELDS', 'RunControl', 'figure_png', 'LiveView', 'Launcher', 'runs_in', 'RunBrowser']
 
 # %% ../nbs/13_widgets.ipynb #44d5f54e
 class RunControl(Callback):
@@ -34,25 +36,11 @@ class RunControl(Callback):
         if self.stop_requested.is_set(): learn.stop = True
 
 # %% ../nbs/13_widgets.ipynb #28bb14f4
-def figure_png(fig) -> bytes:
-    "The matplotlib figure `fig` as PNG bytes; the figure is closed."
-    import matplotlib.pyplot as plt
+def figure_png(fig, dpi: int = 70) -> bytes:
+    "The matplotlib figure `fig` as PNG bytes."
     buf = io.BytesIO()
-    fig.tight_layout(); fig.savefig(buf, format='png', dpi=80); plt.close(fig)
+    fig.savefig(buf, format='png', dpi=dpi)
     return buf.getvalue()
-
-def _new_axes(figsize=(6, 3.5)):
-    import matplotlib; matplotlib.use('Agg', force=False)
-    import matplotlib.pyplot as plt
-    return plt.subplots(figsize=figsize)
-
-# %% ../nbs/13_widgets.ipynb #0b6178df
-def peak_memory_mb(device=None) -> float:
-    "Peak CUDA memory allocated on `device`, or else this process's peak resident memory, in MB."
-    if device is not None and torch.device(device).type == 'cuda': return torch.cuda.max_memory_allocated(device) / 2**20
-    import resource
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / 2**20 if sys.platform == 'darwin' else rss / 2**10   # bytes on macOS, KB on Linux
 
 # %% ../nbs/13_widgets.ipynb #b9280fd9
 class LiveView(Callback):
@@ -60,9 +48,9 @@ class LiveView(Callback):
     order = 50
     def __init__(self, every_s: float = 1.0, prompt: str = 'The ', max_new_tokens: int = 48):
         self.every_s, self.max_new_tokens = every_s, max_new_tokens
-        self.train, self.val, self.learn, self.tokenizer, self.draws = [], [], None, None, 0
+        self.train, self.val, self.learn, self.tokenizer, self.memory, self.draws = [], [], None, None, None, 0
         self._pending, self._last = None, -float('inf')
-        self.plot = W.Image(format='png', layout=W.Layout(max_width='640px'))
+        self.plot = W.Image(format='png', layout=W.Layout(max_width='840px'))
         self.step_label, self.speed_label, self.memory_label = W.Label('step -'), W.Label('- tok/s'), W.Label('- MB')
         self.prompt = W.Text(value=prompt, description='prompt', layout=W.Layout(width='400px'))
         self.generate_button = W.Button(description='Generate', icon='pencil')
@@ -76,23 +64,32 @@ class LiveView(Callback):
         display(self.widget)
 
 # %% ../nbs/13_widgets.ipynb #5b32f6d4
+_POINT = ('step', 'tokens', 'seconds', 'forward_passes')
+
+def _point(learn) -> tuple:
+    "Where the run is, in the x-axis columns of `metrics.csv`."
+    return learn.step_n, learn.tokens, getattr(learn, 'elapsed', 0.), getattr(learn, 'forward_passes', None)
+
 @patch_to(LiveView)
 def before_fit(self, learn):
     self.learn, self.t0, self.train, self.val = learn, time.perf_counter(), [], []
-    self.tokenizer = getattr(learn, 'tokenizer', None)
+    self.tokenizer, self.memory = getattr(learn, 'tokenizer', None), StepMemory(getattr(learn, 'device', 'cpu'))
+
+@patch_to(LiveView)
+def before_step(self, learn): self.memory.start()
 
 @patch_to(LiveView)
 def after_step(self, learn):
-    self.train.append((learn.step_n, learn.tokens, learn.loss))
+    self.train.append((*_point(learn), learn.loss))
     tps = learn.tokens / max(time.perf_counter() - self.t0, 1e-9)
-    self.step_label.value = f"step {learn.step_n}/{learn.cfg.max_steps}  loss {learn.loss:.3f}"
+    self.step_label.value = f"step {learn.step_n}/{getattr(learn, 'total_steps', learn.cfg.max_steps)}  loss {learn.loss:.3f}"
     self.speed_label.value = f"{tps:,.0f} tok/s"
-    self.memory_label.value = f"{peak_memory_mb(getattr(learn, 'device', None)):,.0f} MB peak"
+    self.memory_label.value = f"{self.memory.peak() / 2**20:,.0f} MB peak"
     if self._pending is not None: self._serve_sample()
     if time.perf_counter() - self._last >= self.every_s: self.draw()
 
 @patch_to(LiveView)
-def after_eval(self, learn): self.val.append((learn.step_n, learn.tokens, learn.val_loss))
+def after_eval(self, learn): self.val.append((*_point(learn), learn.val_loss))
 
 @patch_to(LiveView)
 def after_fit(self, learn):
@@ -101,16 +98,19 @@ def after_fit(self, learn):
 
 # %% ../nbs/13_widgets.ipynb #d5bc2ea6
 @patch_to(LiveView)
+def metrics(self) -> pd.DataFrame:
+    "The run so far, in the columns `zer0llm.sweep.read_metrics` gives a `metrics.csv`: one row per step or evaluation."
+    return pd.concat([pd.DataFrame(self.train, columns=[*_POINT, 'loss']), pd.DataFrame(self.val, columns=[*_POINT, 'val_loss'])],
+                     ignore_index=True).sort_values('step', kind='stable', ignore_index=True)
+
+@patch_to(LiveView)
 def draw(self):
     "Redraw the loss curves into `self.plot` now."
     self._last = time.perf_counter()
     if not self.train: return
-    fig, ax = _new_axes()
-    _, toks, loss = zip(*self.train)
-    ax.plot(toks, loss, lw=1, label='train')
-    if self.val: ax.plot([v[1] for v in self.val], [v[2] for v in self.val], 'o-', label='validation')
-    ax.set(xlabel='tokens seen', ylabel='loss (nats/token)'); ax.legend(); ax.grid(alpha=0.3)
-    self.plot.value = figure_png(fig); self.draws += 1
+    cfg = self.learn.cfg
+    run = {'name': Path(cfg.out).name, 'train': asdict(cfg), 'metrics': self.metrics()}
+    self.plot.value = figure_png(loss_figure([run], x='tokens')); self.draws += 1
 
 # %% ../nbs/13_widgets.ipynb #e8bec731
 @patch_to(LiveView)
@@ -139,7 +139,8 @@ def __call__(self, event: str, learn):
         if event == 'after_fit': self._running = False
 
 # %% ../nbs/13_widgets.ipynb #98148922
-FORM_FIELDS = ('model_size', 'dataset', 'task', 'mode', 'optimizer', 'query_budget', 'lr', 'batch_size', 'max_steps', 'out')
+FORM_FIELDS = ('model_size', 'dataset', 'task', 'mode', 'optimizer', 'scope', 'query_budget', 'bp_interval',
+               'lr', 'batch_size', 'max_steps', 'epochs', 'out')
 
 def _optimizers_for(mode: str) -> tuple:
     "The optimizer names that make sense in `mode`."
@@ -156,6 +157,15 @@ def _value_widget(name: str, value, choices=None):
     if isinstance(value, float): return W.FloatText(value=value, description=name, style=style, layout=lay)
     return W.Text(value='' if value is None else str(value), description=name, style=style, layout=lay)
 
+def _parse_text(name: str, text: str):
+    "A text box's value for `TrainConfig` field `name`: None when blank, a number for a numeric field."
+    if not text.strip(): return None
+    typ = str(T.TrainConfig.__dataclass_fields__[name].type)
+    conv = float if typ.startswith('float') else int if typ.startswith('int') else None
+    if conv is None: return text
+    try: return conv(text)
+    except ValueError: raise ValueError(f"{name}: expected a number or blank, got {text!r}") from None
+
 # %% ../nbs/13_widgets.ipynb #07ee31d5
 class Launcher:
     "A form that builds a `TrainConfig` and runs `train` in a background thread, with Start and Stop."
@@ -165,7 +175,7 @@ class Launcher:
         self.cbs, self.thread, self.control, self.result, self.exception = list(cbs), None, None, None, None
         known = {f.name for f in fields(T.TrainConfig)}
         self.fields = {n: self._make(n) for n in FORM_FIELDS if n in known}
-        if 'mode' in self.fields: self.fields['mode'].observe(lambda ch: self._sync_optimizers(), names='value')
+        if 'mode' in self.fields: self.fields['mode'].observe(lambda ch: self._sync_mode(), names='value')
         self.start_button = W.Button(description='Start', button_style='success', icon='play')
         self.stop_button = W.Button(description='Stop', button_style='danger', icon='stop', disabled=True)
         self.start_button.on_click(lambda _: self.start()); self.stop_button.on_click(lambda _: self.stop())
@@ -176,17 +186,20 @@ class Launcher:
 
     def _make(self, name: str):
         value = getattr(self.base, name)
-        choices = {'model_size': list(PRESETS), 'task': T.TASKS, 'mode': T.MODES,
+        choices = {'model_size': list(PRESETS), 'task': T.TASKS, 'mode': T.MODES, 'scope': SCOPES,
                    'optimizer': _optimizers_for(self.base.mode)}.get(name)
         if name == 'dataset':  # registered names offered, any path accepted
             return W.Combobox(value=str(value), options=list(DATASETS), ensure_option=False, description=name,
                               style={'description_width': '110px'}, layout=W.Layout(width='340px'))
         return _value_widget(name, value, choices)
 
-    def _sync_optimizers(self):
-        opt, names = self.fields['optimizer'], _optimizers_for(self.fields['mode'].value)
+    def _sync_mode(self):
+        "Offer the optimizers of the new mode; BP guidance (bp_interval) belongs to mode Instruct only."
+        mode, opt = self.fields['mode'].value, self.fields['optimizer']
+        names = _optimizers_for(mode)
         opt.options = names
         if opt.value not in names: opt.value = names[0]
+        if mode != 'Instruct' and 'bp_interval' in self.fields: self.fields['bp_interval'].value = 0
 
     def _ipython_display_(self):
         from IPython.display import display
@@ -195,8 +208,8 @@ class Launcher:
 # %% ../nbs/13_widgets.ipynb #c617d9eb
 @patch_to(Launcher)
 def values(self) -> dict:
-    "The form's values, by `TrainConfig` field name (blank text means None)."
-    return {n: (None if isinstance(w, (W.Text, W.Combobox)) and not w.value.strip() else w.value) for n, w in self.fields.items()}
+    "The form's values, by `TrainConfig` field name (blank text means None; numeric text fields become numbers)."
+    return {n: _parse_text(n, w.value) if isinstance(w, (W.Text, W.Combobox)) else w.value for n, w in self.fields.items()}
 
 @patch_to(Launcher)
 def config(self) -> T.TrainConfig|None:
@@ -247,43 +260,14 @@ def join(self, timeout: float|None = None) -> bool:
     if self.thread is not None: self.thread.join(timeout)
     return not self.running
 
-# %% ../nbs/13_widgets.ipynb #6881a515
-def find_runs(root: str|Path) -> list[Path]:
-    "Run directories (those holding a `metrics.csv`) at or below `root`, sorted."
-    root = Path(root)
-    if not root.is_dir(): raise FileNotFoundError(f"{root}: no such directory")
-    return sorted({p.parent for p in root.rglob('metrics.csv') if not any(s.startswith('.') for s in p.relative_to(root).parts)})
-
-def read_metrics(run: str|Path) -> tuple['pd.DataFrame', 'pd.DataFrame']:
-    "The training rows and the evaluation rows of a run's `metrics.csv`."
-    import pandas as pd
-    path = Path(run)/'metrics.csv'
-    if not path.exists(): raise FileNotFoundError(f"{path}: no such file (is {run} a run directory?)")
-    df = pd.read_csv(path)
-    for c in ('loss', 'eval_loss'):
-        if c not in df: df[c] = np.nan
-    return df[df['loss'].notna()].reset_index(drop=True), df[df['eval_loss'].notna()].reset_index(drop=True)
-
-# %% ../nbs/13_widgets.ipynb #dc084f92
-_MODEL_COLUMNS = ('dim', 'n_layers', 'n_heads', 'attention', 'position', 'n_experts')
-
-def run_table(runs) -> 'pd.DataFrame':
-    "One row per run: its name, training config, model shape and summary (when it has one)."
-    import pandas as pd
-    rows = []
-    for run in map(Path, runs):
-        cfg = load_json(run/'config.json') if (run/'config.json').exists() else {}
-        row = {'run': run.name, **cfg.get('train', {}), **{k: v for k, v in cfg.get('model', {}).items() if k in _MODEL_COLUMNS}}
-        if (run/'summary.json').exists():
-            row.update({k: v for k, v in load_json(run/'summary.json').items() if not isinstance(v, (dict, list))})
-        rows.append(row)
-    return pd.DataFrame(rows)
-
 # %% ../nbs/13_widgets.ipynb #f9196a21
-X_AXES = {'tokens': 'tokens', 'step': 'step', 'seconds': 'elapsed_s'}
+def runs_in(root: str|Path) -> list[Path]:
+    "The run directories at `root`: `root` itself when it is a run, else the runs of the sweep it holds."
+    root = Path(root)
+    return [root] if (root/'config.json').exists() else run_dirs(root)
 
 class RunBrowser:
-    "Overlay the loss curves of finished runs (or a sweep's runs) and tabulate their configs and summaries."
+    "Overlay the loss curves of finished runs (or a sweep's runs) and tabulate their settings and results."
     def __init__(self, root: str|Path = 'runs', x: str = 'tokens'):
         self.folder = W.Text(value=str(root), description='folder', layout=W.Layout(width='420px'))
         self.refresh_button = W.Button(description='Refresh', icon='refresh')
@@ -304,26 +288,27 @@ class RunBrowser:
 def refresh(self):
     "Rescan the folder; select every run found."
     root = Path(self.folder.value).expanduser()
-    try: found = find_runs(root)
+    try: found = runs_in(root)
     except FileNotFoundError as e: self.message.value, found = f"<span style='color:#c00'>{html.escape(str(e))}</span>", []
-    else: self.message.value = f"{len(found)} run(s) in {html.escape(str(root))}" if found else f"no runs (no metrics.csv) in {html.escape(str(root))}"
-    self._paths = {str(p.relative_to(root)) if p != root else p.name: p for p in found}
+    else: self.message.value = f"{len(found)} run(s) in {html.escape(str(root))}" if found else f"no runs (no config.json) in {html.escape(str(root))}"
+    self._paths = {p.name: p for p in found}
     self.runs.options = list(self._paths)
     self.runs.value = tuple(self._paths)
     self.show()
 
+def _curves(fig) -> dict:
+    "{run name: {'train': (x, y), 'val': (x, y)}}: the lines of a `loss_figure`."
+    train, val = fig.axes[:2]
+    out = {l.get_label(): {'train': (l.get_xdata(), l.get_ydata())} for l in train.lines}
+    for l in val.lines: out[l.get_label()]['val'] = (l.get_xdata(), l.get_ydata())
+    return out
+
 @patch_to(RunBrowser)
 def show(self):
     "Redraw the curves and the table of the selected runs."
-    chosen = [self._paths[n] for n in self.runs.value]
-    col, self.curves = X_AXES[self.x.value], {}
-    if not chosen: self.plot.value, self.table.value = b'', ''; return
-    fig, ax = _new_axes((7, 4))
-    for name, run in zip(self.runs.value, chosen):
-        tr, ev = read_metrics(run)
-        self.curves[name] = {'train': (tr[col].to_numpy(), tr['loss'].to_numpy()), 'val': (ev[col].to_numpy(), ev['eval_loss'].to_numpy())}
-        line, = ax.plot(*self.curves[name]['train'], lw=1, label=name)
-        if len(ev): ax.plot(*self.curves[name]['val'], 'o', color=line.get_color(), ms=4)
-    ax.set(xlabel=self.x.value, ylabel='loss (nats/token)'); ax.legend(fontsize=8); ax.grid(alpha=0.3)
-    self.plot.value = figure_png(fig)
-    self.table.value = run_table(chosen).to_html(index=False, na_rep='', float_format=lambda v: f'{v:.4g}')
+    runs = [load_run(self._paths[n]) for n in self.runs.value]
+    fig = loss_figure(runs, self.x.value) if runs else None
+    self.curves = _curves(fig) if fig else {}
+    self.plot.value = figure_png(fig) if fig else b''
+    self.results = pd.DataFrame([result_row(r) for r in runs]).dropna(axis=1, how='all')
+    self.table.value = self.results.to_html(index=False, na_rep='', float_format=lambda v: f'{v:.4g}') if runs else ''
