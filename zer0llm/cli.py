@@ -85,8 +85,9 @@ def run_train(args):
     start = f"from {cfg.init_from}" if cfg.init_from else f"{cfg.model_size} model"
     print(f"zer0llm train: {cfg.task}, {start}, {cfg.dataset} data, {rule}, {cfg.mode} {T.optimizer_name(cfg)}, out {cfg.out}", flush=True)
     res = T.train(cfg)
-    print(f"\n{res['params']:,} parameters ({res['trainable_params']:,} trained), {res['tokens']:,} tokens in "
-          f"{res['seconds']:.1f} s ({res['tokens_per_s'] or 0:,.0f} tok/s), {res['forward_passes']:,} forward passes")
+    print(f"\n{res['params']:,} parameters ({res['trainable_params']:,} trained), {res['tokens']:,} tokens and "
+          f"{res['forward_passes']:,} forward passes in all; {res['seconds']:.1f} s of training in this process "
+          f"({res['tokens_per_s'] or 0:,.0f} tok/s)")
     print(f"final train loss {res['train_loss']:.3f} | validation loss {res['val_loss']:.3f} (perplexity {res['val_ppl']:.2f})"
           + (f" | unigram entropy of the corpus {res['unigram_entropy']:.3f} nats/token" if res['unigram_entropy'] else ''))
     if res['unigram_entropy']:

@@ -69,6 +69,9 @@ class SweepSpec:
             elif v is not None: v = as_list(v, typ, name)
             setattr(self, name, v)
         if any(q < 1 for q in self.query_budgets): raise ValueError(f"query_budgets: must be at least 1, got {self.query_budgets}")
+        grid = {**ALIASES, **{k: k for k in ('dataset', 'max_samples', 'max_steps', 'epochs')}}
+        if clash := sorted(set(self.fixed) & set(grid)):   # the grid would silently override them
+            raise ValueError(f"fixed: {', '.join(clash)} are set by the sweep itself; use " + ', '.join(grid[k] for k in clash))
 
     def lrs_for(self, mode: str) -> list[float]:
         "The learning rates the runs of `mode` use."
