@@ -12,7 +12,8 @@ import numpy as np, torch
 
 # %% auto #0
 __all__ = ['DTYPES', 'IN_TEST', 'cache_dir', 'default_device', 'get_device', 'get_dtype', 'seed_everything', 'closest',
-           'check_choice', 'atomic_write', 'atomic_dir', 'save_json', 'load_json', 'hash_of', 'Callback']
+           'check_choice', 'atomic_write', 'atomic_dir', 'save_json', 'load_json', 'hash_of', 'process_memory_bytes',
+           'Callback']
 
 # %% ../nbs/00_core.ipynb #cb5e24ae
 def cache_dir(*parts: str) -> Path:
@@ -121,6 +122,16 @@ def hash_of(*parts) -> str:
     h = hashlib.sha256()
     for p in parts: h.update(json.dumps(p, sort_keys=True, default=str).encode()); h.update(b'\0')
     return h.hexdigest()[:16]
+
+# %% ../nbs/00_core.ipynb #35a70232
+def process_memory_bytes(field: str = 'VmRSS') -> int|None:
+    "A memory field of this process (`VmRSS`, `VmHWM`) from `/proc/self/status`, in bytes; None where there is none."
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith(field + ':'): return int(line.split()[1]) * 1024
+    except OSError: return None
+    return None
 
 # %% ../nbs/00_core.ipynb #729c2f06
 class Callback:

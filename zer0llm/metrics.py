@@ -139,12 +139,6 @@ def energy_meter(device) -> tuple:
     except (OSError, ValueError) as e: return None, f'unavailable: RAPL ({type(e).__name__}: {e})'
 
 # %% ../nbs/08a_metrics.ipynb #e474b502
-def _status_bytes(field: str) -> int|None:
-    "A memory field (`VmRSS`, `VmHWM`) of this process in bytes, or None off Linux."
-    from zer0llm.zo import _proc_status_bytes
-    try: return _proc_status_bytes(field)
-    except (OSError, ValueError): return None
-
 def _reset_peak_rss() -> bool:
     try:
         with open('/proc/self/clear_refs', 'w') as f: f.write('5')
@@ -171,16 +165,16 @@ class StepMemory:
     def __init__(self, device):
         self.device = torch.device(device)
         if self.device.type == 'cuda': self.method = 'torch.cuda.max_memory_allocated per step'
-        elif _status_bytes('VmHWM') is not None and _reset_peak_rss(): self.method = 'process peak RSS (VmHWM) per step'
-        elif _status_bytes('VmRSS') is not None: self.method = 'process RSS (VmRSS) after each step'
+        elif process_memory_bytes('VmHWM') is not None and _reset_peak_rss(): self.method = 'process peak RSS (VmHWM) per step'
+        elif process_memory_bytes('VmRSS') is not None: self.method = 'process RSS (VmRSS) after each step'
         else: self.method = 'psutil RSS after each step'
     def start(self):
         if self.device.type == 'cuda': torch.cuda.reset_peak_memory_stats(self.device)
         elif 'VmHWM' in self.method: _reset_peak_rss()
     def peak(self) -> int:
         if self.device.type == 'cuda': return torch.cuda.max_memory_allocated(self.device)
-        if 'VmHWM' in self.method: return _status_bytes('VmHWM')
-        if 'VmRSS' in self.method: return _status_bytes('VmRSS')
+        if 'VmHWM' in self.method: return process_memory_bytes('VmHWM')
+        if 'VmRSS' in self.method: return process_memory_bytes('VmRSS')
         import psutil; return psutil.Process().memory_info().rss
 
 # %% ../nbs/08a_metrics.ipynb #8952a1c0

@@ -401,13 +401,6 @@ class zo_closures:
 # %% ../nbs/07a_zo.ipynb #7163fa08
 BENCH_MODES = ('inference', 'zo-sgd', 'fo-adamw')
 
-def _proc_status_bytes(field: str) -> int:
-    "A memory field (`VmRSS`, `VmHWM`) of this process from /proc/self/status, in bytes."
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith(field + ':'): return int(line.split()[1]) * 1024
-    raise ValueError(f"field: '{field}' not found in /proc/self/status")
-
 def _bench_work(mode: str, cfg_dict: dict, batch: int, seq: int, q: int, device, dtype):
     "Build the model and batch, and return the callable doing one unit of `mode`'s work."
     from zer0llm.config import ModelConfig
@@ -432,9 +425,10 @@ def _bench_memory_worker(args: str) -> None:
     "Subprocess entry: print the peak RSS (minus RSS after imports) of two runs of one mode."
     a = json.loads(args); torch.set_num_threads(a.pop('threads'))
     torch.optim.SGD([torch.zeros(1, requires_grad=True)])   # the first optimizer imports ~70 MB of torch: not ours
-    base = _proc_status_bytes('VmRSS')
+    base = process_memory_bytes('VmRSS')
+    if base is None: raise RuntimeError("bench_zo measures memory from /proc/self/status, which this system lacks (Linux only)")
     work = _bench_work(**a); work(); work()
-    print(json.dumps(dict(peak=_proc_status_bytes('VmHWM') - base)))
+    print(json.dumps(dict(peak=process_memory_bytes('VmHWM') - base)))
 
 def _peak_bytes(mode, cfg_dict, batch, seq, q, device, dtype, threads) -> int:
     "Peak memory of `mode` (see above for how it is measured on each device)."
