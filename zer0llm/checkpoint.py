@@ -140,8 +140,14 @@ def verify_checkpoint(path: str|Path) -> dict:
 
 def load_model(path: str|Path, device='cpu') -> Transformer:
     "The model saved in checkpoint `path`, with a clear error if it is missing, incomplete or damaged."
-    path = Path(path); verify_checkpoint(path)
+    path = Path(path); meta = verify_checkpoint(path)
+    if meta.get('lora'):
+        raise ValueError(f"checkpoint {path}: holds a LoRA run's adapter-wrapped model (for resuming); "
+                         f"load its merged export {path.parent/'merged'} instead")
     model = Transformer(ModelConfig.load(path/'config.json'))
+    if meta.get('sharded'):
+        from zer0llm.distributed import load_sharded
+        load_sharded(path, model); return model.to(device)
     try: load_safetensors_into(model, str(path/'model.safetensors'), strict=True)
     except Exception as e: raise ValueError(f"{path/'model.safetensors'}: unreadable or incompatible ({e})") from None
     return model.to(device)
@@ -196,6 +202,32 @@ def training_state(learn) -> dict:
         if getattr(learn, k, None) is not None: st[k] = getattr(learn, k).state_dict()
     return st
 
+# %% ../nbs/08_checkpoint.ipynb #60c56ac7
+def _rank():
+    import torch.distributed as dist
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+
+def _state_to_json(st: dict) -> dict:
+    "A nested state as pure JSON (tensors as dtype and nested lists), for the `extra` of a sharded checkpoint."
+    tree, tensors = flatten_state(st)
+    return {'tree': tree, 'tensors': {k: [str(t.dtype).removeprefix('torch.'), t.tolist()] for k, t in tensors.items()}}
+
+def _state_from_json(d: dict) -> dict:
+    return unflatten_state(d['tree'], {k: torch.tensor(v, dtype=getattr(torch, dt)) for k, (dt, v) in d['tensors'].items()})
+
+def _load_sharded_state(path: Path, parts) -> dict:
+    "Load model and optimizer shards (any world size) into `parts`; the rest of the training state."
+    from zer0llm.distributed import load_sharded
+    return _state_from_json(load_sharded(path, parts.model, parts.opt)['state'])
+
+def _rank_data(per_rank: list, path: Path) -> dict:
+    "This rank's data positions from a checkpoint that saved every rank's."
+    rank, world = _rank()
+    if len(per_rank) == world: return per_rank[rank]
+    warnings.warn(f"checkpoint {path}: saved by {len(per_rank)} ranks, resumed on {world}: each rank's data stream goes on "
+                  f"after as many batches as rank 0 had drawn, on its new shard (not the batches the old run would have drawn)")
+    return per_rank[0]
+
 # %% ../nbs/08_checkpoint.ipynb #179db2e3
 def resume(learn, path: str|Path, strict: bool = False) -> dict:
     "Restore weights, optimizer, scheduler, scaler, RNG, data positions and counters of `learn` (or a dict of parts) from `path`."
@@ -203,16 +235,19 @@ def resume(learn, path: str|Path, strict: bool = False) -> dict:
     parts = SimpleNamespace(**learn) if isinstance(learn, dict) else learn
     model = unwrap(parts.model)
     check_resume_configs(path, getattr(model, 'cfg', None), getattr(parts, 'cfg', None), strict)
-    device = next(model.parameters()).device
-    load_safetensors_into(model, str(path/'model.safetensors'), strict=True, device=str(device))
-    st = load_state(path)
-    parts.opt.load_state_dict(st['optimizer'])
+    if meta.get('sharded'): st = _load_sharded_state(path, parts)
+    else:
+        device = next(model.parameters()).device
+        load_safetensors_into(model, str(path/'model.safetensors'), strict=True, device=str(device))
+        st = load_state(path)
+        parts.opt.load_state_dict(st['optimizer'])
     for k in ('sched', 'scaler'):
         if getattr(parts, k, None) is not None:
             if k not in st: raise ValueError(f"checkpoint {path}: has no {k} state, but the run has a {k}")
             getattr(parts, k).load_state_dict(st[k])
+    data = _rank_data(st['data'], path) if isinstance(st['data'], list) else st['data']
     for k, d in _data_streams(parts).items():
-        if k in st['data']: d.load_state_dict(st['data'][k])
+        if k in data: d.load_state_dict(data[k])
     set_rng_state(st['rng'])
     c = st['counters']
     counts = dict(step_n=c['step'], tokens=c['tokens'], forward_passes=c.get('forward_passes', 0))
@@ -227,26 +262,41 @@ STEP_DIR = re.compile(r'^step_(\d+)$')
 class Checkpointer:
     "Checkpoints of a run under `run_dir/checkpoints`: every `save_every` steps (keeping `keep`), `best`, `last`."
     def __init__(self, run_dir: str|Path, save_every: int = 0, keep: int = 2, best: bool = True, tokenizer=None,
-                 rank: int|None = None):
+                 rank: int|None = None, sharded: bool = False):
         if keep < 1: raise ValueError(f"keep: must keep at least 1 step checkpoint, got {keep}")
         self.run_dir, self.dir = Path(run_dir), Path(run_dir)/'checkpoints'
         self.save_every, self.keep, self.best, self.tokenizer = save_every, keep, best, tokenizer
         self.rank = int(os.environ.get('RANK', 0)) if rank is None else rank
-        self.best_val = math.inf
+        self.best_val, self.sharded = math.inf, sharded
 
     def save(self, learn, name: str) -> Path|None:
-        "Write checkpoint `name` of `learn` (rank 0 only); returns its path."
-        if self.rank != 0: return None
+        "Write checkpoint `name` of `learn` (rank 0 only; sharded: every rank, together); returns its path."
+        if self.rank != 0 and not self.sharded: return None
         st = training_state(learn); st['counters']['best_val_loss'] = self.best_val
         cfg, val = getattr(learn, 'cfg', None), getattr(learn, 'val_loss', None)
         meta = {'step': learn.step_n, 'tokens': learn.tokens, 'epoch': st['counters']['epoch'], 'val_loss': val,
                 'tokenizer': 'tokenizer' if self.tokenizer is not None else getattr(cfg, 'tokenizer', None)}
+        if hasattr(unwrap(learn.model), 'peft_config'): meta['lora'] = True   # adapter layout: resumable, not loadable as is
+        if self.sharded: return self.save_sharded(learn, name, st, meta)
         try:
             return save_checkpoint(self.dir/name, learn.model, st, {'train_config': cfg} if cfg is not None else {},
                                    self.tokenizer, meta)
         except OSError as e:
             raise OSError(e.errno, f"checkpoint {self.dir/name}: could not be written ({e.strerror or e}); "
                                    f"earlier checkpoints are untouched") from e
+
+    def save_sharded(self, learn, name: str, st: dict, meta: dict) -> Path:
+        "Model and optimizer as DCP shards from every rank; the rest (every rank's data positions) as JSON `extra`."
+        import torch.distributed as dist
+        from zer0llm.distributed import save_sharded
+        del st['optimizer']                                       # in the shards
+        if dist.is_initialized():
+            per_rank = [None] * dist.get_world_size(); dist.all_gather_object(per_rank, st['data']); st['data'] = per_rank
+        else: st['data'] = [st['data']]
+        cfg = getattr(learn, 'cfg', None)
+        configs = {'config': unwrap(learn.model).cfg.to_dict(), **({'train_config': _as_dict(cfg)} if cfg is not None else {})}
+        return save_sharded(self.dir/name, learn.model, learn.opt, {'state': _state_to_json(st)}, configs=configs,
+                            tokenizer=self.tokenizer, meta=meta)
 
     def step_dirs(self) -> list[Path]:
         "The step checkpoints, oldest first."
@@ -257,7 +307,7 @@ class Checkpointer:
     def save_step(self, learn) -> Path|None:
         "Save `step_N`, then delete step checkpoints beyond the `keep` newest."
         path = self.save(learn, f'step_{learn.step_n:08d}')
-        if path is not None:
+        if path is not None and self.rank == 0:
             for old in self.step_dirs()[:-self.keep]: shutil.rmtree(old)
         return path
 
@@ -280,6 +330,7 @@ def find_resume(run_dir: str|Path) -> Path|None:
         if not p.is_dir() or p.name.startswith('.'): continue
         try: meta = verify_checkpoint(p)
         except (ValueError, FileNotFoundError) as e: warnings.warn(f"skipping checkpoint {p}: {e}"); continue
+        if meta.get('export'): continue          # e.g. a LoRA run's `merged`: a model to use, no training state
         good.append((meta.get('step', -1), p.name == 'last', p))
     return max(good)[2] if good else None
 
@@ -295,8 +346,8 @@ class CheckpointCallback(Checkpointer, Callback):
     "Save `step_N` every `save_every` steps, `best` on validation improvements, `last` at the end; resume in `before_fit`."
     order = -20                                   # resume before other callbacks look at the counters
     def __init__(self, run_dir: str|Path, save_every: int = 0, keep: int = 2, best: bool = True, tokenizer=None,
-                 resume: str|Path|None = None, strict: bool = False, rank: int|None = None):
-        super().__init__(run_dir, save_every, keep, best, tokenizer, rank)
+                 resume: str|Path|None = None, strict: bool = False, rank: int|None = None, sharded: bool = False):
+        super().__init__(run_dir, save_every, keep, best, tokenizer, rank, sharded)
         self.resume_from, self.strict, self.resumed, self.in_step, self.started = resume, strict, None, False, False
 
     def before_fit(self, learn):

@@ -140,8 +140,9 @@ def _optim_json(osd) -> dict:
     return flatten_state({'param_groups': osd['param_groups'], 'plain': plain})[0]
 
 # %% ../nbs/09b_distributed.ipynb #98964241
-def save_sharded(path: str|Path, model, opt=None, extra: dict|None = None) -> Path:
-    "Write a sharded checkpoint of an FSDP `model` (and `opt`) from all ranks; `extra` is JSON saved by rank 0."
+def save_sharded(path: str|Path, model, opt=None, extra: dict|None = None, configs: dict|None = None,
+                 tokenizer=None, meta: dict|None = None) -> Path:
+    "Write a sharded checkpoint of an FSDP `model` (and `opt`) from all ranks; rank 0 adds `extra`, `configs` (JSON), `tokenizer`, `meta`."
     import torch.distributed.checkpoint as dcp
     path = Path(path); main = not dist.is_initialized() or dist.get_rank() == 0
     tmp = path.with_name(f'.{path.name}.sharded.tmp')
@@ -152,8 +153,10 @@ def save_sharded(path: str|Path, model, opt=None, extra: dict|None = None) -> Pa
     if main:
         if osd is not None: save_json(_optim_json(osd), tmp/'optimizer.json')
         save_json(extra or {}, tmp/'extra.json')
+        for name, cfg in (configs or {}).items(): save_json(cfg, tmp/f'{name}.json')
+        if tokenizer is not None: tokenizer.save_pretrained(tmp/'tokenizer')
         files = {str(f.relative_to(tmp)): f.stat().st_size for f in sorted(tmp.rglob('*')) if f.is_file()}
-        save_json({'format': CHECKPOINT_FORMAT, 'version': 2, 'sharded': True, 'files': files}, tmp/'meta.json')
+        save_json({'format': CHECKPOINT_FORMAT, 'version': 2, **(meta or {}), 'sharded': True, 'files': files}, tmp/'meta.json')
         if path.exists(): shutil.rmtree(path)
         os.replace(tmp, path)
     if dist.is_initialized(): dist.barrier()

@@ -22,24 +22,25 @@ from .zo import make_optimizer, is_zo, select_params, OPTIMIZERS, ZO_OPTIMIZERS,
 from .tasks import (PretrainTask, SFTTask, DPOTask, reference_model, add_lora, merge_lora, base_model,
                            is_lora, batch_tokens)
 from .checkpoint import (load_model, is_checkpoint, unwrap, CheckpointCallback, resolve_resume,
-                                check_resume_configs)
+                                check_resume_configs, save_checkpoint, verify_checkpoint)
 from .metrics import EfficiencyMeter
 from .distributed import (DistEnv, dist_env, init_distributed, cleanup_distributed, wrap_ddp, zo_data_parallel,
-                                 sync_params, all_reduce_mean, launch)
+                                 sync_params, all_reduce_mean, launch, fsdp_wrap)
 import torch.distributed as dist
 
 # %% auto #0
-__all__ = ['TASKS', 'MODES', 'PRECISIONS', 'CSV_FIELDS', 'TRAIN_LOGGERS', 'SUMMARY_KEYS', 'RUN_TOTALS', 'TrainConfig',
+__all__ = ['TASKS', 'MODES', 'PRECISIONS', 'PARALLEL', 'CSV_FIELDS', 'TRAIN_LOGGERS', 'SUMMARY_KEYS', 'RUN_TOTALS', 'TrainConfig',
            'NonFiniteLossError', 'planned_steps', 'Learner', 'Recorder', 'CSVLogger', 'in_notebook', 'ProgressCallback',
            'SampleLogger', 'plot_losses', 'task_dataset', 'dataset_kind', 'get_tokenizer', 'build_model',
            'checkpoint_dir', 'start_model', 'RunData', 'build_data', 'build_task', 'optimizer_name', 'build_optimizer',
            'register_logger', 'run_loggers', 'sample_text', 'MergeLoRA', 'recent_train_loss', 'finish_run',
-           'main_first', 'resume_point', 'run_callbacks', 'train']
+           'main_first', 'resume_point', 'sharded_run', 'run_callbacks', 'train']
 
 # %% ../nbs/09_train.ipynb #2dde5c40
 TASKS = ('pretrain', 'sft', 'dpo', 'lora')
 MODES = ('FO', 'ZO', 'Instruct')
 PRECISIONS = ('fp32', 'bf16', 'fp16')
+PARALLEL = ('ddp', 'fsdp')
 
 @dataclass
 class TrainConfig:
@@ -93,11 +94,12 @@ class TrainConfig:
     wandb_project: str = 'zer0llm'
     seed: int = 1337
     device: str = 'auto'
+    parallel: str = 'ddp'           # ddp | fsdp (FO only): how several torchrun ranks share the model
     out: str = 'runs/default'
     progress: bool = True
 
     def __post_init__(self):
-        for name, choices in (('task', TASKS), ('mode', MODES), ('precision', PRECISIONS), ('optimizer', OPTIMIZERS),
+        for name, choices in (('task', TASKS), ('mode', MODES), ('precision', PRECISIONS), ('parallel', PARALLEL), ('optimizer', OPTIMIZERS),
                               ('scope', SCOPES), ('direction', DIRECTIONS), ('schedule', SCHEDULES)):
             check_choice(name, getattr(self, name), choices)
         for f in ('batch_size', 'grad_accum', 'max_steps', 'query_budget', 'max_bad_steps', 'keep_checkpoints'):
@@ -112,6 +114,9 @@ class TrainConfig:
             raise ValueError("bp_interval: mode Instruct needs bp_interval >= 1 (one backward every bp_interval steps)")
         if self.mode != 'Instruct' and self.bp_interval:
             raise ValueError(f"bp_interval: BP guidance is mode Instruct; mode {self.mode} needs bp_interval=0")
+        if self.parallel == 'fsdp' and (self.mode != 'FO' or 'lora' in (self.task, self.scope) or self.precision == 'fp16'):
+            raise ValueError(f"parallel: fsdp shards first-order training of the full model in fp32/bf16; mode={self.mode}, "
+                             f"task={self.task}, scope={self.scope}, precision={self.precision} need parallel='ddp'")
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
@@ -410,10 +415,11 @@ def build_model(cfg: TrainConfig, vocab_size: int) -> Transformer:
     return Transformer(ModelConfig.from_name(cfg.model_size, vocab_size=vocab_size))
 
 def checkpoint_dir(path: str|Path) -> Path:
-    "The checkpoint at `path`, or at `path/checkpoints/last` when `path` is a run directory."
+    "The checkpoint at `path`; for a run directory its `checkpoints/merged` (a LoRA run's model) if any, else `checkpoints/last`."
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"init_from: {path}: no such checkpoint or run directory")
-    return path/'checkpoints'/'last' if not is_checkpoint(path) and (path/'checkpoints'/'last').exists() else path
+    if is_checkpoint(path): return path
+    return next((c for c in (path/'checkpoints'/'merged', path/'checkpoints'/'last') if c.exists()), path)
 
 def start_model(cfg: TrainConfig):
     "(model, tokenizer): from `cfg.init_from` (with its tokenizer unless `cfg.tokenizer`), else fresh."
@@ -535,14 +541,17 @@ SUMMARY_KEYS = ('status', 'task', 'mode', 'optimizer', 'q', 'steps', 'epochs', '
 RUN_TOTALS = ('steps', 'tokens', 'forward_passes')   # the run's, resumed part included; EfficiencyMeter counts this process only
 
 class MergeLoRA(Callback):
-    "At the end of a LoRA run: save the adapters (`lora_adapter/`), then merge them, so `last` is a plain model."
-    order = -30                                   # before CheckpointCallback writes `last`
+    "At the end of a LoRA run, after `last` (adapter layout, to resume): save `lora_adapter/`, merge, export `checkpoints/merged`."
+    order = -15                                   # after CheckpointCallback (-20) writes `last`
     def __init__(self, out: Path, main: bool = True): self.out, self.main = Path(out), main
     def after_fit(self, learn):
         model = unwrap(learn.model)
         if not is_lora(model): return
         if self.main: model.save_pretrained(self.out/'lora_adapter')
-        learn.model = merge_lora(model)
+        learn.model = merged = merge_lora(model)
+        if self.main and learn.step_n:            # step 0: nothing trained (or a failed resume): keep any earlier export
+            save_checkpoint(self.out/'checkpoints'/'merged', merged, configs={'train_config': learn.cfg}, tokenizer=learn.tokenizer,
+                            meta={'step': learn.step_n, 'tokens': learn.tokens, 'export': 'merged'})
 
 def recent_train_loss(rec: Recorder, out: Path, n: int = 10) -> float|None:
     "Mean loss of the last `n` steps: from `metrics.csv` when there is one (a resumed run's earlier steps count), else `rec`."
@@ -579,13 +588,21 @@ def resume_point(cfg: TrainConfig, model_cfg: ModelConfig) -> Path|None:
     "The checkpoint `cfg.resume` names (None: a fresh start), checked against the run's configs before anything is written."
     try:
         path = resolve_resume(cfg.out, cfg.resume)
-        if path is not None: check_resume_configs(path, model_cfg, cfg)
+        if path is not None:
+            check_resume_configs(path, model_cfg, cfg)
+            if sharded_run(cfg, dist_env()) and not verify_checkpoint(path).get('sharded'):
+                raise ValueError(f"checkpoint {path} is not sharded; a parallel='fsdp' run resumes from its own sharded checkpoints")
     except (ValueError, FileNotFoundError) as e: raise type(e)(f"resume: {e}") from None
     return path
 
+def sharded_run(cfg: TrainConfig, env: DistEnv) -> bool:
+    "Whether the run shards its model with FSDP (and so its checkpoints): `parallel='fsdp'` on several ranks."
+    return cfg.parallel == 'fsdp' and env.world_size > 1
+
 def run_callbacks(cfg: TrainConfig, out: Path, tok, start: Path|None, env: DistEnv) -> list:
     "The callbacks of a `train` run: checkpoints and efficiency on every rank; loggers, progress, samples on rank 0."
-    ckpt = CheckpointCallback(out, cfg.save_every, cfg.keep_checkpoints, tokenizer=tok, resume=start, rank=env.rank)
+    ckpt = CheckpointCallback(out, cfg.save_every, cfg.keep_checkpoints, tokenizer=tok, resume=start, rank=env.rank,
+                              sharded=sharded_run(cfg, env))
     cbs = [MergeLoRA(out, env.is_main), ckpt, EfficiencyMeter()]
     if env.is_main: cbs += [*run_loggers(cfg, out), *([ProgressCallback()] if cfg.progress else []),
                             *([SampleLogger(out/'samples.txt')] if cfg.sample_every_eval else [])]
@@ -612,8 +629,9 @@ def _train(cfg: TrainConfig, cbs, env: DistEnv) -> dict:
         data = build_data(cfg, tok, model.cfg.max_seq_len, env)
     model_cfg = model.cfg
     model, task = build_task(cfg, model)
+    if sharded_run(cfg, env): model = fsdp_wrap(model, env)   # before the optimizer: fully_shard swaps in DTensor parameters
     opt = build_optimizer(cfg, model)
-    if env.world_size > 1:
+    if env.world_size > 1 and not sharded_run(cfg, env):
         if is_zo(opt): zo_data_parallel(opt); sync_params(model)
         else: model = wrap_ddp(model, env)
     total = planned_steps(cfg, data.steps_per_epoch, data.tokens_per_step)
