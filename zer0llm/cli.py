@@ -93,7 +93,7 @@ def run_train(args):
     if res['unigram_entropy']:
         verdict = 'below' if res['val_loss'] < res['unigram_entropy'] else 'NOT below'
         print(f"validation loss is {res['unigram_entropy'] - res['val_loss']:.2f} nats {verdict} the unigram entropy")
-    print(f"checkpoint {res['out']}/checkpoints/last | loss curve {res['plot']}")
+    print(f"checkpoint {T.checkpoint_dir(res['out'])} | loss curve {res['plot']}")
     print(f"\nsample> {cfg.sample_prompt}", end='', flush=True)
     for piece in T.sample_text(res['learner'].model, res['tokenizer'], cfg.sample_prompt, cfg.sample_tokens):
         print(piece, end='', flush=True)
@@ -106,6 +106,7 @@ def run_generate(args):
     from zer0llm.checkpoint import load_model
     from zer0llm.tokenizer import load_tokenizer
     ck = Path(args.checkpoint)
+    if ck.exists(): ck = T.checkpoint_dir(ck)      # a run directory means its merged export or last checkpoint
     model = load_model(ck, get_device(args.device))
     if not (ck/'tokenizer').exists(): raise FileNotFoundError(f"--checkpoint {ck}: has no tokenizer/ directory")
     tok = load_tokenizer(ck/'tokenizer')
@@ -187,7 +188,7 @@ def make_parser() -> Parser:
     tr = sub.add_parser('train', help='train a model (no flags: the embedded default run)')
     add_train_args(tr); tr.set_defaults(func=run_train)
     g = sub.add_parser('generate', help='stream text from a checkpoint')
-    g.add_argument('--checkpoint', required=True, help='checkpoint directory (e.g. runs/default/checkpoints/last)')
+    g.add_argument('--checkpoint', required=True, help='checkpoint or run directory (e.g. runs/default: its merged LoRA export or last checkpoint)')
     g.add_argument('--prompt', default='The ')
     g.add_argument('--max-new-tokens', type=int, default=100)
     g.add_argument('--temperature', type=float, default=0.8)

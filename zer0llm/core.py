@@ -123,7 +123,7 @@ def hash_of(*parts) -> str:
     for p in parts: h.update(json.dumps(p, sort_keys=True, default=str).encode()); h.update(b'\0')
     return h.hexdigest()[:16]
 
-# %% ../nbs/00_core.ipynb #35a70232
+# %% ../nbs/00_core.ipynb #e774fd7e
 def process_memory_bytes(field: str = 'VmRSS') -> int|None:
     "A memory field of this process (`VmRSS`, `VmHWM`) from `/proc/self/status`, in bytes; None where there is none."
     try:
