@@ -23,7 +23,7 @@ from .tasks import (PretrainTask, SFTTask, DPOTask, reference_model, add_lora, m
                            is_lora, batch_tokens)
 from .checkpoint import (load_model, is_checkpoint, unwrap, CheckpointCallback, resolve_resume,
                                 check_resume_configs, save_checkpoint, verify_checkpoint)
-from .metrics import EfficiencyMeter
+from .metrics import EfficiencyMeter, make_loggers
 from .distributed import (DistEnv, dist_env, init_distributed, cleanup_distributed, wrap_ddp, zo_data_parallel,
                                  sync_params, all_reduce_mean, launch, fsdp_wrap)
 import torch.distributed as dist
@@ -90,7 +90,7 @@ class TrainConfig:
     save_every: int = 0             # write checkpoints/step_N every N steps (0: only `last` and `best`)
     keep_checkpoints: int = 2       # step checkpoints kept (the newest)
     resume: str|None = None         # 'auto' (the newest checkpoint under out, if any) or a checkpoint directory
-    loggers: str = 'csv'            # comma-separated: csv, tensorboard, wandb, or a register_logger name
+    loggers: str = 'csv'            # besides metrics.csv (always): tensorboard, wandb, or a register_logger name
     wandb_project: str = 'zer0llm'
     seed: int = 1337
     device: str = 'auto'
@@ -506,21 +506,18 @@ def build_optimizer(cfg: TrainConfig, model):
     return opt
 
 # %% ../nbs/09_train.ipynb #bc0ec1f5
-TRAIN_LOGGERS: dict[str, Callable] = {'csv': lambda cfg, out: CSVLogger(Path(out)/'metrics.csv')}
+TRAIN_LOGGERS: dict[str, Callable] = {}   # names added by register_logger
 
 def register_logger(name: str, factory: Callable) -> None:
     "Make `name` usable in `TrainConfig.loggers`: `factory(cfg, out_dir)` returns a Callback."
     TRAIN_LOGGERS[name] = factory
 
 def run_loggers(cfg: TrainConfig, out: Path) -> list:
-    "The logger callbacks named in `cfg.loggers` (comma-separated)."
+    "`metrics.csv` (always), then the loggers named in `cfg.loggers` (comma-separated)."
     names = [n.strip() for n in cfg.loggers.split(',') if n.strip()]
-    cbs, rest = [TRAIN_LOGGERS[n](cfg, out) for n in names if n in TRAIN_LOGGERS], [n for n in names if n not in TRAIN_LOGGERS]
-    if rest:
-        try: from zer0llm.metrics import make_loggers
-        except ImportError: check_choice('loggers', rest[0], TRAIN_LOGGERS)
-        cbs += make_loggers(rest, out, cfg)
-    return cbs
+    rest = [n for n in names if n not in TRAIN_LOGGERS]
+    return [CSVLogger(Path(out)/'metrics.csv'), *(TRAIN_LOGGERS[n](cfg, out) for n in names if n in TRAIN_LOGGERS),
+            *make_loggers(rest, out, cfg)]
 
 # %% ../nbs/09_train.ipynb #f2e86007
 def sample_text(model, tokenizer, prompt: str, max_new_tokens: int, temperature: float = 0.8, top_k: int|None = 50, seed: int = 0):
