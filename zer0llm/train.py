@@ -552,7 +552,9 @@ class MergeLoRA(Callback):
 
 def recent_train_loss(rec: Recorder, out: Path, n: int = 10) -> float|None:
     "Mean loss of the last `n` steps: from `metrics.csv` when there is one (a resumed run's earlier steps count), else `rec`."
-    rows = [float(r['loss']) for r in csv.DictReader(open(out/'metrics.csv'))  if r.get('loss')] if (out/'metrics.csv').exists() else []
+    rows = []
+    if (out/'metrics.csv').exists():
+        with open(out/'metrics.csv', newline='') as f: rows = [float(r['loss']) for r in csv.DictReader(f) if r.get('loss')]
     losses = rows or [r[-1] for r in rec.train]
     return float(np.mean(losses[-n:])) if losses else None
 
