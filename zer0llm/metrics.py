@@ -402,21 +402,29 @@ def _leveldb_records(data: bytes, block: int = 32768):
         if left < 7: pos += left; continue                     # a block's tail too short for a header is padding
         _, n, kind = struct.unpack('<IHB', data[pos:pos + 7])
         if kind == 0: pos += left; continue                    # zero padding to the end of the block
+        if pos + 7 + n > len(data): return                     # a record still being written
         buf = data[pos + 7:pos + 7 + n] if kind in (1, 2) else buf + data[pos + 7:pos + 7 + n]
         pos += 7 + n
         if kind in (1, 4): yield buf; buf = b''
 
 def _wandb_log_records(path: Path, wait: float) -> list:
     "The protobuf records of a .wandb file, waiting up to `wait` s for its exit record (wandb-core writes it after finish())."
+    from google.protobuf.message import DecodeError
     from wandb.proto import wandb_internal_pb2 as pb
     deadline = time.monotonic() + wait
     while True:
         data = path.read_bytes()
         if len(data) >= 4 and data[:4] != b':W&B': raise ValueError(f'{path}: not a W&B transaction log (header {data[:4]!r})')
-        records = []
+        records, torn = [], None
         for payload in _leveldb_records(data):
-            r = pb.Record(); r.ParseFromString(payload); records.append(r)
-        if any(r.WhichOneof('record_type') == 'exit' for r in records) or time.monotonic() > deadline: return records
+            r = pb.Record()
+            try: r.ParseFromString(payload)
+            except DecodeError as e: torn = e; break           # read while wandb-core was mid-write: read again
+            records.append(r)
+        done = any(r.WhichOneof('record_type') == 'exit' for r in records)
+        if done or time.monotonic() > deadline:
+            if torn and not done: raise ValueError(f'{path}: unreadable record after {len(records)} records ({torn})')
+            return records
         time.sleep(0.1)
 
 def wandb_offline_records(run_dir: str|Path, wait: float = 30.0) -> dict:
