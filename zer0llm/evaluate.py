@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from .core import *
 from .data import DatasetSpec, register_dataset, iter_records, get_token_cache
-from .tasks import model_logits
+from .tasks import model_logits, model_lm_loss
 
 # %% auto #0
 __all__ = ['SST2_LABELS', 'perplexity', 'continuation_logprob', 'greedy_continuation', 'lambada', 'sst2', 'normalize_answer',
@@ -39,8 +39,8 @@ def perplexity(model, tokenizer, dataset, max_samples: int|None = None, block_si
     x, y = win[:-1].view(n, block), win[1:].view(n, block)
     model.eval(); total = 0.
     for i in range(0, n, batch_size):
-        logits = model_logits(model, x[i:i + batch_size].to(_device(model)))
-        total += float(F.cross_entropy(logits.flatten(0, 1).float(), y[i:i + batch_size].flatten().to(logits.device), reduction='sum'))
+        xb, yb = (t[i:i + batch_size].to(_device(model)) for t in (x, y))
+        total += float(model_lm_loss(model, xb, yb)) * yb.numel()
     loss = total / y.numel()
     return dict(loss=loss, ppl=math.exp(loss), tokens=y.numel())
 

@@ -7,15 +7,15 @@ Docs: https://zer0llm.github.io/zer0llm/model.html.md"""
 # %% ../nbs/06_model.ipynb #32f1ab84
 from __future__ import annotations
 import math
-from typing import Iterator
+from typing import Callable, Iterator
 import torch, torch.nn as nn, torch.nn.functional as F
 from .config import ModelConfig
 from .attention import (Attention, KVCache, AttnContext, rope_cache, rope_dim, sinusoidal_table, make_context,
                                make_attention)
 
 # %% auto #0
-__all__ = ['MLP', 'Block', 'Transformer', 'num_params', 'lm_loss', 'sample_next', 'apply_repetition_penalty', 'left_padding_mask',
-           'pad_prompts', 'generate']
+__all__ = ['LOSS_CHUNK', 'MLP', 'Block', 'Transformer', 'num_params', 'lm_loss', 'chunked_lm_loss', 'sample_next',
+           'apply_repetition_penalty', 'left_padding_mask', 'pad_prompts', 'generate']
 
 # %% ../nbs/06_model.ipynb #98049458
 class MLP(nn.Module):
@@ -78,8 +78,14 @@ class Transformer(nn.Module):
         if self.cfg.position == 'sinusoidal': x = x + self.pos_table[pos_q].to(x.dtype)
         return x
 
-    def forward(self, input_ids, caches: list|None = None, start_pos: int = 0, attention_mask=None):
+    def forward(self, input_ids, caches: list|None = None, start_pos: int = 0, attention_mask=None, targets=None):
         "Logits (B, T, vocab) for `input_ids` (B, T) after `start_pos` cached tokens; `attention_mask` (B, start_pos+T) marks padding with 0."
+        h = self.hidden(input_ids, caches, start_pos, attention_mask)
+        if targets is None: return self.output(h)
+        return lm_loss(self.output(h), targets) if torch.is_grad_enabled() else chunked_lm_loss(h, self.output, targets)
+
+    def hidden(self, input_ids, caches: list|None = None, start_pos: int = 0, attention_mask=None):
+        "The final normalized hidden states (B, T, dim) that `output` turns into logits (arguments as in `forward`)."
         B, T = input_ids.shape
         if start_pos + T > self.cfg.max_seq_len:
             raise ValueError(f"sequence of {start_pos + T} tokens is longer than max_seq_len={self.cfg.max_seq_len}")
@@ -87,7 +93,7 @@ class Transformer(nn.Module):
         ctx = make_context(self.cfg, B, T, start_pos, attention_mask, tables, input_ids.device)
         x = self.drop(self.embed(input_ids, ctx.pos_q))
         for i, layer in enumerate(self.layers): x = layer(x, cache=caches[i] if caches else None, ctx=ctx)
-        return self.output(self.norm(x))
+        return self.norm(x)
 
     def new_caches(self, batch_size: int, max_len: int|None = None) -> list:
         "One empty cache per layer (KV, or MLA's latent), for decoding up to `max_len` tokens."
@@ -107,6 +113,18 @@ def num_params(model: nn.Module, trainable_only: bool = False) -> int:
 def lm_loss(logits, targets, ignore_index: int = -100):
     "Mean next-token cross-entropy; targets equal to `ignore_index` (prompt or padding) are skipped."
     return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=ignore_index)
+
+# %% ../nbs/06_model.ipynb #4560e78d
+LOSS_CHUNK = 2 ** 23   # logits computed at once by `chunked_lm_loss` (32 MiB in fp32)
+
+def chunked_lm_loss(hidden, head: Callable, targets, ignore_index: int = -100, chunk: int = LOSS_CHUNK):
+    "`lm_loss(head(hidden), targets)`, computing the logits a slice of positions at a time (at most `chunk` logits)."
+    h, t = hidden.flatten(0, 1), targets.flatten()
+    rows = max(1, chunk // head.weight.shape[0]) if hasattr(head, 'weight') else len(t)
+    total = sum(F.cross_entropy(head(h[s:s + rows]).float(), t[s:s + rows], ignore_index=ignore_index, reduction='sum')
+                for s in range(0, len(t), rows))
+    return total / (t != ignore_index).sum()
+
 
 # %% ../nbs/06_model.ipynb #f5a28552
 def sample_next(logits, temperature: float = 1.0, top_k: int|None = None, top_p: float|None = None, generator=None):

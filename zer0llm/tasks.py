@@ -10,17 +10,34 @@ import copy
 from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 from .core import *
-from .model import lm_loss
+from .model import Transformer, lm_loss
 
 # %% auto #0
-__all__ = ['LM_HEADS', 'model_logits', 'aux_loss', 'batch_tokens', 'PretrainTask', 'SFTTask', 'sequence_logps', 'reference_model',
-           'DPOTask', 'lora_targets', 'add_lora', 'is_lora', 'merge_lora', 'base_model']
+__all__ = ['LM_HEADS', 'model_logits', 'model_lm_loss', 'is_lora', 'merge_lora', 'base_model', 'aux_loss', 'batch_tokens',
+           'PretrainTask', 'SFTTask', 'sequence_logps', 'reference_model', 'DPOTask', 'lora_targets', 'add_lora']
 
 # %% ../nbs/08b_tasks.ipynb #047443b9
 def model_logits(model: nn.Module, input_ids: torch.Tensor) -> torch.Tensor:
     "Logits (B, T, vocab) of a zer0llm `Transformer`, a `transformers` causal LM, or a peft wrapper of either."
     out = model(input_ids)
     return out.logits if hasattr(out, 'logits') else out
+
+def model_lm_loss(model: nn.Module, input_ids: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    "Mean next-token loss; a zer0llm `Transformer` (bare or in peft) computes it itself: chunked, without autograd."
+    if isinstance(base_model(model), Transformer): return model(input_ids, targets=targets)
+    return lm_loss(model_logits(model, input_ids), targets)
+
+def is_lora(model: nn.Module) -> bool:
+    "Whether `model` is a peft wrapper."
+    return hasattr(model, 'merge_and_unload')
+
+def merge_lora(model: nn.Module) -> nn.Module:
+    "The plain model with the LoRA adapters merged into its weights; any other model unchanged."
+    return model.merge_and_unload() if is_lora(model) else model
+
+def base_model(model: nn.Module) -> nn.Module:
+    "The model inside a peft wrapper (adapters still active), for code that needs the original class."
+    return model.get_base_model() if is_lora(model) else model
 
 def aux_loss(model: nn.Module):
     "The auxiliary loss of the model's last forward (MoE load balancing); 0 for models without one."
@@ -42,14 +59,14 @@ class PretrainTask:
     stat_names = ('lm_loss', 'aux_loss')
     def loss(self, model, batch):
         x, y = batch
-        return _with_aux(model, lm_loss(model_logits(model, x), y))
+        return _with_aux(model, model_lm_loss(model, x, y))
 
 class SFTTask:
     "Next-token loss on the labelled (response) tokens of padded examples, plus the auxiliary loss."
     stat_names = ('lm_loss', 'aux_loss')
     def loss(self, model, batch):
-        logits = model_logits(model, batch['input_ids'])
-        return _with_aux(model, lm_loss(logits[:, :-1], batch['labels'][:, 1:]))
+        targets = F.pad(batch['labels'][:, 1:], (0, 1), value=-100)   # position t predicts label t+1; the last predicts nothing
+        return _with_aux(model, model_lm_loss(model, batch['input_ids'], targets))
 
 # %% ../nbs/08b_tasks.ipynb #cc7a9c06
 def sequence_logps(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -116,15 +133,3 @@ def add_lora(model: nn.Module, r: int = 8, alpha: float = 16, dropout: float = 0
     if bad := [t for t in targets if t not in names]:
         raise ValueError(f"lora_targets: no module named {', '.join(bad)}; Linear layers: {', '.join(lora_targets(model))}")
     return get_peft_model(model, LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets))
-
-def is_lora(model: nn.Module) -> bool:
-    "Whether `model` is a peft wrapper."
-    return hasattr(model, 'merge_and_unload')
-
-def merge_lora(model: nn.Module) -> nn.Module:
-    "The plain model with the LoRA adapters merged into its weights; any other model unchanged."
-    return model.merge_and_unload() if is_lora(model) else model
-
-def base_model(model: nn.Module) -> nn.Module:
-    "The model inside a peft wrapper (adapters still active), for code that needs the original class."
-    return model.get_base_model() if is_lora(model) else model

@@ -6,7 +6,8 @@ Docs: https://zer0llm.github.io/zer0llm/zo.html.md"""
 
 # %% ../nbs/07a_zo.ipynb #ad7a7d82
 from __future__ import annotations
-import math, re, hashlib, time, json, sys, subprocess
+import math, os, re, hashlib, time, json, sys, subprocess
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable
 import torch, torch.nn as nn
 from .core import *
@@ -14,8 +15,9 @@ from .optim import FO_OPTIMIZERS, param_groups, mudamw_update_
 
 # %% auto #0
 __all__ = ['DIRECTIONS', 'NOISE_CHUNK', 'SCOPES', 'DEFAULT_SUBSET', 'ZO_OPTIMIZERS', 'OPTIMIZERS', 'BENCH_MODES', 'mix_seed',
-           'noise_chunks', 'draw_noise', 'ZOOptimizer', 'ZOSGD', 'ZOAdam', 'ZOMuDaMW', 'state_bytes', 'ForwardGradient',
-           'select_params', 'is_zo', 'make_optimizer', 'lm_closure', 'zo_closures', 'bench_zo']
+           'chunk_spans', 'draw_chunk', 'noise_chunks', 'draw_noise', 'chunk_map', 'ZOOptimizer', 'ZOSGD', 'ZOAdam',
+           'ZOMuDaMW', 'state_bytes', 'ForwardGradient', 'select_params', 'is_zo', 'make_optimizer', 'lm_closure',
+           'zo_closures', 'bench_zo']
 
 # %% ../nbs/07a_zo.ipynb #d0bf7216
 DIRECTIONS = ('gaussian', 'rademacher', 'sphere')
@@ -26,18 +28,35 @@ def mix_seed(*parts: int) -> int:
 
 NOISE_CHUNK = 2 ** 20   # elements drawn at once: bounds the transient memory of a perturbation
 
+def chunk_spans(p: torch.Tensor, chunk: int = NOISE_CHUNK) -> list[tuple[int, int]]:
+    "(offset, size) of the noise chunks of flattened `p`."
+    return [(s, min(chunk, p.numel() - s)) for s in range(0, p.numel(), chunk)]
+
+def draw_chunk(p: torch.Tensor, seed: int, start: int, size: int, kind: str = 'gaussian') -> torch.Tensor:
+    "Noise for elements [start, start+size) of flattened `p`, in its dtype and device, from a generator of its own."
+    g = torch.Generator(device=p.device).manual_seed(seed if start == 0 else mix_seed(seed, start))
+    z = torch.empty(size, device=p.device, dtype=p.dtype)
+    return z.random_(0, 2, generator=g).mul_(2).sub_(1) if kind == 'rademacher' else z.normal_(generator=g)
+
 def noise_chunks(p: torch.Tensor, seed: int, kind: str = 'gaussian', chunk: int = NOISE_CHUNK):
-    "Yield (offset, noise) pieces of flattened `p`'s noise, in `p`'s dtype and device, from one generator seeded with `seed`."
-    g = torch.Generator(device=p.device).manual_seed(seed)
-    for start in range(0, p.numel(), chunk):
-        size = min(chunk, p.numel() - start)
-        if kind == 'rademacher':
-            yield start, torch.empty(size, device=p.device, dtype=p.dtype).bernoulli_(0.5, generator=g).mul_(2).sub_(1)
-        else: yield start, torch.randn(size, generator=g, device=p.device, dtype=p.dtype)
+    "Yield (offset, noise) pieces of flattened `p`'s noise for `seed` (see `draw_chunk`)."
+    for start, size in chunk_spans(p, chunk): yield start, draw_chunk(p, seed, start, size, kind)
 
 def draw_noise(p: torch.Tensor, seed: int, kind: str = 'gaussian', chunk: int = NOISE_CHUNK) -> torch.Tensor:
     "The whole noise tensor shaped like `p` (gaussian or ±1; sphere draws gaussian), as `noise_chunks` draws it."
     return torch.cat([z for _, z in noise_chunks(p, seed, kind, chunk)]).view(p.shape)
+
+_POOLS = {}
+
+def chunk_map(fn: Callable, jobs: list, device) -> list:
+    "`[fn(*job) for job in jobs]` under no_grad; on CPU, with more than a chunk of work, over `torch.get_num_threads()` threads."
+    threads = torch.get_num_threads() if torch.device(device).type == 'cpu' else 1
+    if threads < 2 or sum(job[-1] for job in jobs) <= NOISE_CHUNK: return [fn(*job) for job in jobs]
+    if threads not in _POOLS: _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix='zer0llm-noise')
+    def run(job):
+        with torch.no_grad(): return fn(*job)   # grad mode is per thread
+    return list(_POOLS[threads].map(run, jobs))
+
 
 # %% ../nbs/07a_zo.ipynb #d8029718
 def _as_float(loss) -> float:
@@ -88,11 +107,12 @@ def _plan(self: ZOOptimizer, query: int) -> dict:
     plan = dict(seed=mix_seed(c['seed'], c['step'], query), a=1.0, b=0.0)
     guided = self.bp_interval > 0 and all('guide' in self.state[p] for _, _, p in self.params())
     if self.direction != 'sphere' and not guided: return plan
-    sq = dot = 0.0
-    for i, _, p in self.params():   # one extra pass that only draws noise: joint norm (and overlap with the guide)
-        for start, n in noise_chunks(p, plan['seed'] + i, self.direction):
-            n = n.float(); sq += float(n.pow(2).sum())
-            if guided: dot += float((n * self.state[p]['guide'].view(-1)[start:start + n.numel()].float()).sum())
+    def sums(i, p, start, size):   # one extra pass that only draws noise: joint norm (and overlap with the guide)
+        n = draw_chunk(p, plan['seed'] + i, start, size, self.direction).float()
+        return float(n.pow(2).sum()), float((n * self.state[p]['guide'].view(-1)[start:start + size].float()).sum()) if guided else 0.
+    jobs = [(i, p, s, k) for i, _, p in self.params() for s, k in chunk_spans(p)]
+    parts = chunk_map(sums, jobs, jobs[0][1].device) if jobs else []
+    sq, dot = sum(a for a, _ in parts), sum(b for _, b in parts)
     d = self._numel()
     if not guided: return dict(plan, a=math.sqrt(d / sq))
     cos, perp = self.target_cos, math.sqrt(max(sq - dot * dot, 1e-12))     # |n - (n.g)g| with |g| = 1
@@ -100,31 +120,37 @@ def _plan(self: ZOOptimizer, query: int) -> dict:
     return dict(plan, a=a, b=cos * math.sqrt(d) - a * dot)
 
 @patch
-def _z_chunks(self: ZOOptimizer, plan: dict, i: int, p: torch.Tensor):
-    "(offset, piece) of this query's direction for parameter `i`, drawn again from its seed."
-    for start, z in noise_chunks(p, plan['seed'] + i, self.direction):
-        if plan['a'] != 1.0: z.mul_(plan['a'])
-        if plan['b']: z.add_(self.state[p]['guide'].view(-1)[start:start + z.numel()], alpha=plan['b'])
-        yield start, z
+def _z_piece(self: ZOOptimizer, plan: dict, i: int, p: torch.Tensor, start: int, size: int) -> torch.Tensor:
+    "This query's direction on elements [start, start+size) of parameter `i`, drawn again from its seed."
+    z = draw_chunk(p, plan['seed'] + i, start, size, self.direction)
+    if plan['a'] != 1.0: z.mul_(plan['a'])
+    if plan['b']: z.add_(self.state[p]['guide'].view(-1)[start:start + size], alpha=plan['b'])
+    return z
 
 @patch
 def _z(self: ZOOptimizer, plan: dict, i: int, p: torch.Tensor, phase: str = 'perturb') -> torch.Tensor:
-    "This query's whole direction for parameter `i` (materialized: for dense estimates, jvp and record mode)."
-    z = torch.cat([z for _, z in self._z_chunks(plan, i, p)]).view(p.shape)
+    "This query's whole direction for parameter `i` (materialized: for jvp and record mode)."
+    z = torch.cat([self._z_piece(plan, i, p, s, k) for s, k in chunk_spans(p)]).view(p.shape)
     if self.record: self.records.append(dict(phase=phase, seed=plan['seed'], index=i, z=z.clone()))
     return z
 
 @patch
-def _add_z(self: ZOOptimizer, plan: dict, i: int, p: torch.Tensor, scale: float, phase: str = 'perturb'):
-    "p += scale * z in place, one chunk of noise at a time."
-    if self.record or not p.is_contiguous(): return p.add_(self._z(plan, i, p, phase), alpha=scale)
-    flat = p.view(-1)
-    for start, z in self._z_chunks(plan, i, p): flat[start:start + z.numel()].add_(z, alpha=scale)
+def _add_z(self: ZOOptimizer, terms: list, phase: str = 'perturb', params: list|None = None):
+    "p += sum of scale * z over the (plan, scale) `terms`, for every (index, param) in `params` (default all), chunk by chunk."
+    params = [(i, p) for i, _, p in self.params()] if params is None else params
+    if self.record or not all(p.is_contiguous() for _, p in params):
+        for i, p in params:
+            for plan, scale in terms: p.add_(self._z(plan, i, p, phase), alpha=scale)
+        return
+    def add(i, p, start, size):
+        piece = p.view(-1)[start:start + size]
+        for plan, scale in terms: piece.add_(self._z_piece(plan, i, p, start, size), alpha=scale)
+    if params: chunk_map(add, [(i, p, s, k) for i, p in params for s, k in chunk_spans(p)], params[0][1].device)
 
 @patch
 def _perturb(self: ZOOptimizer, plan: dict, scale: float):
-    "theta += scale * z, in place, one tensor (and one noise chunk) at a time."
-    for i, _, p in self.params(): self._add_z(plan, i, p, scale)
+    "theta += scale * z, in place, one noise chunk at a time."
+    self._add_z([(plan, scale)])
 
 @patch
 def _evaluate(self: ZOOptimizer, closure) -> float:
@@ -159,7 +185,13 @@ def estimate(self: ZOOptimizer, closure, next_batch: Callable|None = None,
 def dense_estimate(self: ZOOptimizer, projections: list, i: int, p: torch.Tensor) -> torch.Tensor:
     "The estimate (1/q) sum_k g_k z_k for parameter `i`, materialized (one tensor the size of `p`)."
     est = torch.zeros_like(p)
-    for plan, g in projections: est.add_(self._z(plan, i, p, 'update'), alpha=g / len(projections))
+    if self.record or not p.is_contiguous():
+        for plan, g in projections: est.add_(self._z(plan, i, p, 'update'), alpha=g / len(projections))
+        return est
+    def add(start, size):
+        piece = est.view(-1)[start:start + size]
+        for plan, g in projections: piece.add_(self._z_piece(plan, i, p, start, size), alpha=g / len(projections))
+    chunk_map(add, chunk_spans(p), p.device)
     return est
 
 # %% ../nbs/07a_zo.ipynb #b3437438
@@ -219,22 +251,23 @@ class ZOSGD(ZOOptimizer):
 
     def _apply(self, projections, direction: float = 1.0):
         "theta <- theta(1 - lr wd) - lr * update; `direction=-1` undoes it."
-        for i, g, p in self.params():
-            lr, wd, mom = g['lr'] * direction, g['weight_decay'], g['momentum']
-            if direction > 0 and wd: p.mul_(1 - lr * wd)
+        pending = self.pending_restore if direction > 0 else None
+        for group in self.param_groups:
+            lr, wd, mom = group['lr'] * direction, group['weight_decay'], group['momentum']
+            params = [(i, p) for i, g, p in self.params() if g is group]
+            if direction > 0 and wd: torch._foreach_mul_([p for _, p in params], 1 - lr * wd)
             if self.sign or mom:
-                u = self.dense_estimate(projections, i, p)
-                if mom:
-                    st = self.state[p]
-                    if 'momentum_buffer' not in st: st['momentum_buffer'] = torch.zeros_like(p)
-                    u = st['momentum_buffer'].mul_(mom).add_(u)
-                p.add_(u.sign() if self.sign else u, alpha=-lr)
-            else:
-                pending = self.pending_restore if direction > 0 else None
-                for plan, proj in projections:
-                    restore = pending[1] if pending and pending[0] == plan['seed'] else 0.0
-                    self._add_z(plan, i, p, restore - lr * proj / len(projections), 'update')
-            if direction < 0 and wd: p.div_(1 + lr * wd)
+                for i, p in params:
+                    u = self.dense_estimate(projections, i, p)
+                    if mom:
+                        st = self.state[p]
+                        if 'momentum_buffer' not in st: st['momentum_buffer'] = torch.zeros_like(p)
+                        u = st['momentum_buffer'].mul_(mom).add_(u)
+                    p.add_(u.sign() if self.sign else u, alpha=-lr)
+            else:   # regenerate each z once, folding in the pending restore of the last query
+                restore = lambda plan: pending[1] if pending and pending[0] == plan['seed'] else 0.0
+                self._add_z([(plan, restore(plan) - lr * proj / len(projections)) for plan, proj in projections], 'update', params)
+            if direction < 0 and wd: torch._foreach_div_([p for _, p in params], 1 + lr * wd)
 
     def _can_fuse(self) -> bool:
         return not (self.sign or self.conservative or self.record
@@ -375,14 +408,11 @@ def make_optimizer(name: str, params_or_model, lr: float, weight_decay: float = 
     return ZO_OPTIMIZERS[name](groups, lr, **kwargs)
 
 # %% ../nbs/07a_zo.ipynb #ab7763ec
-def lm_closure(model: nn.Module, batch: torch.Tensor, hf: bool = False) -> Callable[[], torch.Tensor]:
-    "A no-grad closure: next-token loss of `model` on `batch` (B, T+1); `hf` for transformers models."
-    from zer0llm.model import lm_loss
+def lm_closure(model: nn.Module, batch: torch.Tensor) -> Callable[[], torch.Tensor]:
+    "A no-grad closure: next-token loss of `model` (zer0llm, `transformers`, or peft of either) on `batch` (B, T+1)."
+    from zer0llm.tasks import model_lm_loss
     def closure():
-        with torch.no_grad():
-            x, y = batch[:, :-1], batch[:, 1:]
-            logits = model(x).logits if hf else model(x)
-            return lm_loss(logits, y)
+        with torch.no_grad(): return model_lm_loss(model, batch[:, :-1], batch[:, 1:])
     return closure
 
 # %% ../nbs/07a_zo.ipynb #83cced4b
@@ -441,7 +471,8 @@ def _peak_bytes(mode, cfg_dict, batch, seq, q, device, dtype, threads) -> int:
         return peak
     args = json.dumps(dict(mode=mode, cfg_dict=cfg_dict, batch=batch, seq=seq, q=q, device='cpu', dtype=dtype, threads=threads))
     code = f"from zer0llm.zo import _bench_memory_worker; _bench_memory_worker({args!r})"
-    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='65536')   # glibc: blocks >= 64 KiB are mmapped and unmapped on free
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])['peak']
 
 def _seconds(fn, device, repeats: int) -> float:
