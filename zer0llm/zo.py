@@ -477,13 +477,19 @@ def _peak_bytes(mode, cfg_dict, batch, seq, q, device, dtype, threads) -> int:
 
 def _seconds(fn, device, repeats: int) -> float:
     "Median wall time of `fn()` after one warm-up call."
-    fn(); times = []
+    return _interleaved_seconds([fn], device, repeats)[0]
+
+def _interleaved_seconds(fns: list, device, repeats: int) -> list[float]:
+    "Median wall time of each of `fns`, after one warm-up call each, timed in turns so that all see the same machine."
+    for fn in fns: fn()
+    times = [[] for _ in fns]
     for _ in range(repeats):
-        if device.type == 'cuda': torch.cuda.synchronize(device)
-        t = time.perf_counter(); fn()
-        if device.type == 'cuda': torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - t)
-    return sorted(times)[len(times) // 2]
+        for fn, ts in zip(fns, times):
+            if device.type == 'cuda': torch.cuda.synchronize(device)
+            t = time.perf_counter(); fn()
+            if device.type == 'cuda': torch.cuda.synchronize(device)
+            ts.append(time.perf_counter() - t)
+    return [sorted(ts)[len(ts) // 2] for ts in times]
 
 def bench_zo(model_cfg, batch: int = 8, seq: int = 256, q: int = 1, device='cpu', dtype: str = 'float32',
              repeats: int = 3, memory: bool = True, threads: int|None = None) -> dict:
@@ -501,6 +507,6 @@ def bench_zo(model_cfg, batch: int = 8, seq: int = 256, q: int = 1, device='cpu'
     forward = _bench_work('inference', cfg_dict, batch, seq, q, device, dtype)
     zo_step = _bench_work('zo-sgd', cfg_dict, batch, seq, q, device, dtype)
     res.update(params=zo_step.n_params, weights_mb=round(zo_step.n_params * get_dtype(dtype).itemsize / 2**20, 1))
-    t_fwd, t_zo = _seconds(forward, device, repeats), _seconds(zo_step, device, repeats)
+    t_fwd, t_zo = _interleaved_seconds([forward, zo_step], device, repeats)
     res.update(forward_s=t_fwd, zo_step_s=t_zo, zo_step_over_2q_forwards=t_zo / (2 * q * t_fwd))
     return res
