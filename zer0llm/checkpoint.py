@@ -16,6 +16,7 @@ from safetensors.torch import save_model, save_file, load_file, load_model as lo
 from .core import *
 from .config import ModelConfig
 from .model import Transformer
+from .tasks import is_lora
 
 # %% auto #0
 __all__ = ['CHECKPOINT_FORMAT', 'RESUME_FREE_FIELDS', 'RESUME_STATE_FIELDS', 'STEP_DIR', 'rng_state', 'set_rng_state',
@@ -276,7 +277,7 @@ class Checkpointer:
         cfg, val = getattr(learn, 'cfg', None), getattr(learn, 'val_loss', None)
         meta = {'step': learn.step_n, 'tokens': learn.tokens, 'epoch': st['counters']['epoch'], 'val_loss': val,
                 'tokenizer': 'tokenizer' if self.tokenizer is not None else getattr(cfg, 'tokenizer', None)}
-        if hasattr(unwrap(learn.model), 'peft_config'): meta['lora'] = True   # adapter layout: resumable, not loadable as is
+        if is_lora(unwrap(learn.model)): meta['lora'] = True   # adapter layout: resumable, not loadable as is
         if self.sharded: return self.save_sharded(learn, name, st, meta)
         try:
             return save_checkpoint(self.dir/name, learn.model, st, {'train_config': cfg} if cfg is not None else {},
