@@ -52,10 +52,16 @@ def chunk_map(fn: Callable, jobs: list, device) -> list:
     "`[fn(*job) for job in jobs]` under no_grad; on CPU, with more than a chunk of work, over `torch.get_num_threads()` threads."
     threads = torch.get_num_threads() if torch.device(device).type == 'cpu' else 1
     if threads < 2 or sum(job[-1] for job in jobs) <= NOISE_CHUNK: return [fn(*job) for job in jobs]
+    bins, loads = [[] for _ in range(threads)], [0] * threads
+    for k in sorted(range(len(jobs)), key=lambda k: -jobs[k][-1]):   # largest first, to the least loaded thread
+        b = loads.index(min(loads)); bins[b].append(k); loads[b] += jobs[k][-1]
+    out = [None] * len(jobs)
+    def run(ks):
+        with torch.no_grad():                   # grad mode is per thread
+            for k in ks: out[k] = fn(*jobs[k])
     if threads not in _POOLS: _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix='zer0llm-noise')
-    def run(job):
-        with torch.no_grad(): return fn(*job)   # grad mode is per thread
-    return list(_POOLS[threads].map(run, jobs))
+    list(_POOLS[threads].map(run, bins))
+    return out
 
 
 # %% ../nbs/07a_zo.ipynb #d8029718
