@@ -79,7 +79,7 @@ class Transformer(nn.Module):
         return x
 
     def forward(self, input_ids, caches: list|None = None, start_pos: int = 0, attention_mask=None, targets=None):
-        "Logits (B, T, vocab) for `input_ids` (B, T) after `start_pos` cached tokens; `attention_mask` (B, start_pos+T) marks padding with 0."
+        "Logits (B, T, vocab) of `input_ids` (B, T) after `start_pos` cached tokens (`attention_mask`: 0 on padding); with `targets`, the loss."
         h = self.hidden(input_ids, caches, start_pos, attention_mask)
         if targets is None: return self.output(h)
         return lm_loss(self.output(h), targets) if torch.is_grad_enabled() else chunked_lm_loss(h, self.output, targets)
