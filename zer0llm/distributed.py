@@ -43,9 +43,11 @@ def init_distributed(backend: str|None = None) -> DistEnv:
                                 rank=env.rank, world_size=env.world_size)
     return env
 
-def cleanup_distributed() -> None:
-    "Leave the process group, if any."
-    if dist.is_initialized(): dist.destroy_process_group()
+def cleanup_distributed(barrier: bool = True) -> None:
+    "Leave the process group, if any; with `barrier`, only once every rank has got here (pass False after an error)."
+    if not dist.is_initialized(): return
+    if barrier and dist.get_world_size() > 1: dist.barrier()   # no rank tears down while a peer still talks to it
+    dist.destroy_process_group()
 
 # %% ../nbs/09b_distributed.ipynb #401f34ce
 from torch.nn.parallel import DistributedDataParallel

@@ -615,9 +615,10 @@ def train(cfg: TrainConfig|None = None, cbs=(), **overrides) -> dict:
     if env.world_size > 1 and cfg.mode == 'Instruct':
         raise ValueError("mode: Instruct (BP-guided ZO) runs on one process; its guide is a local gradient")
     init_distributed()
-    try: return _train(cfg, cbs, env)
+    finished = False
+    try: res = _train(cfg, cbs, env); finished = True; return res
     finally:
-        if owned: cleanup_distributed()
+        if owned: cleanup_distributed(barrier=finished)   # after an error a peer may never reach the barrier
 
 def _train(cfg: TrainConfig, cbs, env: DistEnv) -> dict:
     seed_everything(cfg.seed)                     # the same seed on every rank: same weights, same ZO directions
