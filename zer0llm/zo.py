@@ -141,15 +141,16 @@ def _z(self: ZOOptimizer, plan: dict, i: int, p: torch.Tensor, phase: str = 'per
     return z
 
 @patch
-def _add_z(self: ZOOptimizer, terms: list, phase: str = 'perturb', params: list|None = None):
-    "p += sum of scale * z over the (plan, scale) `terms`, for every (index, param) in `params` (default all), chunk by chunk."
+def _add_z(self: ZOOptimizer, terms: list, phase: str = 'perturb', params: list|None = None, into: torch.Tensor|None = None):
+    "`into` (default: each param) += sum of scale * z over the (plan, scale) `terms`, for every (index, param) in `params` (default all)."
     params = [(i, p) for i, _, p in self.params()] if params is None else params
-    if self.record or not all(p.is_contiguous() for _, p in params):
+    dest = (lambda p: p) if into is None else (lambda p: into)
+    if self.record or not all(dest(p).is_contiguous() for _, p in params):
         for i, p in params:
-            for plan, scale in terms: p.add_(self._z(plan, i, p, phase), alpha=scale)
+            for plan, scale in terms: dest(p).add_(self._z(plan, i, p, phase), alpha=scale)
         return
     def add(i, p, start, size):
-        piece = p.view(-1)[start:start + size]
+        piece = dest(p).view(-1)[start:start + size]
         for plan, scale in terms: piece.add_(self._z_piece(plan, i, p, start, size), alpha=scale)
     if params: chunk_map(add, [(i, p, s, k) for i, p in params for s, k in chunk_spans(p)], params[0][1].device)
 
@@ -191,13 +192,7 @@ def estimate(self: ZOOptimizer, closure, next_batch: Callable|None = None,
 def dense_estimate(self: ZOOptimizer, projections: list, i: int, p: torch.Tensor) -> torch.Tensor:
     "The estimate (1/q) sum_k g_k z_k for parameter `i`, materialized (one tensor the size of `p`)."
     est = torch.zeros_like(p)
-    if self.record or not p.is_contiguous():
-        for plan, g in projections: est.add_(self._z(plan, i, p, 'update'), alpha=g / len(projections))
-        return est
-    def add(start, size):
-        piece = est.view(-1)[start:start + size]
-        for plan, g in projections: piece.add_(self._z_piece(plan, i, p, start, size), alpha=g / len(projections))
-    chunk_map(add, chunk_spans(p), p.device)
+    self._add_z([(plan, g / len(projections)) for plan, g in projections], 'update', [(i, p)], into=est)
     return est
 
 # %% ../nbs/07a_zo.ipynb #b3437438
