@@ -15,9 +15,8 @@ from .core import check_choice
 
 # %% auto #0
 __all__ = ['ATTENTION_CLASSES', 'rope_cache', 'rotate_half', 'apply_rope', 'sinusoidal_table', 'alibi_slopes', 'alibi_bias',
-           'causal_mask', 'attend_reference', 'attend', 'AttnContext', 'rope_dim', 'positions_from_mask',
-           'make_context', 'KVCache', 'MLACache', 'Attention', 'mla_dims', 'MLA', 'NSA', 'make_attention',
-           'cache_values_per_token']
+           'causal_mask', 'attend_reference', 'attend', 'AttnContext', 'positions_from_mask', 'make_context', 'KVCache',
+           'MLACache', 'Attention', 'mla_dims', 'MLA', 'NSA', 'attention_class', 'make_attention']
 
 # %% ../nbs/04_attention.ipynb #3d6e1f30
 def rope_cache(head_dim: int, max_len: int, theta: float = 10000., scaling: float|None = None, device=None):
@@ -94,10 +93,6 @@ class AttnContext:
     pos_k: torch.Tensor|None = None     # (B,S) position of each key
     key_valid: torch.Tensor|None = None # (B,S) True for real tokens; None = all real
 
-def rope_dim(cfg: ModelConfig) -> int:
-    "Channels RoPE rotates: the whole head, or MLA's decoupled rope part."
-    return cfg.qk_rope_head_dim if cfg.attention == 'mla' else cfg.head_dim
-
 def positions_from_mask(attention_mask) -> torch.Tensor:
     "Position of each token counting only real ones (left padding gets position 0)."
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
@@ -161,6 +156,34 @@ class Attention(nn.Module):
         self.wo = nn.Linear(cfg.n_heads * hd, cfg.dim, bias=False)
         self.dropout = cfg.dropout
 
+    # Facts about the kind, from the config alone (no module is built): see "Facts of each kind" below.
+    @staticmethod
+    def rope_dims(cfg: ModelConfig) -> int:
+        "Channels of each head that RoPE rotates."
+        return cfg.head_dim
+
+    @staticmethod
+    def cache_values_per_token(cfg: ModelConfig) -> int:
+        "Values one layer caches per token while decoding."
+        return 2 * cfg.n_kv_heads * cfg.head_dim
+
+    @staticmethod
+    def flops_per_token(cfg: ModelConfig, seq_len: int) -> int:
+        "Forward FLOPs of one layer's scores and weighted values for one query over `seq_len` keys."
+        return 2 * cfg.n_heads * seq_len * 2 * cfg.head_dim
+
+    @staticmethod
+    def activations_per_token(cfg: ModelConfig) -> int:
+        "Values one layer keeps per token for the backward pass: q, k, v, the output, a log-sum-exp per head."
+        return 2 * cfg.n_heads * cfg.head_dim + 2 * cfg.n_kv_heads * cfg.head_dim + cfg.n_heads
+
+    @staticmethod
+    def hf_model_type(cfg: ModelConfig) -> str:
+        "The transformers `model_type` of a model with this attention (the Llama family, by MLP kind)."
+        if not cfg.n_experts: return 'llama'
+        if cfg.score_func == 'sigmoid': return 'glm4_moe'
+        return 'mixtral' if cfg.norm_topk_prob and not cfg.n_shared_experts else 'qwen2_moe'
+
     def project(self, x, rope=None):
         "Queries (B, H, T, d) and keys, values (B, Hkv, T, d), rotated by `rope` if given."
         B, T, _ = x.shape; hd = self.cfg.head_dim
@@ -203,6 +226,37 @@ class MLA(nn.Module):
         self.kv_b_proj = nn.Linear(r, H * (self.nope + self.v_dim), bias=False)
         self.o_proj = nn.Linear(H * self.v_dim, cfg.dim, bias=False)
         self.scale, self.dropout = qk ** -0.5, cfg.dropout
+
+    @staticmethod
+    def rope_dims(cfg: ModelConfig) -> int:
+        "Only the decoupled rope part of each head is rotated."
+        return cfg.qk_rope_head_dim
+
+    @staticmethod
+    def cache_values_per_token(cfg: ModelConfig) -> int:
+        "The latent and the shared rope key."
+        return cfg.kv_lora_rank + cfg.qk_rope_head_dim
+
+    @staticmethod
+    def flops_per_token(cfg: ModelConfig, seq_len: int) -> int:
+        "Scores over nope+rope channels, values over v_head_dim, per head."
+        nope, rope, v = mla_dims(cfg)
+        return 2 * cfg.n_heads * seq_len * (nope + rope + v)
+
+    @staticmethod
+    def activations_per_token(cfg: ModelConfig) -> int:
+        "Full q and k (nope+rope), v, the output, the latent and a log-sum-exp per head."
+        nope, rope, v = mla_dims(cfg)
+        H = cfg.n_heads
+        return 2 * H * (nope + rope) + 2 * H * v + cfg.kv_lora_rank + rope + H
+
+    @staticmethod
+    def hf_model_type(cfg: ModelConfig) -> str:
+        "DeepSeek-V3, whose router scores with sigmoid."
+        if cfg.n_experts and cfg.score_func != 'sigmoid':
+            raise ValueError("attention='mla' with score_func='softmax' cannot be exported: "
+                             "DeepSeek-V3 routes with score_func='sigmoid'")
+        return 'deepseek_v3'
 
     def queries(self, x):
         "q_nope (B, H, T, nope) and q_rope (B, H, T, rope), before RoPE."
@@ -254,6 +308,17 @@ class NSA(Attention):
         self.compress_k, self.compress_v = nn.Linear(hd, hd, bias=False), nn.Linear(hd, hd, bias=False)
         self.gate = nn.Linear(cfg.dim, 3 * cfg.n_heads, bias=False)
 
+    @staticmethod
+    def flops_per_token(cfg: ModelConfig, seq_len: int) -> int:
+        "Selected and window branches over all `seq_len` keys (dense masks), compressed over the blocks."
+        n_blocks = -(-seq_len // cfg.nsa_block_size)
+        return 2 * Attention.flops_per_token(cfg, seq_len) + Attention.flops_per_token(cfg, n_blocks)
+
+    @staticmethod
+    def hf_model_type(cfg: ModelConfig) -> str:
+        raise ValueError("attention='nsa' cannot be exported to transformers: no transformers model "
+                         "implements it; use 'standard' or 'mla'")
+
     def compress(self, k, v, pos_k, valid):
         "One key and value per block of positions: (B, Hkv, n_blocks, d) each."
         bs = self.cfg.nsa_block_size
@@ -299,12 +364,10 @@ class NSA(Attention):
 # %% ../nbs/04_attention.ipynb #de339da7
 ATTENTION_CLASSES = {'standard': Attention, 'mla': MLA, 'nsa': NSA}
 
+def attention_class(cfg: ModelConfig) -> type:
+    "The attention class `cfg.attention` names (its facts are static methods: `rope_dims`, ...)."
+    return ATTENTION_CLASSES[check_choice('attention', cfg.attention, ATTENTION_CLASSES)]
+
 def make_attention(cfg: ModelConfig) -> nn.Module:
     "The attention module `cfg.attention` names."
-    return ATTENTION_CLASSES[check_choice('attention', cfg.attention, ATTENTION_CLASSES)](cfg)
-
-# %% ../nbs/04_attention.ipynb #bb51a614
-def cache_values_per_token(cfg: ModelConfig) -> int:
-    "Cached values per token per layer for `cfg.attention`."
-    if cfg.attention == 'mla': return cfg.kv_lora_rank + cfg.qk_rope_head_dim
-    return 2 * cfg.n_kv_heads * cfg.head_dim
+    return attention_class(cfg)(cfg)

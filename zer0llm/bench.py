@@ -6,18 +6,21 @@ Docs: https://zer0llm.github.io/zer0llm/bench.html.md"""
 
 # %% ../nbs/10_bench.ipynb #54d01d76
 from __future__ import annotations
-import os, json, time, platform
+import os, json, time, platform, tempfile
+import numpy as np
 from dataclasses import asdict
 from pathlib import Path
 import torch
 from .core import *
-from .config import ModelConfig, param_count
-from .model import Transformer, lm_loss, generate
+from .config import ModelConfig
+from .data import embedded_texts, build_token_cache, TokenCache, BlockDataset
+from .tokenizer import train_tokenizer
+from .model import Transformer, lm_loss, generate, param_count
 from .zo import bench_zo, _bench_work, _seconds
 from .metrics import cpu_info, device_memory_bytes, device_peak_flops, flops_per_token
 
 # %% auto #0
-__all__ = ['CLOCKS', 'BENCH_ROWS', 'machine_info', 'median_seconds', 'bench']
+__all__ = ['CLOCKS', 'BENCH_ROWS', 'machine_info', 'median_seconds', 'bench', 'bench_data']
 
 # %% ../nbs/10_bench.ipynb #b02c1e35
 def machine_info(device='cpu') -> dict:
@@ -127,3 +130,33 @@ def bench(model: str|ModelConfig = 'tiny', batch: int = 8, seq: int|None = None,
         zo=zo)
     if out: save_json(report, out)
     return df
+
+# %% ../nbs/10_bench.ipynb #6b51bbe0
+def _best_of(f, repeats: int) -> float:
+    ts = []
+    for _ in range(repeats): t = time.perf_counter(); f(); ts.append(time.perf_counter() - t)
+    return min(ts)
+
+def bench_data(tokenizer=None, copies: int = 4, repeats: int = 5, batch_size: int = 16, block_size: int = 256,
+               steps: int = 10, preset: str = 'micro', texts: list[str]|None = None) -> dict:
+    "Cache-building throughput vs raw `encode_batch`, and `BlockDataset` time vs a training step of `preset`."
+    tok = tokenizer or train_tokenizer(embedded_texts(), 2048)
+    texts, backend = texts or embedded_texts() * copies, tok.backend_tokenizer
+    raw, fast, build = [], [], []
+    with tempfile.TemporaryDirectory() as d:
+        for _ in range(repeats):  # alternate, so background load hits all alike
+            raw.append(_best_of(lambda: backend.encode_batch(texts, add_special_tokens=False), 1))
+            fast.append(_best_of(lambda: backend.encode_batch_fast(texts, add_special_tokens=False), 1))
+            build.append(_best_of(lambda: build_token_cache(iter(texts), tok, Path(d)/'c'), 1))
+        tc = TokenCache(Path(d)/'c')
+        n_tok = len(tc.train) + len(tc.val)
+        ds = BlockDataset(np.asarray(tc.train), block_size, batch_size)
+        t_next = _best_of(lambda: [next(ds) for _ in range(100)], repeats) / 100
+    model = Transformer(ModelConfig.from_name(preset))
+    x, y = (t % model.cfg.vocab_size for t in next(ds))
+    def step(): lm_loss(model(x), y).backward()
+    step()
+    t_step = _best_of(lambda: [step() for _ in range(steps)], max(1, repeats // 2)) / steps
+    return {'tokens': n_tok, 'raw_tok_per_s': n_tok / min(raw), 'raw_fast_tok_per_s': n_tok / min(fast),
+            'cache_tok_per_s': n_tok / min(build), 'cache_vs_raw': min(raw) / min(build), 'cache_vs_raw_fast': min(fast) / min(build), 'next_ms': t_next * 1e3, 'step_ms': t_step * 1e3,
+            'data_share': t_next / (t_next + t_step)}

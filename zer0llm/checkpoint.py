@@ -11,18 +11,19 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from types import SimpleNamespace
 import numpy as np, torch
+import torch.distributed as dist
 from safetensors import safe_open
 from safetensors.torch import save_model, save_file, load_file, load_model as load_safetensors_into
 from .core import *
 from .config import ModelConfig
 from .model import Transformer
-from .tasks import is_lora
+from .tasks import is_lora, unwrap
 
 # %% auto #0
 __all__ = ['CHECKPOINT_FORMAT', 'RESUME_FREE_FIELDS', 'RESUME_STATE_FIELDS', 'STEP_DIR', 'rng_state', 'set_rng_state',
-           'flatten_state', 'unflatten_state', 'save_state', 'load_state', 'unwrap', 'save_checkpoint', 'is_checkpoint',
+           'flatten_state', 'unflatten_state', 'save_state', 'load_state', 'save_checkpoint', 'is_checkpoint',
            'verify_checkpoint', 'load_model', 'config_diff', 'check_resume_configs', 'training_state', 'resume',
-           'Checkpointer', 'find_resume', 'resolve_resume', 'CheckpointCallback']
+           'save_sharded', 'load_sharded', 'Checkpointer', 'find_resume', 'resolve_resume', 'CheckpointCallback']
 
 # %% ../nbs/08_checkpoint.ipynb #e4d5b06e
 def rng_state() -> dict:
@@ -92,13 +93,6 @@ def load_state(path: str|Path) -> dict:
     return unflatten_state(load_json(path.with_suffix('.json')), tensors)
 
 # %% ../nbs/08_checkpoint.ipynb #46b34d7e
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    "The plain model inside DDP / DataParallel / `torch.compile` wrappers."
-    while True:
-        if isinstance(model, (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)): model = model.module
-        elif hasattr(model, '_orig_mod'): model = model._orig_mod
-        else: return model
-
 CHECKPOINT_FORMAT = 'zer0llm-checkpoint'
 
 def save_checkpoint(path: str|Path, model, state: dict|None = None, configs: dict|None = None,
@@ -147,7 +141,6 @@ def load_model(path: str|Path, device='cpu') -> Transformer:
                          f"load its merged export {path.parent/'merged'} instead")
     model = Transformer(ModelConfig.load(path/'config.json'))
     if meta.get('sharded'):
-        from zer0llm.distributed import load_sharded
         load_sharded(path, model); return model.to(device)
     try: load_safetensors_into(model, str(path/'model.safetensors'), strict=True)
     except Exception as e: raise ValueError(f"{path/'model.safetensors'}: unreadable or incompatible ({e})") from None
@@ -205,7 +198,6 @@ def training_state(learn) -> dict:
 
 # %% ../nbs/08_checkpoint.ipynb #60c56ac7
 def _rank():
-    import torch.distributed as dist
     return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
 
 def _state_to_json(st: dict) -> dict:
@@ -218,7 +210,6 @@ def _state_from_json(d: dict) -> dict:
 
 def _load_sharded_state(path: Path, parts) -> dict:
     "Load model and optimizer shards (any world size) into `parts`; the rest of the training state."
-    from zer0llm.distributed import load_sharded
     return _state_from_json(load_sharded(path, parts.model, parts.opt)['state'])
 
 def _rank_data(per_rank: list, path: Path) -> dict:
@@ -257,6 +248,69 @@ def resume(learn, path: str|Path, strict: bool = False) -> dict:
         for k, v in counts.items(): setattr(learn, k, v)
     return {**meta, 'counters': c}
 
+# %% ../nbs/08_checkpoint.ipynb #6aa9b26b
+def _storage_ptr(t) -> int:
+    t = getattr(t, '_local_tensor', t)
+    return t.untyped_storage().data_ptr()
+
+def _sharded_items(model, opt):
+    "(model state, optimizer state, flat {key: tensor} of both with tied tensors once) as DCP sees them."
+    from torch.distributed.checkpoint.state_dict import get_state_dict
+    msd, osd = get_state_dict(model, opt) if opt is not None else (get_state_dict(model, [])[0], None)
+    flat, seen = {}, set()
+    for k, v in msd.items():
+        if (ptr := _storage_ptr(v)) in seen and v.numel(): continue    # a tied copy: stored once
+        seen.add(ptr); flat[f'model.{k}'] = v
+    for fqn, st in (osd or {}).get('state', {}).items():
+        for k, v in st.items():
+            if torch.is_tensor(v): flat[f'optim.{fqn}.{k}'] = v
+    return msd, osd, flat
+
+def _optim_json(osd) -> dict:
+    "The non-tensor part of an optimizer state: param groups and plain per-parameter values."
+    plain = {fqn: {k: v for k, v in st.items() if not torch.is_tensor(v)} for fqn, st in osd['state'].items()}
+    return flatten_state({'param_groups': osd['param_groups'], 'plain': plain})[0]
+
+# %% ../nbs/08_checkpoint.ipynb #56bb0d84
+def save_sharded(path: str|Path, model, opt=None, extra: dict|None = None, configs: dict|None = None,
+                 tokenizer=None, meta: dict|None = None) -> Path:
+    "Write a sharded checkpoint of an FSDP `model` (and `opt`) from all ranks; rank 0 adds `extra`, `configs` (JSON), `tokenizer`, `meta`."
+    import torch.distributed.checkpoint as dcp
+    path = Path(path); main = not dist.is_initialized() or dist.get_rank() == 0
+    tmp = path.with_name(f'.{path.name}.sharded.tmp')
+    if main: shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
+    if dist.is_initialized(): dist.barrier()
+    msd, osd, flat = _sharded_items(model, opt)
+    dcp.save(flat, storage_writer=dcp.HuggingFaceStorageWriter(str(tmp), save_distributed=True))
+    if main:
+        if osd is not None: save_json(_optim_json(osd), tmp/'optimizer.json')
+        save_json(extra or {}, tmp/'extra.json')
+        for name, cfg in (configs or {}).items(): save_json(cfg, tmp/f'{name}.json')
+        if tokenizer is not None: tokenizer.save_pretrained(tmp/'tokenizer')
+        files = {str(f.relative_to(tmp)): f.stat().st_size for f in sorted(tmp.rglob('*')) if f.is_file()}
+        save_json({'format': CHECKPOINT_FORMAT, 'version': 2, **(meta or {}), 'sharded': True, 'files': files}, tmp/'meta.json')
+        if path.exists(): shutil.rmtree(path)
+        os.replace(tmp, path)
+    if dist.is_initialized(): dist.barrier()
+    return path
+
+def load_sharded(path: str|Path, model, opt=None) -> dict:
+    "Load a sharded checkpoint into `model` (FSDP or plain, any world size) and `opt`; returns `extra`."
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import set_state_dict
+    path = Path(path)
+    if not (path/'meta.json').is_file(): raise ValueError(f"checkpoint {path}: incomplete (no meta.json)")
+    msd, osd, flat = _sharded_items(model, opt)
+    with warnings.catch_warnings():   # one process without a process group is a supported reader: no need to warn
+        warnings.filterwarnings('ignore', message='torch.distributed is disabled')
+        dcp.load(flat, storage_reader=dcp.HuggingFaceStorageReader(str(path)))   # fills the tensors of msd/osd in place
+    if opt is not None:
+        saved = unflatten_state(load_json(path/'optimizer.json'), {})
+        for fqn, st in saved['plain'].items(): osd['state'][fqn].update(st)
+        for g, sg in zip(osd['param_groups'], saved['param_groups']): g.update({k: v for k, v in sg.items() if k != 'params'})
+    set_state_dict(model, opt if opt is not None else [], model_state_dict=msd, optim_state_dict=osd if opt is not None else {})
+    return load_json(path/'extra.json')
+
 # %% ../nbs/08_checkpoint.ipynb #bd003c6b
 STEP_DIR = re.compile(r'^step_(\d+)$')
 
@@ -288,8 +342,6 @@ class Checkpointer:
 
     def save_sharded(self, learn, name: str, st: dict, meta: dict) -> Path:
         "Model and optimizer as DCP shards from every rank; the rest (every rank's data positions) as JSON `extra`."
-        import torch.distributed as dist
-        from zer0llm.distributed import save_sharded
         del st['optimizer']                                       # in the shards
         if dist.is_initialized():
             per_rank = [None] * dist.get_world_size(); dist.all_gather_object(per_rank, st['data']); st['data'] = per_rank

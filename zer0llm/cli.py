@@ -10,7 +10,13 @@ import os, sys, argparse, typing, json, time
 from dataclasses import fields, asdict
 from pathlib import Path
 from .core import *
+from . import data as D
+from .tokenizer import load_tokenizer, prepare
+from .model import model_table
+from .checkpoint import load_model
+from .learner import sample_text, NonFiniteLossError
 from . import train as T
+from .evaluate import evaluate_checkpoint
 
 # %% auto #0
 __all__ = ['TRAIN_ALIASES', 'UsageError', 'Parser', 'add_train_args', 'train_config_from_args', 'load_config_file', 'run_train',
@@ -35,11 +41,7 @@ class Parser(argparse.ArgumentParser):
 TRAIN_ALIASES = {'query_budget': ['query_budget_q'], 'lr': ['learning_rate'], 'epochs': ['num_epochs']}
 
 def _choices(name: str):
-    from zer0llm.config import PRESETS
-    from zer0llm.optim import SCHEDULES
-    from zer0llm.zo import OPTIMIZERS, SCOPES, DIRECTIONS
-    return {'task': T.TASKS, 'mode': T.MODES, 'precision': T.PRECISIONS, 'model_size': list(PRESETS),
-            'optimizer': list(OPTIMIZERS), 'schedule': SCHEDULES, 'scope': SCOPES, 'direction': DIRECTIONS}.get(name)
+    return T.FIELD_CHOICES.get(name)
 
 def _spellings(name: str) -> list[str]:
     "`--dashed-name`, `--underscore_name` and the aliases of a field, without repeats."
@@ -70,12 +72,7 @@ def train_config_from_args(args) -> T.TrainConfig:
 
 def load_config_file(path: Path) -> dict:
     "Read a JSON or YAML mapping of config fields."
-    if not path.exists(): raise FileNotFoundError(f"--config {path}: no such file")
-    if path.suffix in ('.yaml', '.yml'):
-        import yaml; d = yaml.safe_load(path.read_text())
-    else: d = load_json(path)
-    if not isinstance(d, dict): raise ValueError(f"--config {path}: expected a mapping of field: value")
-    return d
+    return load_mapping(path, '--config')
 
 # %% ../nbs/14_cli.ipynb #ab9a86b9
 def run_train(args):
@@ -95,7 +92,7 @@ def run_train(args):
         print(f"validation loss is {res['unigram_entropy'] - res['val_loss']:.2f} nats {verdict} the unigram entropy")
     print(f"checkpoint {T.checkpoint_dir(res['out'])} | loss curve {res['plot']}")
     print(f"\nsample> {cfg.sample_prompt}", end='', flush=True)
-    for piece in T.sample_text(res['learner'].model, res['tokenizer'], cfg.sample_prompt, cfg.sample_tokens):
+    for piece in sample_text(res['learner'].model, res['tokenizer'], cfg.sample_prompt, cfg.sample_tokens):
         print(piece, end='', flush=True)
     print()
     return res
@@ -103,22 +100,19 @@ def run_train(args):
 # %% ../nbs/14_cli.ipynb #8736f915
 def run_generate(args):
     "Stream a continuation of `--prompt` from the checkpoint at `--checkpoint`."
-    from zer0llm.checkpoint import load_model
-    from zer0llm.tokenizer import load_tokenizer
     ck = Path(args.checkpoint)
     if ck.exists(): ck = T.checkpoint_dir(ck)      # a run directory means its merged export or last checkpoint
     model = load_model(ck, get_device(args.device))
     if not (ck/'tokenizer').exists(): raise FileNotFoundError(f"--checkpoint {ck}: has no tokenizer/ directory")
     tok = load_tokenizer(ck/'tokenizer')
     print(args.prompt, end='', flush=True)
-    for piece in T.sample_text(model, tok, args.prompt, args.max_new_tokens, args.temperature, args.top_k or None, args.seed):
+    for piece in sample_text(model, tok, args.prompt, args.max_new_tokens, args.temperature, args.top_k or None, args.seed):
         print(piece, end='', flush=True)
     print()
 
 # %% ../nbs/14_cli.ipynb #458e232b
 def run_eval(args):
     "Print the perplexity and downstream scores of `--checkpoint` (see `zer0llm.evaluate`); also as JSON with `--json`."
-    from zer0llm.evaluate import evaluate_checkpoint
     res = evaluate_checkpoint(args.checkpoint, args.dataset, args.lambada, args.sst2, args.squad, args.max_samples,
                               args.block_size, args.device)
     if args.json: print(json.dumps(res, indent=2)); return res
@@ -132,16 +126,14 @@ def run_eval(args):
 # %% ../nbs/14_cli.ipynb #19f9e70c
 def run_data(args):
     "`zer0llm data list|info|prepare`."
-    from zer0llm import data as D
     if args.action == 'list': print(D.dataset_table().to_string(index=False)); return
     if not args.name: raise UsageError(f"zer0llm data {args.action}: give a dataset name or path")
     if args.action == 'info': print(D.dataset_info(args.name)); return
-    tc = D.prepare(args.name, args.tokenizer, args.block_size, args.max_samples, args.force, args.num_proc)
+    tc = prepare(args.name, args.tokenizer, args.block_size, args.max_samples, args.force, args.num_proc)
     print(f"{tc!r} at {tc.path}")
 
 def run_model(args):
     "`zer0llm model list`: presets, parameters and training memory at `--batch-size` x `--seq-len`."
-    from zer0llm.config import model_table
     print(model_table(args.batch_size, args.seq_len, args.dtype).to_string(index=False))
 
 # %% ../nbs/14_cli.ipynb #908c8481
@@ -168,7 +160,7 @@ def run_bench(args):
 def torchrun_command(nproc: int, train_argv: list[str]) -> list[str]:
     "The command that runs `zer0llm train` with `train_argv` in `nproc` local processes."
     return [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc-per-node={nproc}',
-            '-m', 'zer0llm.train', *train_argv]
+            '-m', 'zer0llm', 'train', *train_argv]
 
 def _without_nproc(argv: list[str]) -> list[str]:
     out, skip = [], False
@@ -235,7 +227,7 @@ def main(argv: list[str]|None = None) -> int:
             return subprocess.call(torchrun_command(args.nproc, _without_nproc((argv or sys.argv[1:])[1:])))
         args.func(args)
         return 0
-    except (UsageError, ValueError, FileNotFoundError, T.NonFiniteLossError) as e:
+    except (UsageError, ValueError, FileNotFoundError, NonFiniteLossError) as e:
         print(f"error: {e}" if not str(e).startswith('zer0llm') else f"{e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

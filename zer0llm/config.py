@@ -14,8 +14,7 @@ from fastcore.basics import patch_to
 from .core import *
 
 # %% auto #0
-__all__ = ['ATTENTION_KINDS', 'POSITION_KINDS', 'SCORE_FUNCS', 'QWEN_VOCAB', 'PRESETS', 'MEMORY_MODES', 'ModelConfig',
-           'param_count', 'training_memory', 'model_table']
+__all__ = ['ATTENTION_KINDS', 'POSITION_KINDS', 'SCORE_FUNCS', 'QWEN_VOCAB', 'PRESETS', 'ModelConfig']
 
 # %% ../nbs/03_config.ipynb #9f1969e3
 ATTENTION_KINDS = ('standard', 'mla', 'nsa')   # standard covers MHA, GQA and MQA through n_kv_heads
@@ -114,8 +113,7 @@ def to_dict(self) -> dict: return asdict(self)
 @patch_to(ModelConfig, cls_method=True)
 def from_dict(cls, d: dict) -> ModelConfig:
     "Build from a dict, rejecting unknown keys by name."
-    known = {f.name for f in fields(cls)}
-    if bad := sorted(set(d) - known): raise ValueError(f"unknown ModelConfig field(s): {', '.join(bad)}")
+    check_fields('ModelConfig', d, cls)
     return cls(**d)
 
 @patch_to(ModelConfig)
@@ -123,58 +121,3 @@ def save(self, path): save_json(self.to_dict(), path)
 
 @patch_to(ModelConfig, cls_method=True)
 def load(cls, path): return cls.from_dict(load_json(path))
-
-# %% ../nbs/03_config.ipynb #5bd2c51e
-def _swiglu(dim: int, hidden: int) -> int: return 3 * dim * hidden
-
-def param_count(cfg: ModelConfig) -> tuple[int, int]:
-    "(total, active) parameters of the model `cfg` describes; active leaves out the routed experts a token skips."
-    unused = cfg.n_layers * (cfg.n_experts - cfg.top_k) * _swiglu(cfg.dim, cfg.moe_hidden_dim) if cfg.n_experts else 0
-    if cfg.attention != 'standard': return _meta_count(cfg), _meta_count(cfg) - unused
-    hd = cfg.head_dim
-    attn = cfg.dim * (cfg.n_heads + 2 * cfg.n_kv_heads) * hd + cfg.n_heads * hd * cfg.dim
-    if cfg.n_experts: mlp = cfg.dim * cfg.n_experts + (cfg.n_experts + cfg.n_shared_experts) * _swiglu(cfg.dim, cfg.moe_hidden_dim)
-    else: mlp = _swiglu(cfg.dim, cfg.hidden_dim)
-    embed = cfg.vocab_size * cfg.dim * (1 if cfg.tie_embeddings else 2) + (cfg.max_seq_len * cfg.dim if cfg.position == 'learned' else 0)
-    total = cfg.n_layers * (attn + mlp + 2 * cfg.dim) + cfg.dim + embed
-    return total, total - unused
-
-def _meta_count(cfg: ModelConfig) -> int:
-    from zer0llm.model import Transformer, num_params   # the model layer comes later in the book
-    with torch.device('meta'): return num_params(Transformer(cfg))
-
-# %% ../nbs/03_config.ipynb #cac1d7fb
-MEMORY_MODES = ('fo-adamw', 'zo-sgd')
-
-def _activations_per_token(cfg: ModelConfig, b: int, mode: str) -> float:
-    "Bytes of activations held per token in a training step."
-    q_dim, kv_dim = cfg.n_heads * cfg.head_dim, cfg.n_kv_heads * cfg.head_dim
-    width = (cfg.top_k + cfg.n_shared_experts) * cfg.moe_hidden_dim if cfg.n_experts else cfg.hidden_dim
-    head = 3 * cfg.dim * b + cfg.vocab_size * (b + 4)
-    if mode == 'zo-sgd': return (2 * cfg.dim + 3 * width) * b + head
-    per_layer = 6 * cfg.dim + 2 * q_dim + 2 * kv_dim + cfg.n_heads + 4 * width
-    if cfg.n_experts: per_layer += cfg.n_experts + 3 * cfg.top_k * cfg.dim
-    return cfg.n_layers * per_layer * b + head
-
-def training_memory(cfg: ModelConfig, batch_size: int, seq_len: int, mode: str = 'fo-adamw', dtype='bf16') -> dict:
-    "Estimated bytes of weights, gradients, optimizer state and activations for one training step."
-    check_choice('mode', mode, MEMORY_MODES)
-    dtype = get_dtype(dtype); b = dtype.itemsize
-    P = param_count(cfg)[0]; fo = mode == 'fo-adamw'
-    mem = dict(weights=P * b, gradients=P * b if fo else 0,
-               optimizer=(8 * P + (4 * P if b < 4 else 0)) if fo else 0,
-               activations=int(batch_size * seq_len * _activations_per_token(cfg, b, mode)))
-    return {**mem, 'total': sum(mem.values())}
-
-# %% ../nbs/03_config.ipynb #ab43860e
-def model_table(batch_size: int = 8, seq_len: int = 1024, dtype='bf16') -> 'pandas.DataFrame':
-    "Every preset: shape, total and active parameters, and FO-AdamW / ZO-SGD training memory in GiB."
-    import pandas as pd
-    rows = []
-    for name in PRESETS:
-        c = ModelConfig.from_name(name); total, active = param_count(c)
-        gib = lambda mode: round(training_memory(c, batch_size, seq_len, mode, dtype)['total'] / 2**30, 2)
-        rows.append(dict(name=name, dim=c.dim, layers=c.n_layers, heads=c.n_heads, kv_heads=c.n_kv_heads,
-                         vocab=c.vocab_size, experts=c.n_experts, params=total, active_params=active,
-                         fo_adamw_gib=gib('fo-adamw'), zo_sgd_gib=gib('zo-sgd')))
-    return pd.DataFrame(rows)

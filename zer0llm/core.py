@@ -6,14 +6,15 @@ Docs: https://zer0llm.github.io/zer0llm/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #3b78242a
 from __future__ import annotations
-import os, sys, json, random, shutil, tempfile, difflib, hashlib, contextlib
+import os, sys, json, random, shutil, tempfile, difflib, hashlib, contextlib, dataclasses
 from pathlib import Path
 import numpy as np, torch
+import torch.distributed as dist
 
 # %% auto #0
 __all__ = ['DTYPES', 'IN_TEST', 'cache_dir', 'default_device', 'get_device', 'get_dtype', 'seed_everything', 'closest',
-           'check_choice', 'atomic_write', 'atomic_dir', 'save_json', 'load_json', 'hash_of', 'process_memory_bytes',
-           'Callback']
+           'check_choice', 'check_fields', 'atomic_write', 'atomic_dir', 'save_json', 'load_json', 'load_mapping',
+           'hash_of', 'process_memory_bytes', 'Callback', 'all_reduce_mean']
 
 # %% ../nbs/00_core.ipynb #cb5e24ae
 def cache_dir(*parts: str) -> Path:
@@ -64,7 +65,18 @@ def check_choice(option: str, value, choices):
     hint = f" (did you mean '{hint}'?)" if hint else ''
     raise ValueError(f"{option}: unknown value '{value}'{hint}; expected one of: {', '.join(map(str, choices))}")
 
-# %% ../nbs/00_core.ipynb #c0cc9420
+# %% ../nbs/00_core.ipynb #38aae92f
+def check_fields(what: str, keys, known) -> None:
+    "Raise a `ValueError` naming the keys of `keys` that are not in `known` (a dataclass or names)."
+    names = [f.name for f in dataclasses.fields(known)] if dataclasses.is_dataclass(known) else list(known)
+    bad = [k for k in keys if k not in names]
+    if not bad: return
+    hint = closest(bad[0], names)
+    hint = f" (did you mean '{hint}'?)" if hint else ''
+    raise ValueError(f"{what}: unknown field(s) {', '.join(map(str, bad))}{hint}; "
+                     f"known: {', '.join(sorted(names))}")
+
+# %% ../nbs/00_core.ipynb #08b62041
 def _fsync_dir(path: Path):
     with contextlib.suppress(OSError):  # not every filesystem lets a directory be opened
         fd = os.open(path, os.O_RDONLY)
@@ -85,7 +97,7 @@ def atomic_write(path: str|Path, mode: str = 'wb'):
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
         raise
 
-# %% ../nbs/00_core.ipynb #b5d8e47e
+# %% ../nbs/00_core.ipynb #bab27d1a
 @contextlib.contextmanager
 def atomic_dir(path: str|Path):
     "Yield a temporary directory beside `path`; on success fsync its files and rename it to `path` (replacing it)."
@@ -104,7 +116,7 @@ def atomic_dir(path: str|Path):
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
-# %% ../nbs/00_core.ipynb #c710372e
+# %% ../nbs/00_core.ipynb #70a49b7b
 def save_json(obj, path: str|Path) -> None:
     "Write `obj` as indented JSON, atomically."
     with atomic_write(path, 'w') as f: json.dump(obj, f, indent=2, default=str)
@@ -116,14 +128,31 @@ def load_json(path: str|Path):
     try: return json.loads(path.read_text())
     except json.JSONDecodeError as e: raise ValueError(f"{path}: not valid JSON ({e})") from None
 
-# %% ../nbs/00_core.ipynb #c6a6e0ac
+# %% ../nbs/00_core.ipynb #78978666
+def load_mapping(path: str|Path, what: str = 'config', mapping: bool = True) -> dict|list:
+    "A JSON or YAML mapping (or, unless `mapping`, a list) from `path`; errors name `what` and the file."
+    path = Path(path)
+    if path.is_dir(): raise ValueError(f"{what} {path}: is a directory; expected a .json or .yaml file")
+    if not path.exists(): raise FileNotFoundError(f"{what} {path}: no such file")
+    if path.suffix in ('.yaml', '.yml'):
+        import yaml
+        try: d = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as e: raise ValueError(f"{what} {path}: not valid YAML ({e})") from None
+    else:
+        try: d = json.loads(path.read_text())
+        except json.JSONDecodeError as e: raise ValueError(f"{what} {path}: not valid JSON ({e})") from None
+    if not isinstance(d, dict) and (mapping or not isinstance(d, list)):
+        raise ValueError(f"{what} {path}: expected a mapping of field: value")
+    return d
+
+# %% ../nbs/00_core.ipynb #c0cc9420
 def hash_of(*parts) -> str:
     "A short stable hash of `parts` (strings, numbers, dicts), used as a cache key."
     h = hashlib.sha256()
     for p in parts: h.update(json.dumps(p, sort_keys=True, default=str).encode()); h.update(b'\0')
     return h.hexdigest()[:16]
 
-# %% ../nbs/00_core.ipynb #e774fd7e
+# %% ../nbs/00_core.ipynb #2952e355
 def process_memory_bytes(field: str = 'VmRSS') -> int|None:
     "A memory field of this process (`VmRSS`, `VmHWM`) from `/proc/self/status`, in bytes; None where there is none."
     try:
@@ -133,9 +162,17 @@ def process_memory_bytes(field: str = 'VmRSS') -> int|None:
     except OSError: return None
     return None
 
-# %% ../nbs/00_core.ipynb #729c2f06
+# %% ../nbs/00_core.ipynb #67122943
 class Callback:
     "Base class for training callbacks: define any event method (`before_fit`, `after_step`, ...); `order` sorts them."
     order = 0
     def __call__(self, event: str, learn):
         if (f := getattr(self, event, None)) is not None: f(learn)
+
+# %% ../nbs/00_core.ipynb #540a35c0
+def all_reduce_mean(values: torch.Tensor) -> torch.Tensor:
+    "`values` averaged over all ranks (unchanged without a process group)."
+    if not dist.is_initialized() or dist.get_world_size() == 1: return values
+    device = 'cuda' if dist.get_backend() == 'nccl' else 'cpu'
+    t = values.to(device).clone(); dist.all_reduce(t)
+    return (t / dist.get_world_size()).to(values.device)

@@ -14,13 +14,13 @@ from fastcore.basics import store_attr
 from .core import *
 
 # %% auto #0
-__all__ = ['DATASET_KINDS', 'DATASETS', 'SPEC_FIELDS', 'FILE_FORMATS', 'ROLE_ALIASES', 'CACHE_VERSION', 'DatasetSpec',
-           'register_dataset', 'get_dataset_spec', 'dataset_table', 'load_dataset_specs', 'embedded_texts',
-           'embedded_records', 'is_local_source', 'local_files', 'iter_file_records', 'source_spec', 'iter_records',
-           'iter_texts', 'chat_messages', 'assistant_spans', 'masked_ids', 'sft_example', 'dpo_example', 'pad_collate',
-           'tokenize_records', 'PaddedBatches', 'token_dtype', 'build_token_cache', 'TokenCache', 'tokenizer_hash',
-           'source_fingerprint', 'cache_path', 'get_token_cache', 'unigram_entropy', 'prepare', 'built_caches',
-           'dataset_info', 'BlockDataset', 'bench_data']
+__all__ = ['DATASET_KINDS', 'DATASETS', 'SPEC_FIELDS', 'FILE_FORMATS', 'ROLE_ALIASES', 'CHAT_TEMPLATE', 'CACHE_VERSION',
+           'DatasetSpec', 'register_dataset', 'get_dataset_spec', 'dataset_table', 'load_dataset_specs',
+           'embedded_texts', 'embedded_records', 'is_local_source', 'local_files', 'iter_file_records', 'source_spec',
+           'iter_records', 'iter_texts', 'chat_messages', 'assistant_spans', 'masked_ids', 'sft_example', 'dpo_example',
+           'pad_collate', 'tokenize_records', 'PaddedBatches', 'token_dtype', 'build_token_cache', 'TokenCache',
+           'tokenizer_hash', 'source_fingerprint', 'cache_path', 'get_token_cache', 'unigram_entropy', 'built_caches',
+           'dataset_info', 'BlockDataset']
 
 # %% ../nbs/01_data.ipynb #42b801af
 DATASET_KINDS = ('text', 'sft', 'dpo')
@@ -99,22 +99,14 @@ def dataset_table():
 SPEC_FIELDS = tuple(f.name for f in fields(DatasetSpec))
 
 def _spec_from_dict(d: dict, source) -> DatasetSpec:
-    unknown = [k for k in d if k not in SPEC_FIELDS]
-    if unknown: raise ValueError(f"{source}: unknown field '{unknown[0]}' in dataset '{d.get('name')}'; "
-                                 f"expected some of: {', '.join(SPEC_FIELDS)}")
+    check_fields(f"{source}: dataset '{d.get('name')}'", d, SPEC_FIELDS)
     missing = [k for k in ('name', 'path') if k not in d]
     if missing: raise ValueError(f"{source}: dataset spec {d} lacks the field '{missing[0]}'")
     return DatasetSpec(**d)
 
 def load_dataset_specs(path: str|Path) -> list[DatasetSpec]:
     "Register every dataset spec in the JSON or YAML file at `path`; return them."
-    path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"{path}: no such file")
-    if path.suffix in ('.yaml', '.yml'):
-        import yaml
-        try: data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as e: raise ValueError(f"{path}: not valid YAML ({e})") from None
-    else: data = load_json(path)
+    data = load_mapping(path, 'dataset specs', mapping=False)
     if isinstance(data, dict) and 'datasets' in data: data = data['datasets']
     if isinstance(data, dict): data = [{'name': k, **v} for k, v in data.items()]
     if not isinstance(data, list): raise ValueError(f"{path}: expected a list of dataset specs or a mapping name -> spec")
@@ -295,8 +287,11 @@ def chat_messages(record: dict) -> list[dict]:
                      f"its fields are: {', '.join(record)}")
 
 # %% ../nbs/01_data.ipynb #d608d967
+# ChatML, as Qwen uses: each turn is <|im_start|>role\ncontent<|im_end|>\n (the tokenizer chapter attaches it)
+CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+                 "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
 def _render(tokenizer, messages, generation_prompt: bool = False) -> str:
-    from zer0llm.tokenizer import CHAT_TEMPLATE
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt,
                                          chat_template=tokenizer.chat_template or CHAT_TEMPLATE)
 
@@ -510,18 +505,6 @@ def unigram_entropy(tokens: np.ndarray) -> float:
     return float(-(p * np.log(p)).sum())
 
 # %% ../nbs/01_data.ipynb #4de9fe6e
-def prepare(name_or_path: str|Path = 'embedded', tokenizer='bpe:4096', block_size: int = 256,
-            max_samples: int|None = None, force: bool = False, num_proc: int = 1, **read_kw) -> TokenCache:
-    "Build (or reuse) the token cache of a dataset for training with `block_size` windows."
-    from zer0llm.tokenizer import get_tokenizer
-    if isinstance(tokenizer, (str, Path)): tokenizer = get_tokenizer(tokenizer, name_or_path, max_samples)
-    tc = get_token_cache(name_or_path, tokenizer, max_samples, force, num_proc, **read_kw)
-    if len(tc.train) < block_size + 2:
-        raise ValueError(f"block_size={block_size} is larger than the data ({len(tc.train)} train tokens in {tc.path})")
-    if tc.meta.get('block_size') != block_size:
-        tc.meta['block_size'] = block_size; save_json(tc.meta, tc.path/'meta.json')
-    return tc
-
 def _fmt_bytes(n: int) -> str:
     for unit in ('B', 'KB', 'MB', 'GB'):
         if n < 1024 or unit == 'GB': return f"{n:.0f} {unit}" if unit == 'B' else f"{n:.1f} {unit}"
@@ -590,37 +573,3 @@ class BlockDataset(torch.utils.data.IterableDataset):
         self.drawn += 1
         win = torch.from_numpy(win)
         return win[:, :-1], win[:, 1:]
-
-# %% ../nbs/01_data.ipynb #d7a38793
-def _best_of(f, repeats: int) -> float:
-    ts = []
-    for _ in range(repeats): t = time.perf_counter(); f(); ts.append(time.perf_counter() - t)
-    return min(ts)
-
-def bench_data(tokenizer=None, copies: int = 4, repeats: int = 5, batch_size: int = 16, block_size: int = 256,
-               steps: int = 10, preset: str = 'micro', texts: list[str]|None = None) -> dict:
-    "Cache-building throughput vs raw `encode_batch`, and `BlockDataset` time vs a training step of `preset`."
-    import tempfile
-    from zer0llm.config import ModelConfig
-    from zer0llm.model import Transformer, lm_loss
-    from zer0llm.tokenizer import train_tokenizer
-    tok = tokenizer or train_tokenizer(embedded_texts(), 2048)
-    texts, backend = texts or embedded_texts() * copies, tok.backend_tokenizer
-    raw, fast, build = [], [], []
-    with tempfile.TemporaryDirectory() as d:
-        for _ in range(repeats):  # alternate, so background load hits all alike
-            raw.append(_best_of(lambda: backend.encode_batch(texts, add_special_tokens=False), 1))
-            fast.append(_best_of(lambda: backend.encode_batch_fast(texts, add_special_tokens=False), 1))
-            build.append(_best_of(lambda: build_token_cache(iter(texts), tok, Path(d)/'c'), 1))
-        tc = TokenCache(Path(d)/'c')
-        n_tok = len(tc.train) + len(tc.val)
-        ds = BlockDataset(np.asarray(tc.train), block_size, batch_size)
-        t_next = _best_of(lambda: [next(ds) for _ in range(100)], repeats) / 100
-    model = Transformer(ModelConfig.from_name(preset))
-    x, y = (t % model.cfg.vocab_size for t in next(ds))
-    def step(): lm_loss(model(x), y).backward()
-    step()
-    t_step = _best_of(lambda: [step() for _ in range(steps)], max(1, repeats // 2)) / steps
-    return {'tokens': n_tok, 'raw_tok_per_s': n_tok / min(raw), 'raw_fast_tok_per_s': n_tok / min(fast),
-            'cache_tok_per_s': n_tok / min(build), 'cache_vs_raw': min(raw) / min(build), 'cache_vs_raw_fast': min(fast) / min(build), 'next_ms': t_next * 1e3, 'step_ms': t_step * 1e3,
-            'data_share': t_next / (t_next + t_step)}

@@ -11,7 +11,10 @@ from pathlib import Path
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from .core import *
 from .data import DatasetSpec, register_dataset, iter_records, get_token_cache
+from .tokenizer import load_tokenizer
 from .tasks import model_logits, model_lm_loss
+from .checkpoint import load_model
+from .train import checkpoint_dir
 
 # %% auto #0
 __all__ = ['SST2_LABELS', 'perplexity', 'continuation_logprob', 'greedy_continuation', 'lambada', 'sst2', 'normalize_answer',
@@ -134,9 +137,6 @@ def squad(model, tokenizer, records, max_new_tokens: int = 24) -> dict:
 def evaluate_checkpoint(checkpoint, dataset=None, lambada_data=None, sst2_data=None, squad_data=None,
                         max_samples: int|None = None, block_size: int|None = None, device='auto') -> dict:
     "Perplexity on `dataset`'s validation split and the downstream checks whose data is given, as a dict."
-    from zer0llm.checkpoint import load_model
-    from zer0llm.tokenizer import load_tokenizer
-    from zer0llm.train import checkpoint_dir
     ck = checkpoint_dir(checkpoint)
     model = load_model(ck, get_device(device)).eval()
     if not (ck/'tokenizer').is_dir(): raise FileNotFoundError(f"--checkpoint {ck}: has no tokenizer/ directory")

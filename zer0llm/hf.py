@@ -12,7 +12,7 @@ import torch, torch.nn as nn
 from .core import *
 from .config import ModelConfig
 from .model import Transformer
-from .attention import mla_dims
+from .attention import mla_dims, attention_class
 
 # %% auto #0
 __all__ = ['HF_ARCHITECTURES', 'hf_model_type', 'hf_config', 'hf_name', 'hf_state_dict', 'to_hf', 'config_from_hf', 'from_hf',
@@ -25,16 +25,15 @@ HF_ARCHITECTURES = {'llama': 'LlamaForCausalLM', 'mixtral': 'MixtralForCausalLM'
 def hf_model_type(cfg: ModelConfig) -> str:
     "The transformers `model_type` that computes what `cfg` does; a ValueError naming the field if none does."
     if cfg.position != 'rope':
-        raise ValueError(f"position={cfg.position!r} cannot be exported to transformers: only 'rope' has an equivalent there")
-    if cfg.attention == 'nsa':
-        raise ValueError("attention='nsa' cannot be exported to transformers: no transformers model implements it; use 'standard' or 'mla'")
-    if cfg.attention == 'mla':
-        if cfg.n_experts and cfg.score_func != 'sigmoid':
-            raise ValueError("attention='mla' with score_func='softmax' cannot be exported: DeepSeek-V3 routes with score_func='sigmoid'")
-        return 'deepseek_v3'
-    if not cfg.n_experts: return 'llama'
-    if cfg.score_func == 'sigmoid': return 'glm4_moe'
-    return 'mixtral' if cfg.norm_topk_prob and not cfg.n_shared_experts else 'qwen2_moe'
+        raise ValueError(f"position={cfg.position!r} cannot be exported to transformers: "
+                         "only 'rope' has an equivalent there")
+    kind = attention_class(cfg)
+    if 'hf_model_type' not in vars(kind):     # an allow-list: only a kind that declares its twin exports
+        raise ValueError(f"attention={cfg.attention!r} cannot be exported to transformers: "
+                         f"{kind.__name__} declares no hf_model_type")
+    model_type = kind.hf_model_type(cfg)
+    check_choice('hf model type', model_type, HF_ARCHITECTURES)
+    return model_type
 
 # %% ../nbs/06a_hf.ipynb #20e3bb97
 def _rope_parameters(cfg: ModelConfig) -> dict:

@@ -13,6 +13,9 @@ import torch, torch.nn as nn
 from fastcore.basics import patch_to
 from .core import *
 from .config import ModelConfig
+from .attention import attention_class
+from .moe import expert_load
+from .model import Transformer
 
 # %% auto #0
 __all__ = ['FLOP_MODES', 'GPU_PEAK_FLOPS', 'LOGGERS', 'matmul_params', 'attention_flops_per_token', 'flops_per_token',
@@ -26,7 +29,6 @@ FLOP_MODES = ('forward', 'FO', 'ZO')
 
 def matmul_params(cfg: ModelConfig) -> int:
     "Weights one token multiplies in a forward pass: all linear layers (a tied head once), minus the routed experts it skips."
-    from zer0llm.model import Transformer
     with torch.device('meta'): model = Transformer(cfg)      # meta: shapes only, no memory
     n = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Linear))
     skipped = cfg.n_layers * (cfg.n_experts - cfg.top_k) * 3 * cfg.dim * cfg.moe_hidden_dim if cfg.n_experts else 0
@@ -34,11 +36,7 @@ def matmul_params(cfg: ModelConfig) -> int:
 
 def attention_flops_per_token(cfg: ModelConfig, seq_len: int) -> int:
     "Forward FLOPs of attention scores and weighted values per token, all layers, over `seq_len` keys."
-    if cfg.attention == 'mla':
-        from zer0llm.attention import mla_dims
-        nope, rope, v = mla_dims(cfg); qk = nope + rope
-    else: qk = v = cfg.head_dim
-    return 2 * cfg.n_layers * cfg.n_heads * seq_len * (qk + v)
+    return cfg.n_layers * attention_class(cfg).flops_per_token(cfg, seq_len)
 
 def flops_per_token(cfg: ModelConfig, seq_len: int, mode: str = 'FO', forward_passes: int = 2) -> int:
     "FLOPs per token of a forward pass, an FO training step (3 forwards) or a ZO step of `forward_passes` forwards."
@@ -287,7 +285,6 @@ def step_scalars(learn) -> dict:
 
 def moe_scalars(model) -> dict:
     "Auxiliary loss and per-layer expert load of the last forward of a model with MoE layers; {} for a dense one."
-    from zer0llm.moe import expert_load
     load = expert_load(model)
     if load is None: return {}
     d = {'moe/aux_loss': float(model.aux_loss().detach())} if hasattr(model, 'aux_loss') else {}

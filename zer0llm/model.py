@@ -9,24 +9,17 @@ from __future__ import annotations
 import math
 from typing import Callable, Iterator
 import torch, torch.nn as nn, torch.nn.functional as F
-from .config import ModelConfig
-from .attention import (Attention, KVCache, AttnContext, rope_cache, rope_dim, sinusoidal_table, make_context,
+from .core import *
+from .config import ModelConfig, PRESETS
+from .moe import MLP, MoE
+from .attention import (Attention, KVCache, AttnContext, rope_cache, attention_class, sinusoidal_table,
+                               make_context,
                                make_attention)
 
 # %% auto #0
-__all__ = ['LOSS_CHUNK', 'MLP', 'Block', 'Transformer', 'num_params', 'lm_loss', 'chunked_lm_loss', 'sample_next',
-           'apply_repetition_penalty', 'left_padding_mask', 'pad_prompts', 'generate']
-
-# %% ../nbs/06_model.ipynb #98049458
-class MLP(nn.Module):
-    "SwiGLU feed-forward: `w2(silu(w1(x)) * w3(x))`."
-    def __init__(self, dim: int, hidden_dim: int, dropout: float = 0.):
-        super().__init__()
-        self.w1 = nn.Linear(dim, hidden_dim, bias=False)
-        self.w3 = nn.Linear(dim, hidden_dim, bias=False)
-        self.w2 = nn.Linear(hidden_dim, dim, bias=False)
-        self.dropout = nn.Dropout(dropout)
-    def forward(self, x): return self.dropout(self.w2(F.silu(self.w1(x)) * self.w3(x)))
+__all__ = ['LOSS_CHUNK', 'MEMORY_MODES', 'Block', 'Transformer', 'num_params', 'lm_loss', 'chunked_lm_loss', 'sample_next',
+           'apply_repetition_penalty', 'left_padding_mask', 'pad_prompts', 'generate', 'param_count', 'training_memory',
+           'model_table']
 
 # %% ../nbs/06_model.ipynb #8813c14f
 class Block(nn.Module):
@@ -36,10 +29,7 @@ class Block(nn.Module):
         self.attn_norm = nn.RMSNorm(cfg.dim, eps=cfg.norm_eps)
         self.attn = make_attention(cfg)
         self.mlp_norm = nn.RMSNorm(cfg.dim, eps=cfg.norm_eps)
-        if cfg.n_experts:
-            from zer0llm.moe import MoE   # imported here: moe builds its experts from this module's MLP
-            self.mlp = MoE(cfg)
-        else: self.mlp = MLP(cfg.dim, cfg.hidden_dim, cfg.dropout)
+        self.mlp = MoE(cfg) if cfg.n_experts else MLP(cfg.dim, cfg.hidden_dim, cfg.dropout)
     def forward(self, x, rope=None, cache=None, ctx: AttnContext|None = None):
         "x: (B, T, dim); rope: (cos, sin) of these positions, or a full `ctx` from `make_context`."
         x = x + self.attn(self.attn_norm(x), rope, cache, ctx)
@@ -60,7 +50,7 @@ class Transformer(nn.Module):
         self.output = nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
         if cfg.tie_embeddings: self.output.weight = self.tok_embeddings.weight
         if cfg.position == 'rope':
-            cos, sin = rope_cache(rope_dim(cfg), cfg.max_seq_len, cfg.rope_theta, cfg.rope_scaling)
+            cos, sin = rope_cache(attention_class(cfg).rope_dims(cfg), cfg.max_seq_len, cfg.rope_theta, cfg.rope_scaling)
             self.register_buffer('rope_cos', cos, persistent=False)
             self.register_buffer('rope_sin', sin, persistent=False)
         self.apply(self._init_weights)
@@ -125,7 +115,6 @@ def chunked_lm_loss(hidden, head: Callable, targets, ignore_index: int = -100, c
                 for s in range(0, len(t), rows))
     return total / (t != ignore_index).sum()
 
-
 # %% ../nbs/06_model.ipynb #f5a28552
 def sample_next(logits, temperature: float = 1.0, top_k: int|None = None, top_p: float|None = None, generator=None):
     "Pick the next token id from `logits` (B, vocab): greedy, or sampled with top-k / top-p."
@@ -176,3 +165,56 @@ def generate(model: Transformer, input_ids, max_new_tokens: int, temperature: fl
         if use_cache: pos += inp.shape[1]; inp = nxt[:, None]
         seq = torch.cat([seq, nxt[:, None]], 1)
         if mask is not None: mask = torch.cat([mask, mask.new_ones(B, 1)], 1)
+
+# %% ../nbs/06_model.ipynb #efb09f5b
+def _swiglu(dim: int, hidden: int) -> int: return 3 * dim * hidden
+
+def param_count(cfg: ModelConfig) -> tuple[int, int]:
+    "(total, active) parameters of the model `cfg` describes; active leaves out the routed experts a token skips."
+    unused = cfg.n_layers * (cfg.n_experts - cfg.top_k) * _swiglu(cfg.dim, cfg.moe_hidden_dim) if cfg.n_experts else 0
+    if cfg.attention != 'standard': return _meta_count(cfg), _meta_count(cfg) - unused
+    hd = cfg.head_dim
+    attn = cfg.dim * (cfg.n_heads + 2 * cfg.n_kv_heads) * hd + cfg.n_heads * hd * cfg.dim
+    if cfg.n_experts: mlp = cfg.dim * cfg.n_experts + (cfg.n_experts + cfg.n_shared_experts) * _swiglu(cfg.dim, cfg.moe_hidden_dim)
+    else: mlp = _swiglu(cfg.dim, cfg.hidden_dim)
+    embed = cfg.vocab_size * cfg.dim * (1 if cfg.tie_embeddings else 2) + (cfg.max_seq_len * cfg.dim if cfg.position == 'learned' else 0)
+    total = cfg.n_layers * (attn + mlp + 2 * cfg.dim) + cfg.dim + embed
+    return total, total - unused
+
+def _meta_count(cfg: ModelConfig) -> int:
+    with torch.device('meta'): return num_params(Transformer(cfg))
+
+# %% ../nbs/06_model.ipynb #ce8de7d2
+MEMORY_MODES = ('fo-adamw', 'zo-sgd')
+
+def _activations_per_token(cfg: ModelConfig, b: int, mode: str) -> float:
+    "Bytes of activations held per token in a training step."
+    width = (cfg.top_k + cfg.n_shared_experts) * cfg.moe_hidden_dim if cfg.n_experts else cfg.hidden_dim
+    head = 3 * cfg.dim * b + cfg.vocab_size * (b + 4)
+    if mode == 'zo-sgd': return (2 * cfg.dim + 3 * width) * b + head
+    per_layer = 6 * cfg.dim + attention_class(cfg).activations_per_token(cfg) + 4 * width
+    if cfg.n_experts: per_layer += cfg.n_experts + 3 * cfg.top_k * cfg.dim
+    return cfg.n_layers * per_layer * b + head
+
+def training_memory(cfg: ModelConfig, batch_size: int, seq_len: int, mode: str = 'fo-adamw', dtype='bf16') -> dict:
+    "Estimated bytes of weights, gradients, optimizer state and activations for one training step."
+    check_choice('mode', mode, MEMORY_MODES)
+    dtype = get_dtype(dtype); b = dtype.itemsize
+    P = param_count(cfg)[0]; fo = mode == 'fo-adamw'
+    mem = dict(weights=P * b, gradients=P * b if fo else 0,
+               optimizer=(8 * P + (4 * P if b < 4 else 0)) if fo else 0,
+               activations=int(batch_size * seq_len * _activations_per_token(cfg, b, mode)))
+    return {**mem, 'total': sum(mem.values())}
+
+# %% ../nbs/06_model.ipynb #e45d7636
+def model_table(batch_size: int = 8, seq_len: int = 1024, dtype='bf16') -> 'pandas.DataFrame':
+    "Every preset: shape, total and active parameters, and FO-AdamW / ZO-SGD training memory in GiB."
+    import pandas as pd
+    rows = []
+    for name in PRESETS:
+        c = ModelConfig.from_name(name); total, active = param_count(c)
+        gib = lambda mode: round(training_memory(c, batch_size, seq_len, mode, dtype)['total'] / 2**30, 2)
+        rows.append(dict(name=name, dim=c.dim, layers=c.n_layers, heads=c.n_heads, kv_heads=c.n_kv_heads,
+                         vocab=c.vocab_size, experts=c.n_experts, params=total, active_params=active,
+                         fo_adamw_gib=gib('fo-adamw'), zo_sgd_gib=gib('zo-sgd')))
+    return pd.DataFrame(rows)

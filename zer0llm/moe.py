@@ -8,10 +8,20 @@ Docs: https://zer0llm.github.io/zer0llm/moe.html.md"""
 from __future__ import annotations
 import torch, torch.nn as nn, torch.nn.functional as F
 from .config import ModelConfig
-from .model import MLP
 
 # %% auto #0
-__all__ = ['route', 'dispatch', 'load_balancing_loss', 'MoE', 'expert_load']
+__all__ = ['MLP', 'route', 'dispatch', 'load_balancing_loss', 'MoE', 'expert_load']
+
+# %% ../nbs/05_moe.ipynb #155e5159
+class MLP(nn.Module):
+    "SwiGLU feed-forward: `w2(silu(w1(x)) * w3(x))`."
+    def __init__(self, dim: int, hidden_dim: int, dropout: float = 0.):
+        super().__init__()
+        self.w1 = nn.Linear(dim, hidden_dim, bias=False)
+        self.w3 = nn.Linear(dim, hidden_dim, bias=False)
+        self.w2 = nn.Linear(hidden_dim, dim, bias=False)
+        self.dropout = nn.Dropout(dropout)
+    def forward(self, x): return self.dropout(self.w2(F.silu(self.w1(x)) * self.w3(x)))
 
 # %% ../nbs/05_moe.ipynb #f9f4756d
 def route(logits, top_k: int, score_func: str = 'softmax', norm_topk_prob: bool = True):

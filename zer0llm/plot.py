@@ -12,7 +12,8 @@ import numpy as np, pandas as pd
 import matplotlib
 from matplotlib.figure import Figure
 from .core import *
-from .sweep import load_run, load_runs, result_row, uses_queries, format_lr
+from .train import uses_queries
+from .sweep import load_run, load_runs, result_row, format_lr
 
 # %% auto #0
 __all__ = ['X_AXES', 'LOSS_LABEL', 'GROUP_COLUMNS', 'EFFICIENCY', 'EXPERT_COLUMN', 'LOSS_FILES', 'is_zo_run', 'run_colors',

@@ -12,14 +12,18 @@ from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import *
+from .data import get_token_cache
+from .optim import FO_OPTIMIZERS
+from .zo import ZO_OPTIMIZERS
+from .train import TrainConfig, train, build_tokenizer, uses_queries
 
 # %% auto #0
 __all__ = ['LIST_FIELDS', 'ALIASES', 'DEFAULT_OPTIMIZERS', 'SPEC_FIELDS', 'DONE_STATUSES', 'METRIC_ALIASES', 'WORKER', 'OUTPUTS',
-           'STATUS_COLUMNS', 'SETTING_COLUMNS', 'RESULT_COLUMNS', 'uses_queries', 'as_list', 'SweepSpec',
-           'spec_from_dict', 'load_spec', 'format_lr', 'run_name', 'check_train_fields', 'expand', 'read_json',
-           'is_done', 'read_metrics', 'load_run', 'run_dirs', 'load_runs', 'cache_lock', 'run_worker', 'prepare_run',
-           'worker_slots', 'Job', 'last_error', 'as_spec', 'run_sweep', 'sweep_status', 'result_row', 'results_table',
-           'wandb_sweep_config', 'add_sweep_args', 'spec_from_args', 'sweep_command']
+           'STATUS_COLUMNS', 'SETTING_COLUMNS', 'RESULT_COLUMNS', 'as_list', 'SweepSpec', 'spec_from_dict', 'load_spec',
+           'format_lr', 'run_name', 'check_train_fields', 'expand', 'read_json', 'is_done', 'read_metrics', 'load_run',
+           'run_dirs', 'load_runs', 'cache_lock', 'run_worker', 'prepare_run', 'worker_slots', 'Job', 'last_error',
+           'as_spec', 'run_sweep', 'sweep_status', 'result_row', 'results_table', 'wandb_sweep_config',
+           'add_sweep_args', 'spec_from_args', 'sweep_command']
 
 # %% ../nbs/11_sweep.ipynb #492e15d0
 LIST_FIELDS = {'modes': str, 'query_budgets': int, 'batch_sizes': int, 'lrs': float, 'optimizers': str,
@@ -27,10 +31,6 @@ LIST_FIELDS = {'modes': str, 'query_budgets': int, 'batch_sizes': int, 'lrs': fl
 ALIASES = {'mode': 'modes', 'query_budget': 'query_budgets', 'batch_size': 'batch_sizes', 'lr': 'lrs',
            'optimizer': 'optimizers', 'model_size': 'model_sizes', 'seed': 'seeds'}
 DEFAULT_OPTIMIZERS = {'FO': 'adamw', 'ZO': 'zo-sgd'}
-
-def uses_queries(mode: str) -> bool:
-    "Whether runs of `mode` step with ZO queries (so the query budget applies)."
-    return str(mode).upper().startswith('ZO')
 
 def as_list(value, typ: type, name: str) -> list:
     "`value` (a list, one value, or a comma-separated string) as a list of `typ`, naming `name` on a bad item."
@@ -81,13 +81,8 @@ class SweepSpec:
         "The optimizers the runs of `mode` use."
         if self.optimizers is None: return [DEFAULT_OPTIMIZERS['ZO' if uses_queries(mode) else 'FO']]
         if isinstance(self.optimizers, dict): return self.optimizers.get(mode, [])
-        from zer0llm.zo import ZO_OPTIMIZERS
-        known = [o for o in self.optimizers if o in ZO_OPTIMIZERS or o in _fo_optimizers()]
+        known = [o for o in self.optimizers if o in ZO_OPTIMIZERS or o in FO_OPTIMIZERS]
         return [o for o in self.optimizers if o not in known or (o in ZO_OPTIMIZERS) == uses_queries(mode)]
-
-def _fo_optimizers():
-    from zer0llm.optim import FO_OPTIMIZERS
-    return FO_OPTIMIZERS
 
 # %% ../nbs/11_sweep.ipynb #2e856909
 SPEC_FIELDS = ('modes', 'query_budgets', 'batch_sizes', 'lrs', 'optimizers', 'model_sizes', 'seeds', 'dataset',
@@ -101,13 +96,7 @@ def spec_from_dict(d: dict) -> SweepSpec:
 
 def load_spec(path: str|Path) -> SweepSpec:
     "Read a sweep file (YAML or JSON mapping) into a `SweepSpec`."
-    path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"sweep file {path}: no such file")
-    if path.suffix in ('.yaml', '.yml'):
-        import yaml; d = yaml.safe_load(path.read_text())
-    else: d = load_json(path)
-    if not isinstance(d, dict): raise ValueError(f"sweep file {path}: expected a mapping of field: value(s)")
-    return spec_from_dict(d)
+    return spec_from_dict(load_mapping(path, 'sweep file'))
 
 # %% ../nbs/11_sweep.ipynb #dc364c07
 def format_lr(lr: float) -> str:
@@ -125,10 +114,7 @@ def run_name(cfg: dict, with_size: bool = False) -> str:
 # %% ../nbs/11_sweep.ipynb #37fc31a3
 def check_train_fields(keys, where: str = 'sweep'):
     "Raise if a key in `keys` is not a `TrainConfig` field of this version."
-    from zer0llm.train import TrainConfig
-    known = {f.name for f in fields(TrainConfig)}
-    if bad := sorted(set(keys) - known):
-        raise ValueError(f"{where}: {', '.join(bad)} not TrainConfig field(s) in this version; known: {', '.join(sorted(known))}")
+    check_fields(f"{where}: TrainConfig", sorted(set(keys)), TrainConfig)
 
 def expand(spec: SweepSpec) -> list[dict]:
     "One `{'name', 'config'}` per run of `spec`; `config` holds TrainConfig fields (q only for ZO modes)."
@@ -215,12 +201,10 @@ def _json_safe(d: dict) -> dict:
 
 def run_worker(run_dir: str|Path) -> int:
     "Train the run described by `run_dir/train.json`; leave a `summary.json` with a status. Returns 0."
-    from zer0llm.train import TrainConfig, train, get_tokenizer
-    from zer0llm.data import get_token_cache
     run_dir = Path(run_dir)
     cfg = TrainConfig.from_dict({**load_json(run_dir/'train.json'), 'out': str(run_dir)})
     if cfg.task == 'pretrain':
-        with cache_lock(): get_token_cache(cfg.dataset, get_tokenizer(cfg), cfg.max_samples)
+        with cache_lock(): get_token_cache(cfg.dataset, build_tokenizer(cfg), cfg.max_samples)
     res = _json_safe(train(cfg))
     summary = {**res, **read_json(run_dir/'summary.json')}          # the trainer's own summary wins
     if summary.get('tokens') and summary.get('seconds'): summary.setdefault('tokens_per_s', summary['tokens'] / summary['seconds'])

@@ -11,17 +11,15 @@ from pathlib import Path
 from tokenizers import Tokenizer, models, trainers, pre_tokenizers, decoders
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 from .core import *
+from .data import (CHAT_TEMPLATE, iter_texts, source_fingerprint, source_spec, get_token_cache,
+                          TokenCache)
 
 # %% auto #0
-__all__ = ['SPECIAL_TOKENS', 'CHAT_TOKENS', 'CHAT_TEMPLATE', 'train_tokenizer', 'load_tokenizer', 'trained_tokenizer',
-           'get_tokenizer']
+__all__ = ['SPECIAL_TOKENS', 'CHAT_TOKENS', 'train_tokenizer', 'load_tokenizer', 'trained_tokenizer', 'get_tokenizer', 'prepare']
 
 # %% ../nbs/02_tokenizer.ipynb #deeeae10
 SPECIAL_TOKENS = dict(pad_token='<|pad|>', bos_token='<|bos|>', eos_token='<|endoftext|>')
 CHAT_TOKENS = ['<|im_start|>', '<|im_end|>']
-# ChatML, as Qwen uses: each turn is <|im_start|>role\ncontent<|im_end|>\n
-CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-                 "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 
 # %% ../nbs/02_tokenizer.ipynb #d8c389f3
 def train_tokenizer(texts, vocab_size: int = 4096, min_frequency: int = 2) -> PreTrainedTokenizerFast:
@@ -53,7 +51,6 @@ def load_tokenizer(name_or_path: str|Path, local_files_only: bool = False) -> Pr
 
 def trained_tokenizer(dataset: str|Path = 'embedded', vocab_size: int = 4096, max_samples: int|None = None, **read_kw):
     "A BPE trained on `dataset` (a registered name or local files), cached on disk: trained once, loaded afterwards."
-    from zer0llm.data import iter_texts, source_fingerprint, source_spec
     key = hash_of(source_fingerprint(dataset), vocab_size, max_samples, read_kw)
     path = cache_dir('tokenizers')/f"{source_spec(dataset).name}-bpe{vocab_size}-{key}"
     if not (path/'tokenizer.json').exists():
@@ -67,3 +64,15 @@ def get_tokenizer(name: str|Path, dataset: str|Path = 'embedded', max_samples: i
     m = re.fullmatch(r'bpe(?::(\d+))?', str(name))
     if m: return trained_tokenizer(dataset, int(m.group(1) or 4096), max_samples, **read_kw)
     return load_tokenizer(name, local_files_only)
+
+# %% ../nbs/02_tokenizer.ipynb #e109d4d0
+def prepare(name_or_path: str|Path = 'embedded', tokenizer='bpe:4096', block_size: int = 256,
+            max_samples: int|None = None, force: bool = False, num_proc: int = 1, **read_kw) -> TokenCache:
+    "Build (or reuse) the token cache of a dataset for training with `block_size` windows."
+    if isinstance(tokenizer, (str, Path)): tokenizer = get_tokenizer(tokenizer, name_or_path, max_samples)
+    tc = get_token_cache(name_or_path, tokenizer, max_samples, force, num_proc, **read_kw)
+    if len(tc.train) < block_size + 2:
+        raise ValueError(f"block_size={block_size} is larger than the data ({len(tc.train)} train tokens in {tc.path})")
+    if tc.meta.get('block_size') != block_size:
+        tc.meta['block_size'] = block_size; save_json(tc.meta, tc.path/'meta.json')
+    return tc

@@ -1,4 +1,4 @@
-"""`TrainConfig`, the `Learner` loop with callbacks, and `train()`: one call from config to trained run directory, in every mode.
+"""`TrainConfig`, the `build_*` functions that assemble a run, and `train()`: one call from config to trained run directory, in every mode.
 
 Docs: https://zer0llm.github.io/zer0llm/train.html.md"""
 
@@ -15,32 +15,41 @@ from .core import *
 from .data import (get_token_cache, BlockDataset, unigram_entropy, source_spec, tokenize_records,
                           PaddedBatches, is_local_source, iter_records)
 from .tokenizer import trained_tokenizer, load_tokenizer
-from .config import ModelConfig
-from .model import Transformer, generate, num_params
+from .config import ModelConfig, PRESETS
+from .model import Transformer, num_params
 from .optim import make_scheduler, FO_OPTIMIZERS, SCHEDULES
 from .zo import make_optimizer, is_zo, select_params, OPTIMIZERS, ZO_OPTIMIZERS, SCOPES, DIRECTIONS
-from .tasks import (PretrainTask, SFTTask, DPOTask, reference_model, add_lora, merge_lora, base_model,
-                           is_lora, batch_tokens)
-from .checkpoint import (load_model, is_checkpoint, unwrap, CheckpointCallback, resolve_resume,
+from .tasks import PretrainTask, SFTTask, DPOTask, reference_model, add_lora, merge_lora, is_lora, unwrap
+from .learner import (Learner, Recorder, CSVLogger, ProgressCallback, SampleLogger, plot_losses,
+                             planned_steps, sample_text)
+from .checkpoint import (load_model, is_checkpoint, CheckpointCallback, resolve_resume,
                                 check_resume_configs, save_checkpoint, verify_checkpoint)
 from .metrics import EfficiencyMeter, make_loggers
 from .distributed import (DistEnv, dist_env, init_distributed, cleanup_distributed, wrap_ddp, zo_data_parallel,
-                                 sync_params, all_reduce_mean, launch, fsdp_wrap)
+                                 sync_params, launch, fsdp_wrap)
 import torch.distributed as dist
 
 # %% auto #0
-__all__ = ['TASKS', 'MODES', 'PRECISIONS', 'PARALLEL', 'CSV_FIELDS', 'TRAIN_LOGGERS', 'SUMMARY_KEYS', 'RUN_TOTALS', 'TrainConfig',
-           'NonFiniteLossError', 'planned_steps', 'Learner', 'Recorder', 'CSVLogger', 'in_notebook', 'ProgressCallback',
-           'SampleLogger', 'plot_losses', 'task_dataset', 'dataset_kind', 'get_tokenizer', 'build_model',
+__all__ = ['TASKS', 'MODES', 'PRECISIONS', 'PARALLEL', 'FIELD_CHOICES', 'TRAIN_LOGGERS', 'SUMMARY_KEYS', 'RUN_TOTALS',
+           'uses_queries', 'TrainConfig', 'task_dataset', 'dataset_kind', 'build_tokenizer', 'build_model',
            'checkpoint_dir', 'start_model', 'RunData', 'build_data', 'build_task', 'optimizer_name', 'build_optimizer',
-           'register_logger', 'run_loggers', 'sample_text', 'MergeLoRA', 'recent_train_loss', 'finish_run',
-           'main_first', 'resume_point', 'sharded_run', 'run_callbacks', 'train']
+           'register_logger', 'run_loggers', 'MergeLoRA', 'recent_train_loss', 'finish_run', 'main_first',
+           'resume_point', 'sharded_run', 'run_callbacks', 'train']
 
 # %% ../nbs/09_train.ipynb #2dde5c40
 TASKS = ('pretrain', 'sft', 'dpo', 'lora')
 MODES = ('FO', 'ZO', 'Instruct')
 PRECISIONS = ('fp32', 'bf16', 'fp16')
 PARALLEL = ('ddp', 'fsdp')
+# the accepted values of every TrainConfig field that has a fixed set: the one source for the config's own
+# check, the CLI's `choices` and the widgets' drop-downs
+FIELD_CHOICES = {'task': TASKS, 'model_size': tuple(PRESETS), 'mode': MODES, 'optimizer': tuple(OPTIMIZERS),
+                 'schedule': SCHEDULES, 'precision': PRECISIONS, 'direction': DIRECTIONS, 'scope': SCOPES,
+                 'parallel': PARALLEL}
+
+def uses_queries(mode: str) -> bool:
+    "Whether runs of `mode` step a ZO optimizer with queries, so `query_budget` applies: ZO and Instruct."
+    return str(mode).split()[0] in ('ZO', 'Instruct')
 
 @dataclass
 class TrainConfig:
@@ -99,9 +108,9 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self):
-        for name, choices in (('task', TASKS), ('mode', MODES), ('precision', PRECISIONS), ('parallel', PARALLEL), ('optimizer', OPTIMIZERS),
-                              ('scope', SCOPES), ('direction', DIRECTIONS), ('schedule', SCHEDULES)):
-            check_choice(name, getattr(self, name), choices)
+        for name, choices in FIELD_CHOICES.items():
+            if name != 'model_size' or not self.init_from:   # a start checkpoint brings its own model
+                check_choice(name, getattr(self, name), choices)
         for f in ('batch_size', 'grad_accum', 'max_steps', 'query_budget', 'max_bad_steps', 'keep_checkpoints'):
             if getattr(self, f) < 1: raise ValueError(f"{f}: must be at least 1, got {getattr(self, f)}")
         for f in ('lr', 'zo_eps', 'dpo_beta') + (('epochs',) if self.epochs is not None else ()) \
@@ -121,276 +130,10 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
         "Build from a dict, naming any unknown key."
-        known = {f.name for f in fields(cls)}
-        if bad := sorted(set(d) - known):
-            raise ValueError(f"unknown TrainConfig field(s): {', '.join(bad)}; known: {', '.join(sorted(known))}")
+        check_fields('TrainConfig', d, cls)
         return cls(**d)
 
-# %% ../nbs/09_train.ipynb #5dc44f57
-class NonFiniteLossError(RuntimeError):
-    "Training stopped after `max_bad_steps` non-finite losses in a row."
-
-def planned_steps(cfg: TrainConfig, steps_per_epoch: int|None = None, tokens_per_step: int|None = None) -> int:
-    "Optimizer steps of the run by its stopping rule (epochs, else max_tokens, else max_steps)."
-    if cfg.epochs is not None:
-        if not steps_per_epoch: raise ValueError("epochs: the run's steps per epoch are unknown")
-        return max(1, math.ceil(cfg.epochs * steps_per_epoch))
-    if cfg.max_tokens is not None:
-        if not tokens_per_step: raise ValueError("max_tokens: the run's tokens per step are unknown")
-        return max(1, math.ceil(cfg.max_tokens / tokens_per_step))
-    return cfg.max_steps
-
-# %% ../nbs/09_train.ipynb #35411b5a
-class Learner:
-    "The training loop: `fit()` steps the optimizer until the stopping rule, firing callback events."
-    def __init__(self, cfg: TrainConfig, model, task, train_data, val_data, opt, sched=None, cbs=(),
-                 steps_per_epoch: int|None = None, tokenizer=None, total_steps: int|None = None):
-        self.cfg, self.model, self.task, self.train_data, self.val_data = cfg, model, task, train_data, val_data
-        self.opt, self.sched, self.cbs, self.tokenizer = opt, sched, sorted(cbs, key=lambda c: c.order), tokenizer
-        self.steps_per_epoch = steps_per_epoch
-        self.world_size = dist.get_world_size() if dist.is_initialized() else 1   # ranks that each draw a batch
-        self.total_steps = total_steps or planned_steps(cfg, steps_per_epoch)
-        self.device = next(model.parameters()).device
-        self.zo, self.guided = is_zo(opt), getattr(opt, 'bp_interval', 0) > 0   # the optimizer decides the step
-        if cfg.mode != 'FO' and not self.zo: raise ValueError(f"optimizer: {type(opt).__name__} is first-order but mode is {cfg.mode}")
-        if cfg.mode == 'Instruct' and not self.guided:
-            raise ValueError("bp_interval: mode Instruct needs a ZO optimizer built with bp_interval >= 1")
-        if self.zo and not self.guided: model.requires_grad_(False)   # no graph can be built, whatever the task does
-        self.step_n = self.tokens = self.forward_passes = self.backward_passes = 0
-        self.bad_steps = self.skipped_steps = self.epochs_started = 0
-        self.loss = self.val_loss = self.val_ppl = self.grad_norm = self.sample = None
-        self.best_val_loss, self.stats, self.val_stats, self.stop, self.elapsed = None, {}, {}, False, 0.
-        dt = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(cfg.precision)
-        self.autocast = (lambda: torch.autocast(self.device.type, dtype=dt)) if dt else contextlib.nullcontext
-        self.scaler = torch.amp.GradScaler(self.device.type) if cfg.precision == 'fp16' and not self.zo else None
-
-    def __call__(self, event):
-        for cb in self.cbs: cb(event, self)
-
-    @property
-    def epoch(self) -> float:
-        "Epochs done, fractional."
-        return self.step_n / self.steps_per_epoch if self.steps_per_epoch else 0.
-
-    def batch(self, data):
-        b = next(data)
-        if isinstance(b, dict): return {k: v.to(self.device, non_blocking=True) for k, v in b.items()}
-        return tuple(t.to(self.device, non_blocking=True) for t in b)
-
-    def step(self) -> float:
-        "One optimizer step over `grad_accum` micro-batches; returns the mean loss."
-        batches = [self.batch(self.train_data) for _ in range(self.cfg.grad_accum)]
-        self.tokens += sum(batch_tokens(b) for b in batches) * self.world_size
-        if self.zo: return self.zo_step(batches)          # the ZO optimizer averages its loss over ranks itself
-        loss = self.fo_step(batches)
-        if self.world_size > 1: loss = all_reduce_mean(torch.tensor(loss, dtype=torch.float64)).item()   # global batch's loss
-        return loss
-
-# %% ../nbs/09_train.ipynb #f280ae28
-from fastcore.basics import patch
-
-@patch
-def fo_step(self: Learner, batches) -> float:
-    "Backward on each micro-batch, clip, step; skip the update if the loss or gradient is not finite."
-    total = 0.
-    for i, batch in enumerate(batches):
-        last = i == len(batches) - 1   # DDP averages gradients once, in the last micro-batch's backward
-        with self.autocast(), (contextlib.nullcontext() if last or not hasattr(self.model, 'no_sync') else self.model.no_sync()):
-            loss, self.stats = self.task.loss(self.model, batch)
-            loss = loss / len(batches)
-            (self.scaler.scale(loss) if self.scaler else loss).backward()
-        total += loss.item(); self.forward_passes += 1; self.backward_passes += 1
-    if self.scaler: self.scaler.unscale_(self.opt)
-    params = [p for g in self.opt.param_groups for p in g['params']]
-    self.grad_norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip).item() if self.cfg.grad_clip else None
-    finite = math.isfinite(total) and (self.scaler is not None or self.grad_norm is None or math.isfinite(self.grad_norm))
-    if finite and self.scaler: self.scaler.step(self.opt); self.scaler.update()   # the scaler skips inf grads itself
-    elif finite: self.opt.step()
-    self.opt.zero_grad(set_to_none=True)
-    return total if finite else float('nan')
-
-@patch
-def zo_step(self: Learner, batches) -> float:
-    "`opt.step(closure)`: the mean task loss over the micro-batches, under no_grad; Instruct adds a grad_closure."
-    def closure():
-        with torch.no_grad(), self.autocast():
-            losses = [self.task.loss(self.model, b) for b in batches]
-        self.forward_passes += len(batches); self.stats = losses[-1][1]
-        return sum(l for l, _ in losses) / len(batches)
-    def grad_closure():
-        for b in batches:
-            with self.autocast(): loss = self.task.loss(self.model, b)[0] / len(batches)
-            loss.backward(); self.forward_passes += 1; self.backward_passes += 1
-    self.grad_norm = None
-    return float(self.opt.step(closure, grad_closure if self.guided else None))
-
-# %% ../nbs/09_train.ipynb #1e57b31e
-@patch
-@torch.no_grad()
-def evaluate(self: Learner, n_batches: int|None = None) -> float:
-    "Mean loss (and perplexity) over `n_batches` validation batches, the same batches every time."
-    self.model.eval()
-    state = self.val_data.state_dict(); self.val_data.load_state_dict({**state, 'drawn': 0})
-    losses, stats = [], []
-    for _ in range(n_batches or self.cfg.eval_batches):
-        with self.autocast(): loss, st = self.task.loss(self.model, self.batch(self.val_data))
-        losses.append(loss.item()); stats.append({k: float(v) for k, v in st.items()})
-    self.val_data.load_state_dict(state)
-    means = [float(np.mean(losses))] + [float(np.mean([s[k] for s in stats])) for k in stats[0]]
-    means = all_reduce_mean(torch.tensor(means, dtype=torch.float64)).tolist()   # over the ranks' validation shards
-    self.val_loss, self.val_stats = means[0], dict(zip(stats[0], means[1:]))
-    self.val_ppl = math.exp(min(self.val_stats.get('lm_loss', self.val_loss), 100.))   # per-token NLL -> perplexity
-    self.best_val_loss = min(self.best_val_loss or math.inf, self.val_loss)
-    if self.cfg.sample_every_eval and self.tokenizer is not None:
-        self.sample = ''.join(sample_text(base_model(unwrap(self.model)), self.tokenizer, self.cfg.sample_prompt, self.cfg.sample_tokens))
-    self.model.train(not self.zo)
-    self('after_eval')
-    return self.val_loss
-
-@patch
-def done(self: Learner) -> bool:
-    "Whether the stopping rule is met."
-    by_tokens = self.cfg.max_tokens is not None and self.cfg.epochs is None and self.tokens >= self.cfg.max_tokens
-    return self.stop or self.step_n >= self.total_steps or by_tokens
-
-@patch
-def _skip(self: Learner, loss: float):
-    self.bad_steps += 1; self.skipped_steps += 1; self.loss = loss
-    warnings.warn(f"step {self.step_n}: non-finite loss ({loss}); update skipped ({self.bad_steps} in a row)")
-    self('after_skip')
-    if self.bad_steps >= self.cfg.max_bad_steps:
-        raise NonFiniteLossError(f"training stopped at step {self.step_n}: non-finite loss in {self.bad_steps} steps "
-                                 f"in a row (max_bad_steps={self.cfg.max_bad_steps}); lower lr or zo_eps, or use fp32")
-
-@patch
-def fit(self: Learner):
-    "Train until the stopping rule (or a callback sets `stop`), evaluating every `eval_every` steps."
-    spe = self.steps_per_epoch
-    self.model.train(not self.zo); self('before_fit')
-    if spe: self.epochs_started = -(-self.step_n // spe)   # a resumed run has started ceil(step / spe) epochs
-    self.lr = self.opt.param_groups[0]['lr']
-    try:
-        while not self.done():
-            if spe and self.step_n // spe >= self.epochs_started: self.epochs_started += 1; self('before_epoch')
-            self('before_step')
-            self.lr = self.opt.param_groups[0]['lr']
-            loss = self.step()
-            if not math.isfinite(loss): self._skip(loss); continue
-            self.loss, self.bad_steps = loss, 0
-            if self.sched: self.sched.step()
-            self.step_n += 1
-            self('after_step')
-            if self.cfg.eval_every and self.step_n % self.cfg.eval_every == 0: self.evaluate()
-            if spe and self.step_n % spe == 0: self('after_epoch')
-        if self.val_data is not None and not (self.cfg.eval_every and self.step_n % self.cfg.eval_every == 0): self.evaluate()
-    finally: self('after_fit')
-    return self
-
-# %% ../nbs/09_train.ipynb #411f097e
-class Recorder(Callback):
-    "Remember (step, tokens, seconds, loss) per step and (step, val_loss) per evaluation."
-    order = -10
-    def before_fit(self, learn): self.t0, self.train, self.val = time.perf_counter(), [], []
-    def after_step(self, learn):
-        learn.elapsed = time.perf_counter() - self.t0
-        self.train.append((learn.step_n, learn.tokens, learn.elapsed, learn.loss))
-    def after_eval(self, learn): self.val.append((learn.step_n, learn.val_loss))
-
-# %% ../nbs/09_train.ipynb #bb7d56e2
-CSV_FIELDS = ['timestamp', 'epoch', 'step', 'mode', 'task', 'scope', 'q', 'lr', 'batch_size', 'optimizer', 'bp_interval',
-              'loss', 'grad_norm', 'eval_loss', 'eval_ppl', 'tokens', 'forward_passes', 'elapsed_s', 'aux_loss',
-              'expert_load_max']
-
-def _fmt(v) -> str:
-    return '' if v is None else f'{v:.6g}' if isinstance(v, float) else str(v)
-
-class CSVLogger(Callback):
-    "Append one row per step, evaluation and skipped step to `path`, flushed as it goes."
-    def __init__(self, path): self.path = Path(path)
-    def before_fit(self, learn):
-        from zer0llm.moe import expert_load
-        self.expert_load = expert_load
-        self.extra = [s for s in getattr(learn.task, 'stat_names', ()) if s not in ('lm_loss', 'aux_loss')]
-        self.fields = CSV_FIELDS + self.extra + [f'eval_{s}' for s in self.extra]
-        self.moe = bool(getattr(getattr(base_model(learn.model), 'cfg', None), 'n_experts', 0))
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        kept = self.rows_before(learn.step_n) if learn.step_n else []   # resumed: drop the rows it will write again
-        self.evaluated = {int(r['step']) for r in kept if r.get('eval_loss')}   # an evaluation repeated on resume: one row
-        self.f = open(self.path, 'w', newline=''); self.w = csv.DictWriter(self.f, self.fields, extrasaction='ignore')
-        self.w.writeheader(); self.w.writerows(kept); self.f.flush()
-    def rows_before(self, step: int) -> list[dict]:
-        "The rows of an earlier `metrics.csv` at steps up to `step`."
-        if not self.path.exists(): return []
-        with open(self.path, newline='') as f: return [r for r in csv.DictReader(f) if r.get('step') and int(r['step']) <= step]
-    def _row(self, learn, **kw):
-        c, zo = learn.cfg, learn.zo
-        row = dict(timestamp=f'{time.time():.3f}', epoch=f'{learn.epoch:.4f}', step=learn.step_n, mode=c.mode, task=c.task,
-                   scope=c.scope, q=c.query_budget if zo else '', lr=f'{learn.lr:.3e}', batch_size=c.batch_size,
-                   optimizer=getattr(learn.opt, 'opt_name', c.optimizer),
-                   bp_interval=c.bp_interval if c.mode == 'Instruct' else '', tokens=learn.tokens,
-                   forward_passes=learn.forward_passes, elapsed_s=f'{learn.elapsed:.3f}')
-        self.w.writerow({**row, **{k: _fmt(v) for k, v in kw.items()}}); self.f.flush()
-    def after_step(self, learn):
-        st = {k: float(v) for k, v in learn.stats.items()}
-        moe = dict(aux_loss=st.get('aux_loss'), expert_load_max=float(self.expert_load(learn.model).max())) if self.moe else {}
-        self._row(learn, loss=learn.loss, grad_norm=learn.grad_norm, **moe, **{k: st.get(k) for k in self.extra})
-    def after_skip(self, learn): self._row(learn, loss=learn.loss)
-    def after_eval(self, learn):
-        if learn.step_n in self.evaluated: return
-        self._row(learn, eval_loss=learn.val_loss, eval_ppl=learn.val_ppl,
-                  **{f'eval_{k}': learn.val_stats.get(k) for k in self.extra})
-    def after_fit(self, learn): self.f.close()
-
-# %% ../nbs/09_train.ipynb #88d13adb
-def in_notebook() -> bool:
-    "True inside a Jupyter kernel."
-    return 'ipykernel' in sys.modules and getattr(sys.modules.get('IPython'), 'get_ipython', lambda: None)() is not None
-
-class ProgressCallback(Callback):
-    "A progress bar with loss, lr and tokens/s: fastprogress in notebooks, tqdm in terminals."
-    order = 10
-    def before_fit(self, learn):
-        if in_notebook():
-            from fastprogress.fastprogress import progress_bar
-            self.bar = progress_bar(range(learn.total_steps), leave=True); self.bar.update(learn.step_n)
-        else:
-            from tqdm.auto import tqdm
-            self.bar = tqdm(total=learn.total_steps, initial=learn.step_n, dynamic_ncols=True, file=sys.stdout)
-    def after_step(self, learn):
-        tps = learn.tokens / max(learn.elapsed, 1e-9)
-        msg = f"loss {learn.loss:.3f} lr {learn.lr:.1e} {tps:,.0f} tok/s" + (f" val {learn.val_loss:.3f}" if learn.val_loss else '')
-        if hasattr(self.bar, 'set_postfix_str'): self.bar.set_postfix_str(msg, refresh=False); self.bar.update(1)
-        else: self.bar.comment = msg; self.bar.update(learn.step_n)
-    def after_fit(self, learn):
-        if hasattr(self.bar, 'close'): self.bar.close()
-        else: self.bar.on_iter_end()
-
-class SampleLogger(Callback):
-    "Append the sample generated at each evaluation (`sample_every_eval`) to `path`."
-    def __init__(self, path): self.path = Path(path)
-    def after_eval(self, learn):
-        if learn.sample is None: return
-        with open(self.path, 'a') as f: f.write(f"--- step {learn.step_n}, val loss {learn.val_loss:.4f}\n{learn.cfg.sample_prompt}{learn.sample}\n")
-
-# %% ../nbs/09_train.ipynb #f1477a8d
-def plot_losses(recorder: Recorder, path: str|Path, title: str = '') -> Path:
-    "Save train and validation loss against tokens as a PNG at `path`."
-    import matplotlib; matplotlib.use('Agg', force=False)
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 4))
-    if recorder.train:
-        steps, toks, _, loss = zip(*recorder.train)
-        ax.plot(toks, loss, lw=1, alpha=0.8, label='train')
-        if recorder.val:
-            tok_at = {0: 0, **dict(zip(steps, toks))}; vs, vl = zip(*recorder.val)
-            ax.plot([tok_at.get(s, 0) for s in vs], vl, 'o-', label='validation')
-        ax.legend()
-    ax.set(xlabel='tokens seen', ylabel='loss', title=title); ax.grid(alpha=0.3)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout(); fig.savefig(path, dpi=100); plt.close(fig)
-    return Path(path)
-
-# %% ../nbs/09_train.ipynb #37fa4ba4
+# %% ../nbs/09_train.ipynb #1c007e40
 def task_dataset(cfg: TrainConfig) -> str:
     "The dataset a task reads: `embedded` means the embedded records of the task's kind."
     kind = {'sft': 'sft', 'dpo': 'dpo'}.get(cfg.task)
@@ -404,7 +147,7 @@ def dataset_kind(cfg: TrainConfig) -> str:
     rec = next(iter(iter_records(ds, 1)), {})   # lora and pretrain: look at the first record
     return 'sft' if {'messages', 'conversations', 'prompt'} & set(rec) else 'text'
 
-def get_tokenizer(cfg: TrainConfig):
+def build_tokenizer(cfg: TrainConfig):
     "The run's tokenizer: `cfg.tokenizer` if given, else a cached BPE trained on the dataset's texts."
     if cfg.tokenizer: return load_tokenizer(cfg.tokenizer)
     ds = cfg.dataset if dataset_kind(cfg) == 'text' else 'embedded'
@@ -424,7 +167,7 @@ def checkpoint_dir(path: str|Path) -> Path:
 def start_model(cfg: TrainConfig):
     "(model, tokenizer): from `cfg.init_from` (with its tokenizer unless `cfg.tokenizer`), else fresh."
     if not cfg.init_from:
-        tok = get_tokenizer(cfg); return build_model(cfg, len(tok)), tok
+        tok = build_tokenizer(cfg); return build_model(cfg, len(tok)), tok
     ck = checkpoint_dir(cfg.init_from)
     model = load_model(ck)
     if cfg.tokenizer: tok = load_tokenizer(cfg.tokenizer)
@@ -435,7 +178,7 @@ def start_model(cfg: TrainConfig):
                          f"use the checkpoint's own tokenizer")
     return model, tok
 
-# %% ../nbs/09_train.ipynb #7b154379
+# %% ../nbs/09_train.ipynb #3772a6ba
 @dataclass
 class RunData:
     "Training and validation batches of a run, and what the stopping rule needs to know about them."
@@ -479,10 +222,13 @@ def build_data(cfg: TrainConfig, tokenizer, max_len: int, env: DistEnv = DistEnv
                                  rank=vshard[0], world_size=vshard[1]),
                    max(1, len(train) // global_batch), tokens)
 
-# %% ../nbs/09_train.ipynb #5032df03
+# %% ../nbs/09_train.ipynb #a84f32e4
 def build_task(cfg: TrainConfig, model):
     "(model, task): the task's objective, with DPO's reference and LoRA adapters where the config asks."
-    ref = reference_model(model, cfg.ref_model_path) if cfg.task == 'dpo' else None
+    ref = None
+    if cfg.task == 'dpo':
+        ref = reference_model(load_model(cfg.ref_model_path), next(model.parameters()).device, copy_model=False) \
+            if cfg.ref_model_path else reference_model(model)
     if cfg.task == 'lora' or cfg.scope == 'lora':
         targets = [t.strip() for t in cfg.lora_targets.split(',')] if cfg.lora_targets else None
         model = add_lora(model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, targets)
@@ -493,7 +239,7 @@ def build_task(cfg: TrainConfig, model):
 
 def optimizer_name(cfg: TrainConfig) -> str:
     "The optimizer to build: in ZO/Instruct modes an FO name means its zeroth-order counterpart."
-    if cfg.mode != 'FO' and cfg.optimizer in FO_OPTIMIZERS: return f'zo-{cfg.optimizer}'
+    if uses_queries(cfg.mode) and cfg.optimizer in FO_OPTIMIZERS: return f'zo-{cfg.optimizer}'
     return cfg.optimizer
 
 def build_optimizer(cfg: TrainConfig, model):
@@ -505,7 +251,7 @@ def build_optimizer(cfg: TrainConfig, model):
     opt.opt_name = name
     return opt
 
-# %% ../nbs/09_train.ipynb #bc0ec1f5
+# %% ../nbs/09_train.ipynb #61e9808c
 TRAIN_LOGGERS: dict[str, Callable] = {}   # names added by register_logger
 
 def register_logger(name: str, factory: Callable) -> None:
@@ -519,19 +265,7 @@ def run_loggers(cfg: TrainConfig, out: Path) -> list:
     return [CSVLogger(Path(out)/'metrics.csv'), *(TRAIN_LOGGERS[n](cfg, out) for n in names if n in TRAIN_LOGGERS),
             *make_loggers(rest, out, cfg)]
 
-# %% ../nbs/09_train.ipynb #f2e86007
-def sample_text(model, tokenizer, prompt: str, max_new_tokens: int, temperature: float = 0.8, top_k: int|None = 50, seed: int = 0):
-    "Yield decoded text pieces continuing `prompt` as tokens are generated."
-    device = next(model.parameters()).device
-    ids = torch.tensor([tokenizer(prompt, add_special_tokens=False)['input_ids']], device=device)
-    was_training = model.training; model.eval(); out, prev = [], ''
-    gen = torch.Generator(device=device).manual_seed(seed)
-    for t in generate(model, ids, max_new_tokens, temperature, top_k, eos_id=tokenizer.eos_token_id, generator=gen):
-        out.append(t.item()); text = tokenizer.decode(out, skip_special_tokens=True)
-        if not text.endswith('\ufffd'): yield text[len(prev):]; prev = text   # wait for whole UTF-8 characters
-    model.train(was_training)
-
-# %% ../nbs/09_train.ipynb #92125a22
+# %% ../nbs/09_train.ipynb #6d082ba7
 SUMMARY_KEYS = ('status', 'task', 'mode', 'optimizer', 'q', 'steps', 'epochs', 'tokens', 'seconds', 'tokens_per_s',
                 'train_loss', 'val_loss', 'best_val_loss', 'val_ppl', 'unigram_entropy', 'params', 'trainable_params',
                 'forward_passes', 'skipped_steps')
@@ -575,7 +309,7 @@ def finish_run(cfg: TrainConfig, learn: Learner, rec: Recorder, data: RunData, s
     if main: save_json(s, out/'summary.json')
     return s
 
-# %% ../nbs/09_train.ipynb #4bed3bb4
+# %% ../nbs/09_train.ipynb #cc3fa281
 @contextlib.contextmanager
 def main_first(env: DistEnv):
     "Rank 0 runs the block first (building caches and tokenizers), the other ranks after it, reading what it wrote."
@@ -648,9 +382,3 @@ def _train(cfg: TrainConfig, cbs, env: DistEnv) -> dict:
     finally:
         if hasattr(rec, 'train'): summary = finish_run(cfg, learn, rec, data, status, out, env.is_main)   # fit began
     return {**summary, 'out': str(out), 'plot': str(out/'plots'/'loss.png'), 'learner': learn, 'tokenizer': tok}
-
-# %% ../nbs/09_train.ipynb #d7b96eda
-if __name__ == '__main__' and not in_notebook():   # `python -m zer0llm.train --flags`, e.g. under torchrun
-    if dist_env().rank: sys.stdout = open(os.devnull, 'w')   # one report, from rank 0
-    from zer0llm.cli import main                              # here: the CLI imports this module
-    sys.exit(main(['train', *sys.argv[1:]]))

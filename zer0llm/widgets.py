@@ -14,6 +14,7 @@ import ipywidgets as W
 from fastcore.basics import patch_to
 from .core import *
 from . import train as T
+from .learner import sample_text
 from .config import PRESETS
 from .data import DATASETS
 from .optim import FO_OPTIMIZERS
@@ -125,9 +126,9 @@ def request_sample(self):
 @patch_to(LiveView)
 def _serve_sample(self):
     learn, prompt, self._pending = self.learn, self._pending, None
-    if self.tokenizer is None: self.tokenizer = T.get_tokenizer(learn.cfg)
+    if self.tokenizer is None: self.tokenizer = T.build_tokenizer(learn.cfg)
     was_training = learn.model.training
-    try: self.sample.value = prompt + ''.join(T.sample_text(learn.model, self.tokenizer, prompt, self.max_new_tokens))
+    try: self.sample.value = prompt + ''.join(sample_text(learn.model, self.tokenizer, prompt, self.max_new_tokens))
     finally: learn.model.train(was_training)
 
 # %% ../nbs/13_widgets.ipynb #6c28691b
@@ -186,8 +187,7 @@ class Launcher:
 
     def _make(self, name: str):
         value = getattr(self.base, name)
-        choices = {'model_size': list(PRESETS), 'task': T.TASKS, 'mode': T.MODES, 'scope': SCOPES,
-                   'optimizer': _optimizers_for(self.base.mode)}.get(name)
+        choices = {**T.FIELD_CHOICES, 'optimizer': _optimizers_for(self.base.mode)}.get(name)
         if name == 'dataset':  # registered names offered, any path accepted
             return W.Combobox(value=str(value), options=list(DATASETS), ensure_option=False, description=name,
                               style={'description_width': '110px'}, layout=W.Layout(width='340px'))
