@@ -102,6 +102,7 @@ def fo_step(self: Learner, batches) -> float:
     self.opt.zero_grad(set_to_none=True)
     return total if finite else float('nan')
 
+# %% ../nbs/07b_learner.ipynb #0d4fbfdb
 @patch
 def zo_step(self: Learner, batches) -> float:
     "`opt.step(closure)`: the mean task loss over the micro-batches, under no_grad; Instruct adds a grad_closure."
@@ -140,6 +141,7 @@ def evaluate(self: Learner, n_batches: int|None = None) -> float:
     self('after_eval')
     return self.val_loss
 
+# %% ../nbs/07b_learner.ipynb #e12662a1
 @patch
 def done(self: Learner) -> bool:
     "Whether the stopping rule is met."
@@ -155,6 +157,7 @@ def _skip(self: Learner, loss: float):
         raise NonFiniteLossError(f"training stopped at step {self.step_n}: non-finite loss in {self.bad_steps} steps "
                                  f"in a row (max_bad_steps={self.cfg.max_bad_steps}); lower lr or zo_eps, or use fp32")
 
+# %% ../nbs/07b_learner.ipynb #c213efc4
 @patch
 def fit(self: Learner):
     "Train until the stopping rule (or a callback sets `stop`), evaluating every `eval_every` steps."
@@ -256,6 +259,7 @@ class ProgressCallback(Callback):
         if hasattr(self.bar, 'close'): self.bar.close()
         else: self.bar.on_iter_end()
 
+# %% ../nbs/07b_learner.ipynb #428d9e84
 class SampleLogger(Callback):
     "Append the sample generated at each evaluation (`sample_every_eval`) to `path`."
     def __init__(self, path): self.path = Path(path)

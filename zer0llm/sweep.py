@@ -11,6 +11,7 @@ from collections import deque
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 import numpy as np, pandas as pd
+from scipy import stats
 from .core import *
 from .data import get_token_cache
 from .optim import FO_OPTIMIZERS
@@ -22,8 +23,8 @@ __all__ = ['LIST_FIELDS', 'ALIASES', 'DEFAULT_OPTIMIZERS', 'SPEC_FIELDS', 'DONE_
            'STATUS_COLUMNS', 'SETTING_COLUMNS', 'RESULT_COLUMNS', 'as_list', 'SweepSpec', 'spec_from_dict', 'load_spec',
            'format_lr', 'run_name', 'check_train_fields', 'expand', 'read_json', 'is_done', 'read_metrics', 'load_run',
            'run_dirs', 'load_runs', 'cache_lock', 'run_worker', 'prepare_run', 'worker_slots', 'Job', 'last_error',
-           'as_spec', 'run_sweep', 'sweep_status', 'result_row', 'results_table', 'wandb_sweep_config',
-           'add_sweep_args', 'spec_from_args', 'sweep_command']
+           'as_spec', 'run_sweep', 'sweep_status', 'result_row', 'results_table', 'seed_stats', 'parse_setting',
+           'compare_runs', 'wandb_sweep_config', 'add_sweep_args', 'spec_from_args', 'sweep_command']
 
 # %% ../nbs/11_sweep.ipynb #492e15d0
 LIST_FIELDS = {'modes': str, 'query_budgets': int, 'batch_sizes': int, 'lrs': float, 'optimizers': str,
@@ -390,7 +391,48 @@ def results_table(out: str|Path) -> pd.DataFrame:
     return pd.DataFrame([result_row(load_run(d)) for d in run_dirs(out)],
                         columns=['name', *SETTING_COLUMNS, *RESULT_COLUMNS, 'status', 'error'])
 
-# %% ../nbs/11_sweep.ipynb #b18a9089
+# %% ../nbs/11_sweep.ipynb #b90ba00b
+def seed_stats(table: pd.DataFrame, metric: str = 'val_loss', by: list[str]|None = None) -> pd.DataFrame:
+    "Per setting (the `by` columns; default: the setting columns that vary, seed excluded): n, mean, std, 95% CI."
+    table = table[table[metric].notna()]
+    by = by or [c for c in SETTING_COLUMNS if c != 'seed' and table[c].nunique(dropna=False) > 1]
+    groups = table.groupby(by, dropna=False)[metric] if by else [((), table[metric])]
+    rows = []
+    for key, vals in groups:
+        n, mean, std = len(vals), vals.mean(), vals.std(ddof=1)
+        half = stats.t.ppf(0.975, n - 1) * std / np.sqrt(n) if n > 1 else np.nan
+        key = key if isinstance(key, tuple) else (key,)
+        rows.append({**dict(zip(by, key)), 'n': n, 'mean': mean, 'std': std, 'ci95_low': mean - half,
+                     'ci95_high': mean + half})
+    return pd.DataFrame(rows)
+
+# %% ../nbs/11_sweep.ipynb #6678da11
+def parse_setting(setting: dict|str) -> dict:
+    "`{'query_budget': 4}` as it is; 'query_budget=4,lr=1e-3' parsed (values as YAML scalars)."
+    if isinstance(setting, dict): return setting
+    import yaml
+    pairs = [kv.split('=', 1) for kv in str(setting).split(',') if kv.strip()]
+    if not pairs or any(len(p) != 2 for p in pairs):
+        raise ValueError(f"--compare {setting}: expected COLUMN=VALUE[,COLUMN=VALUE...]")
+    return {k.strip(): yaml.safe_load(v) for k, v in pairs}
+
+def _select(table: pd.DataFrame, setting: dict) -> pd.Series:
+    check_fields('--compare', setting, list(table.columns))
+    rows = np.logical_and.reduce([table[k] == v for k, v in setting.items()])
+    return table.loc[rows]
+
+def compare_runs(table: pd.DataFrame, a: dict|str, b: dict|str, metric: str = 'val_loss') -> dict:
+    "Welch's t-test of `metric` between the runs of setting `a` and those of setting `b` (over seeds)."
+    a, b = parse_setting(a), parse_setting(b)
+    xa, xb = (_select(table, s)[metric].dropna().to_numpy(float) for s in (a, b))
+    for s, x in ((a, xa), (b, xb)):
+        if len(x) < 2: raise ValueError(f"--compare {s}: {len(x)} finished run(s) with a {metric}; need >= 2 seeds")
+    t = stats.ttest_ind(xa, xb, equal_var=False)
+    return {'a': a, 'b': b, 'metric': metric, 'n_a': len(xa), 'n_b': len(xb), 'mean_a': xa.mean(),
+            'mean_b': xb.mean(), 'std_a': xa.std(ddof=1), 'std_b': xb.std(ddof=1),
+            'diff': xa.mean() - xb.mean(), 't': float(t.statistic), 'df': float(t.df), 'p': float(t.pvalue)}
+
+# %% ../nbs/11_sweep.ipynb #42eca4a7
 def wandb_sweep_config(spec: SweepSpec|dict|str|Path, method: str = 'grid', metric: str = 'val_loss',
                        early_terminate: bool = True, mode: str|None = None, out: str = 'runs/wandb',
                        min_iter: int = 3, name: str|None = None) -> dict:
@@ -415,7 +457,7 @@ def wandb_sweep_config(spec: SweepSpec|dict|str|Path, method: str = 'grid', metr
     if early_terminate: cfg['early_terminate'] = {'type': 'hyperband', 'min_iter': min_iter, 'eta': 3}
     return cfg
 
-# %% ../nbs/11_sweep.ipynb #115f71ce
+# %% ../nbs/11_sweep.ipynb #aff4f26f
 def add_sweep_args(p: argparse.ArgumentParser):
     "The flags of `zer0llm sweep`."
     for flags, help in ((('--modes', '--mode'), 'FO,ZO,...'), (('--query-budgets', '--query-budget'), 'ZO queries per step, e.g. 1,2,4,8'),
@@ -433,6 +475,9 @@ def add_sweep_args(p: argparse.ArgumentParser):
     p.add_argument('--retries', type=int, default=1, help='retries of a failed run within this call')
     p.add_argument('--dry-run', action='store_true', help='list the runs and exit')
     p.add_argument('--status', action='store_true', help='show the status of the sweep in --out and exit')
+    p.add_argument('--compare', nargs=2, metavar=('A', 'B'),
+                   help="with --status: Welch's t-test between two settings, e.g. query_budget=1 query_budget=4")
+    p.add_argument('--metric', default='val_loss', help='the column --status aggregates and --compare tests')
     p.add_argument('--wandb', choices=('grid', 'random', 'bayes'), help='write <out>/wandb_sweep.yaml for `wandb sweep` and exit')
     return p
 
@@ -448,7 +493,16 @@ def spec_from_args(args) -> SweepSpec:
 
 def sweep_command(args) -> pd.DataFrame|None:
     "Run (or list, or report on) the sweep the flags describe."
-    if args.status: print(sweep_status(args.out).to_string(index=False)); return None
+    if args.status:
+        print(sweep_status(args.out).to_string(index=False))
+        table = results_table(args.out)
+        if table[args.metric].notna().any(): print(seed_stats(table, args.metric).to_string(index=False))
+        if args.compare:
+            r = compare_runs(table, *args.compare, metric=args.metric)
+            print(f"{args.metric}: {r['a']} {r['mean_a']:.4f} ± {r['std_a']:.4f} (n={r['n_a']}) vs {r['b']} "
+                  f"{r['mean_b']:.4f} ± {r['std_b']:.4f} (n={r['n_b']}): Welch t={r['t']:.3f}, "
+                  f"df={r['df']:.1f}, p={r['p']:.3g}")
+        return None
     spec = spec_from_args(args)
     if args.dry_run:
         for r in expand(spec): print(r['name'])
