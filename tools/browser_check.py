@@ -16,7 +16,7 @@
 The browser only reaches 127.0.0.1: any other request (the CDN scripts of nbconvert's template) is blocked
 and listed. Screenshots go to --out (default `_browser_check/`, git-ignored). Exit status 0 when every check
 passes; the last line printed is a one-line summary.
-Usage: python tools/browser_check.py [--out DIR] [--chromium PATH] [--only docs|lab] [--timeout S]
+Usage: python tools/browser_check.py [--out DIR] [--chromium PATH] [--only docs|lab] [--timeout S] [-q]
 """
 from __future__ import annotations
 import argparse, contextlib, functools, http.server, os, re, secrets, shutil, signal, socket, subprocess, sys
@@ -34,13 +34,14 @@ TEXT_PROGRESS_RE = re.compile(r'\d+/\d+ \[|\d+%\|')   # a progress line printed 
 
 class Report:
     "Collects failures and notes, prints them as they come, and the summary at the end."
-    def __init__(self): self.failures, self.checks, self.t0 = [], 0, time.time()
+    def __init__(self, quiet: bool = False):
+        self.failures, self.checks, self.t0, self.quiet = [], 0, time.time(), quiet
 
     def check(self, name: str, problems: list[str]):
         self.checks += 1
         t = f"[{time.time() - self.t0:3.0f}s]"
         for p in problems: print(f"FAIL {t} {name}: {p}", flush=True)
-        if not problems: print(f"ok   {t} {name}", flush=True)
+        if not problems and not self.quiet: print(f"ok   {t} {name}", flush=True)
         self.failures += [f"{name}: {p}" for p in problems]
 
     def note(self, msg: str): print(f"note {msg}", flush=True)
@@ -170,6 +171,7 @@ def check_sidebar(report: Report, html_dir: Path):
 # ---------------------------------------------------------------- the demo notebook in JupyterLab
 
 
+LAUNCH_STEPS = 30     # the run started with the Launcher's Start button
 DEMO_CELLS = [
     '''import time, torch
 from zer0llm import train as T
@@ -179,12 +181,12 @@ torch.set_num_threads(1)
 
 class Pace(Callback):
     "A short sleep after each step, so a tiny run lasts long enough to be watched."
-    def after_step(self, learn): time.sleep(0.1)
+    def after_step(self, learn): time.sleep(0.05)
 
 small = dict(model_size='tiny', vocab_size=512, max_samples=30, block_size=32, batch_size=8,
              eval_every=10, eval_batches=2, lr=1e-2)''',
     "result = T.train(T.TrainConfig(**small, max_steps=20, progress=True, out='runs/progress'))",
-    '''launcher = Launcher(T.TrainConfig(**small, max_steps=40, progress=False, out='runs/tiny'),
+    f'''launcher = Launcher(T.TrainConfig(**small, max_steps={LAUNCH_STEPS}, progress=False, out='runs/tiny'),
                     LiveView(every_s=0.5), cbs=[Pace()])
 launcher''',
     "RunBrowser('runs')",
@@ -329,7 +331,7 @@ def watch_run(page, shots: Path, timeout: float) -> dict:
     return {'steps': steps, 'plots': plots, 'drawn_before': before['drawn'], **out.evaluate(LIVE_FACTS)}
 
 
-def live_problems(run: dict, max_steps: int = 40) -> list[str]:
+def live_problems(run: dict, max_steps: int = LAUNCH_STEPS) -> list[str]:
     "What is wrong with what the live view showed while the run trained (see `watch_run`)."
     problems = []
     if len(run['steps']) < 3: problems.append(f"the step label showed {len(run['steps'])} step(s) in the run")
@@ -395,9 +397,11 @@ def main(argv=None) -> int:
     p.add_argument('--chromium', help='the Chromium executable (default: chromium on PATH)')
     p.add_argument('--only', choices=('docs', 'lab'), help='run one half of the checks')
     p.add_argument('--timeout', type=int, default=300, help='seconds for the whole check')
+    p.add_argument('-q', '--quiet', action='store_true', help='print only problems, notes and the summary')
     a = p.parse_args(argv)
-    from playwright.sync_api import sync_playwright
-    chromium, report, t0 = find_chromium(a.chromium), Report(), time.time()
+    try: from playwright.sync_api import sync_playwright
+    except ImportError: sys.exit("browser_check: FAILED: no Playwright (pip install playwright)")
+    chromium, report, t0 = find_chromium(a.chromium), Report(a.quiet), time.time()
     a.out.mkdir(parents=True, exist_ok=True)
     signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(TimeoutError(f"over {a.timeout}s")))
     signal.alarm(a.timeout)
