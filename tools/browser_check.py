@@ -26,6 +26,7 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = {'127.0.0.1', 'localhost'}
+BROWSERS = ('chromium', 'chromium-browser', 'google-chrome')   # Debian's; Chrome on GitHub's runners
 WIDGET_ERRORS = ('Error displaying widget', 'Traceback (most recent call last)')
 TEXT_PROGRESS_RE = re.compile(r'\d+/\d+ \[|\d+%\|')   # a progress line printed as text (fastprogress/tqdm)
 
@@ -50,8 +51,8 @@ class Report:
 
 
 def find_chromium(path: str|None) -> str:
-    "The Chromium executable: `path`, $CHROMIUM, or `chromium` / `chromium-browser` on PATH."
-    for c in (path, os.environ.get('CHROMIUM'), shutil.which('chromium'), shutil.which('chromium-browser')):
+    "The Chromium executable: `path`, $CHROMIUM, or the first of BROWSERS on PATH."
+    for c in (path, os.environ.get('CHROMIUM'), *map(shutil.which, BROWSERS)):
         if c and Path(c).exists(): return c
     sys.exit("browser_check: FAILED: no Chromium found (apt-get install -y chromium, or --chromium PATH)")
 
