@@ -248,7 +248,7 @@ def stop_lab(proc: subprocess.Popen):
 
 
 @contextlib.contextmanager
-def running_lab(report: Report, shots: Path):
+def running_lab(shots: Path):
     "JupyterLab on a free loopback port with the demo notebook in a temp dir; yields (base URL, token)."
     root = Path(tempfile.mkdtemp(prefix='zer0llm-browser-'))
     write_demo(root/'demo.ipynb')
@@ -392,6 +392,11 @@ def check_lab(browser, report: Report, shots: Path, lab, timeout: float):
     if blocked: report.note(f"lab: blocked (not loopback): {', '.join(sorted(blocked))}")
 
 
+def time_out(signum, frame):
+    "SIGALRM handler: end the check (the `finally` blocks still stop JupyterLab)."
+    raise TimeoutError("the browser check ran past its --timeout")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--out', type=Path, default=ROOT/'_browser_check', help='screenshots and logs')
@@ -404,12 +409,13 @@ def main(argv=None) -> int:
     except ImportError: sys.exit("browser_check: FAILED: no Playwright (pip install playwright)")
     chromium, report, t0 = find_chromium(a.chromium), Report(a.quiet), time.time()
     a.out.mkdir(parents=True, exist_ok=True)
-    signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(TimeoutError(f"over {a.timeout}s")))
+    signal.signal(signal.SIGALRM, time_out)
     signal.alarm(a.timeout)
     try:
-        with running_lab(report, a.out) as lab, sync_playwright() as pw:
+        lab_or_none = running_lab(a.out) if a.only != 'docs' else contextlib.nullcontext()
+        with lab_or_none as lab, sync_playwright() as pw, tempfile.TemporaryDirectory() as d:
             browser = pw.chromium.launch(executable_path=chromium, headless=True)
-            if a.only != 'lab': check_docs_pages(browser, report, Path(tempfile.mkdtemp()), a.out)
+            if a.only != 'lab': check_docs_pages(browser, report, Path(d), a.out)
             if a.only != 'docs': check_lab(browser, report, a.out, lab, a.timeout)
             browser.close()
     except Exception as e: report.check("browser check", [f"{type(e).__name__}: {str(e).strip()[:1500]}"])
