@@ -51,7 +51,8 @@ class LiveView(Callback):
         self.every_s, self.max_new_tokens = every_s, max_new_tokens
         self.train, self.val, self.learn, self.tokenizer, self.memory, self.draws = [], [], None, None, None, 0
         self._pending, self._last = None, -float('inf')
-        self.plot = W.Image(format='png', layout=W.Layout(max_width='840px'))
+        # hidden until the first figure: an empty Image shows the browser's broken-image icon
+        self.plot = W.Image(format='png', layout=W.Layout(max_width='840px', display='none'))
         self.step_label, self.speed_label, self.memory_label = W.Label('step -'), W.Label('- tok/s'), W.Label('- MB')
         self.prompt = W.Text(value=prompt, description='prompt', layout=W.Layout(width='400px'))
         self.generate_button = W.Button(description='Generate', icon='pencil')
@@ -112,6 +113,7 @@ def draw(self):
     cfg = self.learn.cfg
     run = {'name': Path(cfg.out).name, 'train': asdict(cfg), 'metrics': self.metrics()}
     self.plot.value = figure_png(loss_figure([run], x='tokens')); self.draws += 1
+    self.plot.layout.display = None
 
 # %% ../nbs/13_widgets.ipynb #e8bec731
 @patch_to(LiveView)
@@ -310,5 +312,6 @@ def show(self):
     fig = loss_figure(runs, self.x.value) if runs else None
     self.curves = _curves(fig) if fig else {}
     self.plot.value = figure_png(fig) if fig else b''
+    self.plot.layout.display = None if fig else 'none'
     self.results = pd.DataFrame([result_row(r) for r in runs]).dropna(axis=1, how='all')
     self.table.value = self.results.to_html(index=False, na_rep='', float_format=lambda v: f'{v:.4g}') if runs else ''
