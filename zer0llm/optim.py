@@ -94,7 +94,7 @@ def mudamw_update_(p: torch.Tensor, grad: torch.Tensor, state: dict, lr: float, 
         step_size *= 0.2 * math.sqrt(max(shape))
     p.add_(u, alpha=-step_size)
 
-# %% ../nbs/07_optim.ipynb #012c7ce3
+# %% ../nbs/07_optim.ipynb #9906cff9
 class MuDaMW(torch.optim.Optimizer):
     "AdamW whose matrix updates are orthogonalized by Newton-Schulz (see `mudamw_update_`); optionally cautious."
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-6, weight_decay: float = 0.0,
