@@ -19,7 +19,7 @@ from .metrics import cpu_info, device_memory_bytes, device_peak_flops, flops_per
 # %% auto #0
 __all__ = ['BENCH_MODES', 'CLOCKS', 'BENCH_ROWS', 'bench_zo', 'machine_info', 'median_seconds', 'bench']
 
-# %% ../nbs/10_bench.ipynb #3bbe6d45
+# %% ../nbs/10_bench.ipynb #d70a1fb3
 BENCH_MODES = ('inference', 'zo-sgd', 'fo-adamw')
 
 def _bench_work(mode: str, cfg_dict: dict, batch: int, seq: int, q: int, device, dtype):

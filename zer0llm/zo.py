@@ -66,7 +66,7 @@ def chunk_map(fn: Callable, jobs: list, device) -> list:
     list(_POOLS[threads].map(run, bins))
     return out
 
-# %% ../nbs/07a_zo.ipynb #e90801a0
+# %% ../nbs/07a_zo.ipynb #922e121f
 def _as_float(loss) -> float:
     return float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
 
@@ -106,7 +106,7 @@ class ZOOptimizer(torch.optim.Optimizer):
         "Extension point: whether `update` applies the pending restore of the last query itself."
         return False
 
-# %% ../nbs/07a_zo.ipynb #7449c7aa
+# %% ../nbs/07a_zo.ipynb #bdde8294
 @patch(as_prop=True)
 def forward_passes(self: ZOOptimizer) -> int: return self.counters['forward_passes']
 
@@ -137,7 +137,7 @@ def load_state_dict(self: ZOOptimizer, state_dict):
     if zo is not None: self.counters.update(zo)
     if sched is not None and self.schedule is not None: self.schedule.load_state_dict(sched)
 
-# %% ../nbs/07a_zo.ipynb #5ce8f745
+# %% ../nbs/07a_zo.ipynb #98afa373
 PASS_COST = dict(forward=1.0, bp=3.0, jvp=3.0)   # forward-equivalents: forward, forward+backward (BP), jvp
 GUIDE_PLAN = dict(seed=-1, a=0.0, b=1.0, gain=1.0)
 
@@ -161,7 +161,7 @@ def _guided(self: ZOOptimizer) -> bool:
     if self.fresh_guide: return True
     return self.reuse_guide and self.bp_interval > 0 and all('guide' in self.state[p] for _, _, p in self.params())
 
-# %% ../nbs/07a_zo.ipynb #ef525b9b
+# %% ../nbs/07a_zo.ipynb #4971049a
 @patch
 def _plan(self: ZOOptimizer, query: int) -> dict:
     "Seed, mixing scalars (z = a*noise + b*guide) and estimate gain of one query's direction."
@@ -199,7 +199,7 @@ def _z(self: ZOOptimizer, plan: dict, i: int, p: torch.Tensor, phase: str = 'per
     if self.record: self.records.append(dict(phase=phase, seed=plan['seed'], index=i, z=z.clone()))
     return z
 
-# %% ../nbs/07a_zo.ipynb #becd5d82
+# %% ../nbs/07a_zo.ipynb #e4b6d224
 @patch
 def _add_z(self: ZOOptimizer, terms: list, phase: str = 'perturb', params: list|None = None,
            into: torch.Tensor|None = None):
@@ -221,7 +221,7 @@ def _perturb(self: ZOOptimizer, plan: dict, scale: float):
     "theta += scale * z, in place, one noise chunk at a time."
     self._add_z([(plan, scale)])
 
-# %% ../nbs/07a_zo.ipynb #f48bf7b8
+# %% ../nbs/07a_zo.ipynb #e6a26133
 @patch
 def spsa(self: ZOOptimizer, closure, next_batch: Callable|None = None, fuse_restore: bool = False):
     "Projected gradients `[(plan, g)]` of the q queries by finite differences, and the losses evaluated."
@@ -263,7 +263,7 @@ def dense_estimate(self: ZOOptimizer, projections: list, i: int, p: torch.Tensor
     self._add_z(self.terms(projections, sign), 'update', [(i, p)], into=est)
     return est
 
-# %% ../nbs/07a_zo.ipynb #20cdec2e
+# %% ../nbs/07a_zo.ipynb #fd25f02a
 class InstructSchedule:
     "The origin's Instruct parameter manager: the cosine target up and the noise scale down as the loss falls."
     def __init__(self, target_start: float = 0.01, target_end: float = 0.95, target_step: float = 0.1,
@@ -289,7 +289,7 @@ class InstructSchedule:
     def state_dict(self) -> dict: return dict(losses=list(self.losses), best=self.best)
     def load_state_dict(self, sd: dict): self.losses, self.best = list(sd['losses']), sd['best']
 
-# %% ../nbs/07a_zo.ipynb #5609bf57
+# %% ../nbs/07a_zo.ipynb #8e5a2bf8
 @patch
 def _maybe_guide(self: ZOOptimizer, grad_closure):
     "Every `bp_interval` steps: forward+backward, keep the normalized gradient (and its norm), clear .grad."
@@ -308,7 +308,7 @@ def _maybe_guide(self: ZOOptimizer, grad_closure):
         p.grad = None
     self.guide_norm, self.fresh_guide = norm, True
 
-# %% ../nbs/07a_zo.ipynb #23974924
+# %% ../nbs/07a_zo.ipynb #80e1d94b
 _COUNTS = ('forward_passes', 'bp_passes', 'jvp_passes', 'forward_equivalents')
 
 @patch
@@ -341,7 +341,7 @@ def _skip_update(self: ZOOptimizer):
     if self.pending_restore: self._perturb(self._plan(self.q - 1), self.pending_restore[1])
     self.pending_restore = None
 
-# %% ../nbs/07a_zo.ipynb #3b6dc571
+# %% ../nbs/07a_zo.ipynb #fc5dd178
 SIGN_RULES = ('projection', 'elementwise')
 CONSERVATIVE_RULES = ('best-of-three', 'reject')
 
@@ -374,7 +374,7 @@ class ZOSGD(ZOOptimizer):
         self._decay()
         self._apply(self.terms(projections, sign=self.sign == 'projection'))
 
-# %% ../nbs/07a_zo.ipynb #f8dfc31e
+# %% ../nbs/07a_zo.ipynb #a77517bc
 @patch
 def _group_params(self: ZOSGD, group) -> list:
     return [(i, p) for i, g, p in self.params() if g is group]
@@ -410,7 +410,7 @@ def _apply_dense(self: ZOSGD, projections: list):
                 u = st['momentum_buffer'].mul_(group['momentum']).add_(u)
             p.add_(u.sign() if self.sign == 'elementwise' else u, alpha=-group['lr'])
 
-# %% ../nbs/07a_zo.ipynb #a5940058
+# %% ../nbs/07a_zo.ipynb #a76c0e3e
 @patch
 def _best_of_three(self: ZOSGD, projections: list, closure):
     "ZO-Bench's zo_conserv_step: keep the lowest-loss point of theta - u, theta, theta + u."
@@ -441,7 +441,7 @@ def _reject(self: ZOSGD, projections: list, closure):
         self._decay(undo=True)
         self.counters['rejected'] += 1
 
-# %% ../nbs/07a_zo.ipynb #287fca1d
+# %% ../nbs/07a_zo.ipynb #6cb65412
 class ZOAdam(ZOOptimizer):
     "Adam on the ZO estimate; `decoupled=True` is ZO-AdamW (decoupled decay), else decay is L2 on the estimate."
     def __init__(self, params, lr: float = 1e-4, betas=(0.9, 0.999), adam_eps: float = 1e-8,
@@ -478,7 +478,7 @@ def state_bytes(opt: torch.optim.Optimizer) -> int:
     "Bytes held in the optimizer's per-parameter state tensors (moments, momentum, guide)."
     return sum(v.numel() * v.element_size() for s in opt.state.values() for v in s.values() if torch.is_tensor(v))
 
-# %% ../nbs/07a_zo.ipynb #518e30fa
+# %% ../nbs/07a_zo.ipynb #4bf64bc6
 from torch.func import jvp, functional_call
 from torch.nn.attention import sdpa_kernel, SDPBackend
 
@@ -518,7 +518,7 @@ class ForwardGradient(ZOSGD):
             losses.append(float(loss))
         return projections, losses
 
-# %% ../nbs/07a_zo.ipynb #4301cc19
+# %% ../nbs/07a_zo.ipynb #9f63fc2a
 SCOPES = ('full', 'subset', 'reduced', 'lora')   # reduced: another name for subset
 DEFAULT_SUBSET = (r'norm', r'\.bias$')
 
@@ -544,7 +544,7 @@ def select_params(model: nn.Module, scope: str = 'full', patterns: Iterable[str]
         for n, p in named: p.requires_grad_(n in keep)
     return [p for n, p in named if n in keep]
 
-# %% ../nbs/07a_zo.ipynb #d8d6b153
+# %% ../nbs/07a_zo.ipynb #2ee95918
 ZO_OPTIMIZERS = {
     'zo-sgd':      lambda ps, lr, **kw: ZOSGD(ps, lr=lr, **kw),
     'zo-sgd-sign': lambda ps, lr, sign=True, **kw: ZOSGD(ps, lr=lr, sign=sign, **kw),
@@ -572,7 +572,7 @@ def make_optimizer(name: str, params_or_model, lr: float, weight_decay: float = 
     if name == 'forward-grad' and model is not None: kwargs.setdefault('model', model)
     return ZO_OPTIMIZERS[name](groups, lr, **kwargs)
 
-# %% ../nbs/07a_zo.ipynb #80bf82f9
+# %% ../nbs/07a_zo.ipynb #fcb99065
 def next_token_loss(model: nn.Module, input_ids: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     "Mean next-token loss of a zer0llm `Transformer` (its own chunked loss) or any model returning logits."
     base = model.get_base_model() if hasattr(model, 'get_base_model') else model   # peft keeps the class inside
@@ -586,7 +586,7 @@ def lm_closure(model: nn.Module, batch: torch.Tensor, loss_fn: Callable = next_t
         with torch.no_grad(): return loss_fn(model, batch[:, :-1], batch[:, 1:])
     return closure
 
-# %% ../nbs/07a_zo.ipynb #71938699
+# %% ../nbs/07a_zo.ipynb #1cbec052
 class zo_closures:
     "closure / grad_closure / next_batch over an iterator of batches; `split` draws BP batches separately."
     def __init__(self, model: nn.Module, loss_fn: Callable, batches, split: bool = False):
