@@ -6,7 +6,7 @@ Docs: https://zer0llm.github.io/zer0llm/bench.html.md"""
 
 # %% ../nbs/10_bench.ipynb #54d01d76
 from __future__ import annotations
-import os, json, time, platform, tempfile
+import os, sys, json, time, platform, subprocess, tempfile
 import numpy as np
 from dataclasses import asdict
 from pathlib import Path
@@ -16,11 +16,92 @@ from .config import ModelConfig
 from .data import embedded_texts, build_token_cache, TokenCache, BlockDataset
 from .tokenizer import train_tokenizer
 from .model import Transformer, lm_loss, generate, param_count
-from .zo import bench_zo, _bench_work, _seconds
+from .zo import ZOSGD, lm_closure
 from .metrics import cpu_info, device_memory_bytes, device_peak_flops, flops_per_token
 
 # %% auto #0
-__all__ = ['CLOCKS', 'BENCH_ROWS', 'machine_info', 'median_seconds', 'bench', 'bench_data']
+__all__ = ['BENCH_MODES', 'CLOCKS', 'BENCH_ROWS', 'bench_zo', 'machine_info', 'median_seconds', 'bench', 'bench_data']
+
+# %% ../nbs/10_bench.ipynb #d70a1fb3
+BENCH_MODES = ('inference', 'zo-sgd', 'fo-adamw')
+
+def _bench_work(mode: str, cfg_dict: dict, batch: int, seq: int, q: int, device, dtype):
+    "Build the model and batch, and return the callable doing one unit of `mode`'s work."
+    check_choice('mode', mode, BENCH_MODES)
+    torch.manual_seed(0)
+    model = Transformer(ModelConfig(**cfg_dict)).to(device=device, dtype=get_dtype(dtype))
+    tokens = torch.randint(0, cfg_dict['vocab_size'], (batch, seq + 1), device=device)
+    closure = lm_closure(model, tokens)
+    if mode == 'inference': work = lambda: closure()
+    elif mode == 'zo-sgd':
+        zo = ZOSGD(model.parameters(), lr=1e-7, q=q)
+        work = lambda: zo.step(closure)
+    else:
+        fo = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        def work():
+            fo.zero_grad(set_to_none=True); lm_loss(model(tokens[:, :-1]), tokens[:, 1:]).backward(); fo.step()
+    work.n_params = sum(p.numel() for p in model.parameters())
+    return work
+
+def _bench_memory_worker(args: str) -> None:
+    "Subprocess entry: print the peak RSS (minus RSS after imports) of two runs of one mode."
+    a = json.loads(args); torch.set_num_threads(a.pop('threads'))
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)])   # the first optimizer imports ~70 MB of torch: not ours
+    base = process_memory_bytes('VmRSS')
+    if base is None: raise RuntimeError("bench_zo measures memory from /proc/self/status, which this system lacks (Linux only)")
+    work = _bench_work(**a); work(); work()
+    print(json.dumps(dict(peak=process_memory_bytes('VmHWM') - base)))
+
+def _peak_bytes(mode, cfg_dict, batch, seq, q, device, dtype, threads) -> int:
+    "Peak memory of `mode` (see above for how it is measured on each device)."
+    if device.type == 'cuda':
+        import gc; gc.collect(); torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        work = _bench_work(mode, cfg_dict, batch, seq, q, device, dtype); work(); work(); torch.cuda.synchronize(device)
+        peak = torch.cuda.max_memory_allocated(device) - base
+        del work; gc.collect(); torch.cuda.empty_cache()
+        return peak
+    args = json.dumps(dict(mode=mode, cfg_dict=cfg_dict, batch=batch, seq=seq, q=q, device='cpu', dtype=dtype, threads=threads))
+    code = f"from zer0llm.bench import _bench_memory_worker; _bench_memory_worker({args!r})"
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='65536')   # glibc: blocks >= 64 KiB are mmapped and unmapped on free
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True, env=env).stdout
+    return json.loads(out.strip().splitlines()[-1])['peak']
+
+def _seconds(fn, device, repeats: int) -> float:
+    "Median wall time of `fn()` after one warm-up call."
+    return _interleaved_seconds([fn], device, repeats)[0]
+
+def _interleaved_seconds(fns: list, device, repeats: int) -> list[float]:
+    "Median wall time of each of `fns`, after one warm-up call each, timed in turns so that all see the same machine."
+    for fn in fns: fn()
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, ts in zip(fns, times):
+            if device.type == 'cuda': torch.cuda.synchronize(device)
+            t = time.perf_counter(); fn()
+            if device.type == 'cuda': torch.cuda.synchronize(device)
+            ts.append(time.perf_counter() - t)
+    return [sorted(ts)[len(ts) // 2] for ts in times]
+
+def bench_zo(model_cfg, batch: int = 8, seq: int = 256, q: int = 1, device='cpu', dtype: str = 'float32',
+             repeats: int = 3, memory: bool = True, threads: int|None = None) -> dict:
+    "Peak memory of inference / ZO-SGD step / FO AdamW step, and ZO step time vs 2q forwards, as a dict."
+    from dataclasses import asdict
+    device, threads = get_device(device), threads or torch.get_num_threads()
+    cfg_dict = {k: v for k, v in asdict(model_cfg).items()}
+    res = dict(model=model_cfg.name, params=None, batch=batch, seq=seq, q=q, device=str(device), dtype=dtype)
+    if memory:
+        peaks = {m: _peak_bytes(m, cfg_dict, batch, seq, q, device, dtype, threads) for m in BENCH_MODES}
+        res.update(peak_mb={m: round(b / 2**20, 1) for m, b in peaks.items()},
+                   zo_over_inference=peaks['zo-sgd'] / peaks['inference'], fo_over_zo=peaks['fo-adamw'] / peaks['zo-sgd'],
+                   memory_method='torch.cuda.max_memory_allocated' if device.type == 'cuda'
+                   else 'subprocess peak RSS (VmHWM) minus RSS after imports')
+    forward = _bench_work('inference', cfg_dict, batch, seq, q, device, dtype)
+    zo_step = _bench_work('zo-sgd', cfg_dict, batch, seq, q, device, dtype)
+    res.update(params=zo_step.n_params, weights_mb=round(zo_step.n_params * get_dtype(dtype).itemsize / 2**20, 1))
+    t_fwd, t_zo = _interleaved_seconds([forward, zo_step], device, repeats)
+    res.update(forward_s=t_fwd, zo_step_s=t_zo, zo_step_over_2q_forwards=t_zo / (2 * q * t_fwd))
+    return res
 
 # %% ../nbs/10_bench.ipynb #b02c1e35
 def machine_info(device='cpu') -> dict:

@@ -191,7 +191,8 @@ def training_state(learn) -> dict:
     st = {'optimizer': learn.opt.state_dict(), 'rng': rng_state(),
           'data': {k: d.state_dict() for k, d in _data_streams(learn).items()},
           'counters': {'step': learn.step_n, 'tokens': learn.tokens, 'epoch': _epoch(getattr(learn, 'train_data', None)),
-                       'forward_passes': getattr(learn, 'forward_passes', 0)}}
+                       'forward_passes': getattr(learn, 'forward_passes', 0),
+                       'forward_equivalents': getattr(learn, 'forward_equivalents', 0) or 0}}
     for k in ('sched', 'scaler'):
         if getattr(learn, k, None) is not None: st[k] = getattr(learn, k).state_dict()
     return st
@@ -242,7 +243,8 @@ def resume(learn, path: str|Path, strict: bool = False) -> dict:
         if k in data: d.load_state_dict(data[k])
     set_rng_state(st['rng'])
     c = st['counters']
-    counts = dict(step_n=c['step'], tokens=c['tokens'], forward_passes=c.get('forward_passes', 0))
+    counts = dict(step_n=c['step'], tokens=c['tokens'], forward_passes=c.get('forward_passes', 0),
+                  forward_equivalents=c.get('forward_equivalents', 0))
     if isinstance(learn, dict): learn.update(counts)
     else:
         for k, v in counts.items(): setattr(learn, k, v)

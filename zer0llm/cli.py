@@ -38,7 +38,8 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 # %% ../nbs/14_cli.ipynb #7f10c2e6
-TRAIN_ALIASES = {'query_budget': ['query_budget_q'], 'lr': ['learning_rate'], 'epochs': ['num_epochs']}
+TRAIN_ALIASES = {'query_budget': ['query_budget_q'], 'lr': ['learning_rate'], 'epochs': ['num_epochs'],
+                 'target_cos': ['instruct_cosine_target'], 'noise_scale': ['instruct_noise_scale']}
 
 def _choices(name: str):
     return T.FIELD_CHOICES.get(name)

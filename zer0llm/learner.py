@@ -10,7 +10,7 @@ import sys, time, math, csv, contextlib, warnings
 from pathlib import Path
 import numpy as np, torch
 import torch.distributed as dist
-from fastcore.basics import patch
+from fastcore.basics import patch, patch_to
 from .core import *
 from .model import generate
 from .moe import expert_load
@@ -18,8 +18,8 @@ from .tasks import batch_tokens, unwrap
 from .zo import is_zo
 
 # %% auto #0
-__all__ = ['CSV_FIELDS', 'NonFiniteLossError', 'planned_steps', 'Learner', 'Recorder', 'CSVLogger', 'in_notebook',
-           'ProgressCallback', 'SampleLogger', 'sample_text', 'plot_losses']
+__all__ = ['CSV_FIELDS', 'ORIGIN_CSV_FIELDS', 'LOG_FORMATS', 'NonFiniteLossError', 'planned_steps', 'Learner', 'Recorder',
+           'CSVLogger', 'in_notebook', 'ProgressCallback', 'SampleLogger', 'sample_text', 'plot_losses']
 
 # %% ../nbs/07b_learner.ipynb #e9b70f7c
 class NonFiniteLossError(RuntimeError):
@@ -112,9 +112,15 @@ def zo_step(self: Learner, batches) -> float:
         self.forward_passes += len(batches); self.stats = losses[-1][1]
         return sum(l for l, _ in losses) / len(batches)
     def grad_closure():
-        for b in batches:
-            with self.autocast(): loss = self.task.loss(self.model, b)[0] / len(batches)
-            loss.backward(); self.forward_passes += 1; self.backward_passes += 1
+        bp = batches
+        if getattr(self.cfg, 'bp_split', False):        # the backward passes draw batches of their own
+            bp = [self.batch(self.train_data) for _ in batches]
+            self.tokens += sum(batch_tokens(x) for x in bp) * self.world_size
+        for x in bp:
+            with self.autocast(): loss = self.task.loss(self.model, x)[0] / len(bp)
+            loss.backward()
+            self.forward_passes += 1
+            self.backward_passes += 1
     self.grad_norm = None
     return float(self.opt.step(closure, grad_closure if self.guided else None))
 
@@ -193,37 +199,55 @@ class Recorder(Callback):
     def after_eval(self, learn): self.val.append((learn.step_n, learn.val_loss))
 
 # %% ../nbs/07b_learner.ipynb #2cd10222
-CSV_FIELDS = ['timestamp', 'epoch', 'step', 'mode', 'task', 'scope', 'q', 'lr', 'batch_size', 'optimizer', 'bp_interval',
-              'loss', 'grad_norm', 'eval_loss', 'eval_ppl', 'tokens', 'forward_passes', 'elapsed_s', 'aux_loss',
-              'expert_load_max']
+CSV_FIELDS = ['timestamp', 'epoch', 'step', 'mode', 'task', 'scope', 'q', 'lr', 'batch_size', 'optimizer',
+              'bp_interval', 'loss', 'grad_norm', 'eval_loss', 'eval_ppl', 'tokens', 'forward_passes', 'elapsed_s',
+              'aux_loss', 'expert_load_max', 'forward_equivalents']
+# the reproduction scripts' columns, in their order; with log_format='origin' they come first, ours after them
+ORIGIN_CSV_FIELDS = ['timestamp', 'epoch', 'step', 'mode', 'scope', 'q', 'initial_lr', 'current_lr', 'batch_size',
+                     'gradient_accumulation_steps', 'effective_batch_size', 'optimizer', 'bp_interval', 'loss',
+                     'grad_norm', 'instruct_cosine_target', 'instruct_noise_scale']
+LOG_FORMATS = ('zer0llm', 'origin')
 
 def _fmt(v) -> str:
     return '' if v is None else f'{v:.6g}' if isinstance(v, float) else str(v)
 
 class CSVLogger(Callback):
     "Append one row per step, evaluation and skipped step to `path`, flushed as it goes."
-    def __init__(self, path): self.path = Path(path)
+    def __init__(self, path, log_format: str = 'zer0llm'):
+        self.path, self.origin = Path(path), check_choice('log_format', log_format, LOG_FORMATS) == 'origin'
+
     def before_fit(self, learn):
         self.extra = [s for s in getattr(learn.task, 'stat_names', ()) if s not in ('lm_loss', 'aux_loss')]
-        self.fields = CSV_FIELDS + self.extra + [f'eval_{s}' for s in self.extra]
+        ours = CSV_FIELDS + self.extra + [f'eval_{s}' for s in self.extra]
+        self.fields = ORIGIN_CSV_FIELDS + [f for f in ours if f not in ORIGIN_CSV_FIELDS] if self.origin else ours
         self.moe = bool(getattr(getattr(unwrap(learn.model, lora=True), 'cfg', None), 'n_experts', 0))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         kept = self.rows_before(learn.step_n) if learn.step_n else []   # resumed: drop the rows it will write again
-        self.evaluated = {int(r['step']) for r in kept if r.get('eval_loss')}   # an evaluation repeated on resume: one row
-        self.f = open(self.path, 'w', newline=''); self.w = csv.DictWriter(self.f, self.fields, extrasaction='ignore')
-        self.w.writeheader(); self.w.writerows(kept); self.f.flush()
+        self.evaluated = {int(r['step']) for r in kept if r.get('eval_loss')}   # a repeated evaluation: one row
+        self.f = open(self.path, 'w', newline='')
+        self.w = csv.DictWriter(self.f, self.fields, extrasaction='ignore')
+        self.w.writeheader()
+        self.w.writerows(kept)
+        self.f.flush()
+
     def rows_before(self, step: int) -> list[dict]:
         "The rows of an earlier `metrics.csv` at steps up to `step`."
         if not self.path.exists(): return []
-        with open(self.path, newline='') as f: return [r for r in csv.DictReader(f) if r.get('step') and int(r['step']) <= step]
+        with open(self.path, newline='') as f:
+            return [r for r in csv.DictReader(f) if r.get('step') and int(r['step']) <= step]
+
     def _row(self, learn, **kw):
         c, zo = learn.cfg, learn.zo
-        row = dict(timestamp=f'{time.time():.3f}', epoch=f'{learn.epoch:.4f}', step=learn.step_n, mode=c.mode, task=c.task,
-                   scope=c.scope, q=c.query_budget if zo else '', lr=f'{learn.lr:.3e}', batch_size=c.batch_size,
-                   optimizer=getattr(learn.opt, 'opt_name', c.optimizer),
+        row = dict(timestamp=f'{time.time():.3f}', epoch=f'{learn.epoch:.4f}', step=learn.step_n, mode=c.mode,
+                   task=c.task, scope=c.scope, q=c.query_budget if zo else '', lr=f'{learn.lr:.3e}',
+                   batch_size=c.batch_size, optimizer=getattr(learn.opt, 'opt_name', c.optimizer),
                    bp_interval=c.bp_interval if c.mode == 'Instruct' else '', tokens=learn.tokens,
-                   forward_passes=learn.forward_passes, elapsed_s=f'{learn.elapsed:.3f}')
-        self.w.writerow({**row, **{k: _fmt(v) for k, v in kw.items()}}); self.f.flush()
+                   forward_passes=learn.forward_passes, elapsed_s=f'{learn.elapsed:.3f}',
+                   forward_equivalents=_fmt(getattr(learn, 'forward_equivalents', None)))
+        if self.origin: row.update(self._origin_row(learn))
+        self.w.writerow({**row, **{k: _fmt(v) for k, v in kw.items()}})
+        self.f.flush()
+
     def after_step(self, learn):
         st = {k: float(v) for k, v in learn.stats.items()}
         moe = dict(aux_loss=st.get('aux_loss'), expert_load_max=float(expert_load(learn.model).max())) if self.moe else {}
@@ -234,6 +258,20 @@ class CSVLogger(Callback):
         self._row(learn, eval_loss=learn.val_loss, eval_ppl=learn.val_ppl,
                   **{f'eval_{k}': learn.val_stats.get(k) for k in self.extra})
     def after_fit(self, learn): self.f.close()
+
+# %% ../nbs/07b_learner.ipynb #f143d0ea
+@patch_to(CSVLogger)
+def _origin_row(self, learn) -> dict:
+    "The origin's spellings: a wall-clock timestamp, 1-based epochs, N/A outside the modes a column belongs to."
+    c, opt, zo = learn.cfg, learn.opt, learn.zo
+    accum = c.grad_accum if not zo else 1        # a ZO step is one estimate over the step's micro-batches
+    instruct = c.mode == 'Instruct'
+    return dict(timestamp=time.strftime('%Y-%m-%d %H:%M:%S'), epoch=int(learn.epoch) + 1,
+                q=c.query_budget if zo else 'N/A', initial_lr=c.lr, current_lr=f'{learn.lr:.6g}',
+                gradient_accumulation_steps=accum, effective_batch_size=c.batch_size * accum,
+                bp_interval=c.bp_interval if instruct else 'N/A',
+                instruct_cosine_target=getattr(opt, 'target_cos', None) if instruct else None,
+                instruct_noise_scale=getattr(opt, 'noise_scale', None) if instruct else None)
 
 # %% ../nbs/07b_learner.ipynb #f644d32d
 def in_notebook() -> bool:

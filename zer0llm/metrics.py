@@ -202,6 +202,7 @@ class EfficiencyMeter(Callback):
         self.steps, self.step_times, self.step_peaks, self.tokens, self.flops = 0, [], [], 0, 0.
         self.forwards, self.counting, self._fwd_cost = 0, False, {}
         self.forwards0 = getattr(learn, 'forward_passes', 0) or 0   # a resumed run goes on counting
+        self.fe, self.fe0 = 0., getattr(learn, 'forward_equivalents', 0) or 0
         self.hook = learn.model.register_forward_pre_hook(self._count, with_kwargs=True)
         self.memory = StepMemory(self.device)
         self.energy, self.energy_source = energy_meter(self.device)
@@ -232,7 +233,9 @@ class EfficiencyMeter(Callback):
         self.steps += 1; self.step_times.append(dt); self.step_peaks.append(self.memory.peak())
         self.tokens += learn.tokens - self.tokens0
         self.flops += self._step_flops(learn)
+        self.fe += self._step_forward_equivalents(learn)
         learn.step_time, learn.forward_passes = dt, self.forwards0 + self.forwards
+        learn.forward_equivalents = self.fe0 + self.fe
         learn.tokens_per_s = (learn.tokens - self.tokens0) / max(dt, 1e-12)
 
     def _step_flops(self, learn) -> float:
@@ -240,8 +243,19 @@ class EfficiencyMeter(Callback):
         if not costs or any(c is None for _, c in costs): return math.nan
         fwd = sum(n * c for n, c in costs)
         if not self.zo: return 3 * fwd                   # each forward was backpropagated
-        bp_now = learn.opt.counters.get('bp_passes', 0); bp, self.bp_last = bp_now - self.bp_last, bp_now
+        last = getattr(learn.opt, 'last_step', None)
+        if last:   # the optimizer's passes: cost per evaluation (a jvp 3, a BP pass 3) times the forwards' FLOPs
+            evals = last['forward_passes'] + last['bp_passes'] + last['jvp_passes']
+            return fwd * last['forward_equivalents'] / max(evals, 1)
+        bp_now = learn.opt.counters.get('bp_passes', 0)
+        bp, self.bp_last = bp_now - self.bp_last, bp_now
         return fwd + 2 * bp * costs[-1][0] * costs[-1][1]   # a guided step's backward: twice its forward
+
+    def _step_forward_equivalents(self, learn) -> float:
+        "This step's cost in forwards: the ZO optimizer's own count, or 3 per FO forward (forward + backward)."
+        last = getattr(learn.opt, 'last_step', None) if self.zo else None
+        if last: return float(last['forward_equivalents'])
+        return 3.0 * len(self.step_forwards) if not self.zo else float(len(self.step_forwards))
 
     def after_fit(self, learn):
         self.hook.remove(); self.counting = False
@@ -267,7 +281,8 @@ def summary(self, learn=None) -> dict:
                 amu=avg_mem / total_mem if avg_mem and total_mem else None, memory_method=self.memory.method,
                 energy_j=energy, energy_per_step_j=energy / self.steps if energy is not None and self.steps else None,
                 avg_power_w=energy / (self.t_end - self.t_fit) if energy is not None else None, energy_source=self.energy_source,
-                forward_passes=self.forwards, queries=self.steps * getattr(opt, 'q', 1) if self.zo else None,
+                forward_passes=self.forwards, forward_equivalents=self.fe,
+                forward_equivalents_per_step=self.fe / self.steps if self.steps else None, queries=self.steps * getattr(opt, 'q', 1) if self.zo else None,
                 bp_passes=counters.get('bp_passes', 0) - self.bp0 if self.zo else None)
 
 # %% ../nbs/08a_metrics.ipynb #7c72fdeb
@@ -279,6 +294,7 @@ def step_scalars(learn) -> dict:
     fp = counters.get('forward_passes') if isinstance(counters, dict) else None
     if fp is None: fp = getattr(learn, 'forward_passes', None)
     if fp is not None: d['train/forward_passes'] = fp
+    if (fe := getattr(learn, 'forward_equivalents', None)) is not None: d['train/forward_equivalents'] = fe
     for name, attr in (('train/step_time_s', 'step_time'), ('train/tokens_per_s', 'tokens_per_s')):   # set by EfficiencyMeter
         if (v := getattr(learn, attr, None)) is not None: d[name] = v
     return {**d, **moe_scalars(learn.model)}

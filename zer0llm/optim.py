@@ -11,26 +11,43 @@ import torch, torch.nn as nn
 from .core import *
 
 # %% auto #0
-__all__ = ['FO_OPTIMIZERS', 'NS_COEFFS', 'SCHEDULES', 'param_groups', 'make_fo_optimizer', 'newton_schulz', 'mudamw_update_',
-           'MuDaMW', 'lr_factor', 'make_scheduler']
+__all__ = ['FO_OPTIMIZERS', 'NS_COEFFS', 'SCHEDULES', 'trainable', 'param_groups', 'hidden_size_of', 'make_fo_optimizer',
+           'newton_schulz', 'mudamw_update_', 'MuDaMW', 'lr_factor', 'make_scheduler']
 
 # %% ../nbs/07_optim.ipynb #4f0f840c
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    "Two groups of trainable parameters: matrices (decayed) and everything 1-D (norms, biases: not decayed)."
-    params = [p for p in model.parameters() if p.requires_grad]
-    return [{'params': [p for p in params if p.ndim >= 2], 'weight_decay': weight_decay},
-            {'params': [p for p in params if p.ndim < 2], 'weight_decay': 0.0}]
+def trainable(params_or_model) -> list[nn.Parameter]:
+    "The parameters to optimize: a model's that require grad, or an explicit iterable as given."
+    if isinstance(params_or_model, nn.Module): return [p for p in params_or_model.parameters() if p.requires_grad]
+    return list(params_or_model)
+
+def param_groups(params_or_model, weight_decay: float) -> list[dict]:
+    "Matrices (decayed) and everything 1-D (norms, biases: not decayed); empty groups left out."
+    params = trainable(params_or_model)
+    groups = [{'params': [p for p in params if p.ndim >= 2], 'weight_decay': weight_decay},
+              {'params': [p for p in params if p.ndim < 2], 'weight_decay': 0.0}]
+    return [g for g in groups if g['params']]
+
+def hidden_size_of(model) -> int|None:
+    "The model's hidden size: a zer0llm `ModelConfig.dim` or a `transformers` `config.hidden_size` (None if neither)."
+    for get in (lambda m: m.cfg.dim, lambda m: m.config.hidden_size, lambda m: m.module.cfg.dim,
+                lambda m: m.get_base_model().cfg.dim):
+        try: return int(get(model))
+        except (AttributeError, TypeError): continue
+    return None
 
 # %% ../nbs/07_optim.ipynb #9604c84c
 FO_OPTIMIZERS = {
     'adamw': lambda groups, lr, betas=(0.9, 0.95), **kw: torch.optim.AdamW(groups, lr=lr, betas=betas, **kw),
     'sgd':   lambda groups, lr, momentum=0.9, **kw: torch.optim.SGD(groups, lr=lr, momentum=momentum, **kw),
-    'mudamw': lambda groups, lr, betas=(0.9, 0.95), **kw: MuDaMW(groups, lr=lr, betas=betas, **kw),
+    'mudamw': lambda groups, lr, **kw: MuDaMW(groups, lr=lr, **kw),
 }
 
-def make_fo_optimizer(name: str, model: nn.Module, lr: float, weight_decay: float = 0.1, **kwargs) -> torch.optim.Optimizer:
+def make_fo_optimizer(name: str, model: nn.Module, lr: float, weight_decay: float = 0.1,
+                      **kwargs) -> torch.optim.Optimizer:
     "A first-order optimizer called `name` over `model`'s trainable parameters, decay on matrices only."
-    return FO_OPTIMIZERS[check_choice('optimizer', name, FO_OPTIMIZERS)](param_groups(model, weight_decay), lr, **kwargs)
+    check_choice('optimizer', name, FO_OPTIMIZERS)
+    if name == 'mudamw': kwargs.setdefault('hidden_size', hidden_size_of(model))
+    return FO_OPTIMIZERS[name](param_groups(model, weight_decay), lr, **kwargs)
 
 # %% ../nbs/07_optim.ipynb #a52b38c0
 NS_COEFFS = (3.4445, -4.7750, 2.0315)
@@ -47,27 +64,43 @@ def newton_schulz(G: torch.Tensor, steps: int = 5, eps: float = 1e-7) -> torch.T
     return (X.T if tall else X).to(G.dtype)
 
 # %% ../nbs/07_optim.ipynb #287f1dfd
-def mudamw_update_(p: torch.Tensor, grad: torch.Tensor, state: dict, lr: float, betas=(0.9, 0.95),
-                   eps: float = 1e-8, weight_decay: float = 0.0, cautious: bool = False, ns_steps: int = 5) -> None:
-    "One MuDaMW step of `p` in place from `grad`; `state` holds `step`, `exp_avg`, `exp_avg_sq`."
-    if not state:
-        state.update(step=0, exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
-    state['step'] += 1; t = state['step']; b1, b2 = betas
-    m, v = state['exp_avg'], state['exp_avg_sq']
-    m.lerp_(grad, 1 - b1); v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
-    u = (m / (1 - b1 ** t)) / ((v / (1 - b2 ** t)).sqrt() + eps)
-    if cautious:
-        mask = (u * grad > 0).to(u.dtype)
-        u = u * mask * (mask.numel() / (mask.sum() + 1))
-    if p.ndim == 2: u = newton_schulz(u, ns_steps) * (0.2 * math.sqrt(max(p.shape)))
-    p.mul_(1 - lr * weight_decay).add_(u, alpha=-lr)
+def _orthogonal_shape(u: torch.Tensor, hidden_size: int|None) -> torch.Size|None:
+    "The matrix shape `u` is orthogonalized in: its own if 2-D, (hidden, -1) for a long enough 1-D, else None."
+    if u.ndim == 2: return u.shape
+    if u.ndim == 1 and hidden_size and u.numel() % hidden_size == 0 and u.numel() > hidden_size:
+        return torch.Size((hidden_size, u.numel() // hidden_size))
+    return None
 
+def mudamw_update_(p: torch.Tensor, grad: torch.Tensor, state: dict, lr: float, betas=(0.9, 0.999),
+                   eps: float = 1e-6, weight_decay: float = 0.0, cautious: bool = False, ns_steps: int = 5,
+                   hidden_size: int|None = None) -> None:
+    "One MuDaMW step of `p` in place from `grad`; `state` holds `step`, `exp_avg`, `exp_avg_sq`."
+    if 'step' not in state:
+        state.update(step=0, exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
+    state['step'] += 1
+    t, (b1, b2) = state['step'], betas
+    m, v = state['exp_avg'], state['exp_avg_sq']
+    p.mul_(1 - lr * weight_decay)
+    m.lerp_(grad, 1 - b1)
+    v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+    step_size = lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+    if cautious:
+        mask = (m * grad > 0).to(m.dtype)
+        u = m * mask * (mask.numel() / (mask.sum() + 1)) / (v.sqrt() + eps)
+    else: u = m / (v.sqrt() + eps)
+    shape = _orthogonal_shape(u, hidden_size)
+    if shape is not None:
+        u = newton_schulz(u.reshape(shape), ns_steps).reshape(p.shape)
+        step_size *= 0.2 * math.sqrt(max(shape))
+    p.add_(u, alpha=-step_size)
+
+# %% ../nbs/07_optim.ipynb #9906cff9
 class MuDaMW(torch.optim.Optimizer):
-    "AdamW whose 2-D updates are orthogonalized by Newton-Schulz (see `mudamw_update_`); optionally cautious."
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.95), eps: float = 1e-8, weight_decay: float = 0.0,
-                 cautious: bool = False, ns_steps: int = 5):
+    "AdamW whose matrix updates are orthogonalized by Newton-Schulz (see `mudamw_update_`); optionally cautious."
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-6, weight_decay: float = 0.0,
+                 cautious: bool = False, ns_steps: int = 5, hidden_size: int|None = None):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, cautious=cautious,
-                                      ns_steps=ns_steps))
+                                      ns_steps=ns_steps, hidden_size=hidden_size))
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -79,10 +112,10 @@ class MuDaMW(torch.optim.Optimizer):
             for p in g['params']:
                 if p.grad is None: continue
                 mudamw_update_(p, p.grad, self.state[p], g['lr'], g['betas'], g['eps'], g['weight_decay'],
-                               g['cautious'], g['ns_steps'])
+                               g['cautious'], g['ns_steps'], g['hidden_size'])
         return loss
 
-# %% ../nbs/07_optim.ipynb #601335cd
+# %% ../nbs/07_optim.ipynb #b644ed34
 SCHEDULES = ('cosine', 'wsd', 'constant')
 
 def lr_factor(step: int, kind: str, max_steps: int, warmup: int = 0, min_lr_ratio: float = 0.1,

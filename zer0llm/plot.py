@@ -21,7 +21,9 @@ __all__ = ['X_AXES', 'LOSS_LABEL', 'GROUP_COLUMNS', 'EFFICIENCY', 'EXPERT_COLUMN
            'expert_load_figure', 'save_figure', 'sweep_figures', 'plot_sweep', 'add_plot_args', 'plot_command']
 
 # %% ../nbs/12_plot.ipynb #8b38808c
-X_AXES = {'step': 'optimizer steps', 'seconds': 'wall time (s)', 'tokens': 'tokens seen', 'forward_passes': 'forward passes (log scale)'}
+X_AXES = {'step': 'optimizer steps', 'seconds': 'wall time (s)', 'tokens': 'tokens seen',
+          'forward_passes': 'forward passes (log scale)',
+          'forward_equivalents': 'forward-equivalents (log scale)'}
 LOSS_LABEL = 'loss (nats/token)'
 
 def is_zo_run(run: dict) -> bool:
@@ -58,7 +60,7 @@ def loss_figure(runs: list[dict], x: str = 'step') -> Figure|None:
             ax_val.plot(v[x].to_numpy(), v['val_loss'].to_numpy(), marker='o', ms=3, lw=1.2, **style)
     for ax, title in ((ax_train, 'training loss'), (ax_val, 'validation loss')):
         ax.set(xlabel=X_AXES[x], ylabel=LOSS_LABEL, title=title); ax.grid(alpha=0.3)
-        if x == 'forward_passes': ax.set_xscale('log')
+        if x in ('forward_passes', 'forward_equivalents'): ax.set_xscale('log')
     if not ax_val.lines: ax_val.text(0.5, 0.5, 'no validation data', ha='center', transform=ax_val.transAxes)
     fig.suptitle(f"Loss vs {X_AXES[x].split(' (')[0]}: ZO (dashed) against FO (solid)")
     _legend(fig, [ax_train], len(runs))
@@ -155,7 +157,8 @@ def expert_load_figure(run: dict) -> Figure|None:
     return fig
 
 # %% ../nbs/12_plot.ipynb #2034cf5e
-LOSS_FILES = {'step': 'loss_vs_steps', 'seconds': 'loss_vs_time', 'tokens': 'loss_vs_tokens', 'forward_passes': 'loss_vs_forward_passes'}
+LOSS_FILES = {'step': 'loss_vs_steps', 'seconds': 'loss_vs_time', 'tokens': 'loss_vs_tokens',
+              'forward_passes': 'loss_vs_forward_passes', 'forward_equivalents': 'loss_vs_forward_equivalents'}
 
 def save_figure(fig: Figure, path: str|Path, dpi: int = 120) -> Path:
     "Write `fig` as a PNG at `path`, atomically."

@@ -155,7 +155,7 @@ def read_metrics(run_dir: str|Path, fp_per_step: float|None = None) -> pd.DataFr
     except (OSError, pd.errors.EmptyDataError): return None
     for name, aliases in METRIC_ALIASES.items():
         if name not in df and (hit := next((a for a in aliases if a in df), None)): df[name] = df[hit]
-    for c in ('step', 'tokens', 'seconds', 'loss', 'val_loss', 'forward_passes'):
+    for c in ('step', 'tokens', 'seconds', 'loss', 'val_loss', 'forward_passes', 'forward_equivalents'):
         if c in df: df[c] = pd.to_numeric(df[c], errors='coerce')
     if 'forward_passes' not in df and fp_per_step and 'step' in df: df['forward_passes'] = df['step'] * fp_per_step
     return df

@@ -18,10 +18,11 @@ from .tokenizer import trained_tokenizer, load_tokenizer
 from .config import ModelConfig, PRESETS
 from .model import Transformer, num_params
 from .optim import make_scheduler, FO_OPTIMIZERS, SCHEDULES
-from .zo import make_optimizer, is_zo, select_params, OPTIMIZERS, ZO_OPTIMIZERS, SCOPES, DIRECTIONS
+from .zo import (make_optimizer, is_zo, select_params, InstructSchedule, OPTIMIZERS, ZO_OPTIMIZERS, SCOPES,
+                        DIRECTIONS, SIGN_RULES, CONSERVATIVE_RULES)
 from .tasks import PretrainTask, SFTTask, DPOTask, reference_model, add_lora, merge_lora, is_lora, unwrap
 from .learner import (Learner, Recorder, CSVLogger, ProgressCallback, SampleLogger, plot_losses,
-                             planned_steps, sample_text)
+                             planned_steps, sample_text, LOG_FORMATS)
 from .checkpoint import (load_model, is_checkpoint, CheckpointCallback, resolve_resume,
                                 check_resume_configs, save_checkpoint, verify_checkpoint)
 from .metrics import EfficiencyMeter, make_loggers
@@ -32,9 +33,9 @@ import torch.distributed as dist
 # %% auto #0
 __all__ = ['TASKS', 'MODES', 'PRECISIONS', 'PARALLEL', 'FIELD_CHOICES', 'TRAIN_LOGGERS', 'SUMMARY_KEYS', 'RUN_TOTALS',
            'uses_queries', 'TrainConfig', 'task_dataset', 'dataset_kind', 'build_tokenizer', 'build_model',
-           'checkpoint_dir', 'start_model', 'RunData', 'build_data', 'build_task', 'optimizer_name', 'build_optimizer',
-           'register_logger', 'run_loggers', 'MergeLoRA', 'recent_train_loss', 'finish_run', 'main_first',
-           'resume_point', 'sharded_run', 'run_callbacks', 'train']
+           'checkpoint_dir', 'start_model', 'RunData', 'build_data', 'build_task', 'optimizer_name',
+           'instruct_schedule', 'zo_options', 'build_optimizer', 'register_logger', 'run_loggers', 'MergeLoRA',
+           'recent_train_loss', 'finish_run', 'main_first', 'resume_point', 'sharded_run', 'run_callbacks', 'train']
 
 # %% ../nbs/09_train.ipynb #2dde5c40
 TASKS = ('pretrain', 'sft', 'dpo', 'lora')
@@ -45,7 +46,8 @@ PARALLEL = ('ddp', 'fsdp')
 # check, the CLI's `choices` and the widgets' drop-downs
 FIELD_CHOICES = {'task': TASKS, 'model_size': tuple(PRESETS), 'mode': MODES, 'optimizer': tuple(OPTIMIZERS),
                  'schedule': SCHEDULES, 'precision': PRECISIONS, 'direction': DIRECTIONS, 'scope': SCOPES,
-                 'parallel': PARALLEL}
+                 'parallel': PARALLEL, 'sign_rule': SIGN_RULES, 'cons_rule': CONSERVATIVE_RULES,
+                 'log_format': LOG_FORMATS}
 
 def uses_queries(mode: str) -> bool:
     "Whether runs of `mode` step a ZO optimizer with queries, so `query_budget` applies: ZO and Instruct."
@@ -81,7 +83,21 @@ class TrainConfig:
     direction: str = 'gaussian'     # ZO: gaussian | rademacher | sphere
     two_sided: bool = True          # ZO: (L+ - L-)/2eps, else (L+ - L)/eps
     bp_interval: int = 0            # Instruct: one backward every bp_interval steps
-    target_cos: float = 0.9         # Instruct: cosine of the directions with the gradient
+    target_cos: float = 0.9         # Instruct: cosine of the directions with the gradient (origin: instruct_cosine_target)
+    noise_scale: float = 1.0        # Instruct: size of the noise around the guide (origin: instruct_noise_scale)
+    blend_ratio: float = 0.0        # Instruct: on BP steps the update follows (1-r)·ZO estimate + r·BP gradient
+    reuse_guide: bool = True        # Instruct: between BP steps lean on the last gradient (origin: plain ZO)
+    bp_split: bool = False          # Instruct: the backward passes draw their own batches (origin: a BP dataset)
+    instruct_schedule: bool = False # Instruct: the origin's schedule: as the loss falls, the target up, the noise down
+    instruct_target_end: float = 0.95
+    instruct_target_step: float = 0.1
+    instruct_noise_end: float = 0.5
+    instruct_noise_step: float = 1.0
+    instruct_loss_threshold: float = 7.0   # the schedule moves once the mean recent loss is below this
+    instruct_loss_step: float = 0.2        # one schedule step per this much loss below the threshold
+    instruct_window: int = 10              # steps in the mean recent loss
+    sign_rule: str = 'projection'   # zo-sgd-sign: ZO-Bench's sign(projected gradient)·z, or 'elementwise'
+    cons_rule: str = 'best-of-three'  # zo-sgd-cons: ZO-Bench's best of θ-u, θ, θ+u, or 'reject'
     scope: str = 'full'             # full | subset | lora
     subset_last_k: int|None = None  # scope subset: the last k blocks (default: norms and biases)
     lora_r: int = 8
@@ -100,6 +116,7 @@ class TrainConfig:
     keep_checkpoints: int = 2       # step checkpoints kept (the newest)
     resume: str|None = None         # 'auto' (the newest checkpoint under out, if any) or a checkpoint directory
     loggers: str = 'csv'            # besides metrics.csv (always): tensorboard, wandb, or a register_logger name
+    log_format: str = 'zer0llm'     # metrics.csv columns: zer0llm's, or 'origin' (the reproduction scripts' first)
     wandb_project: str = 'zer0llm'
     seed: int = 1337
     device: str = 'auto'
@@ -242,12 +259,28 @@ def optimizer_name(cfg: TrainConfig) -> str:
     if uses_queries(cfg.mode) and cfg.optimizer in FO_OPTIMIZERS: return f'zo-{cfg.optimizer}'
     return cfg.optimizer
 
+def instruct_schedule(cfg: TrainConfig) -> InstructSchedule|None:
+    "The origin's Instruct schedule from `cfg`, starting at `target_cos` and `noise_scale`; None when off."
+    if not cfg.instruct_schedule: return None
+    return InstructSchedule(cfg.target_cos, cfg.instruct_target_end, cfg.instruct_target_step, cfg.noise_scale,
+                            cfg.instruct_noise_end, cfg.instruct_noise_step, cfg.instruct_loss_threshold,
+                            cfg.instruct_loss_step, cfg.instruct_window)
+
+def zo_options(cfg: TrainConfig, name: str) -> dict:
+    "The keyword arguments of ZO optimizer `name` that `cfg` sets (none in FO mode)."
+    if not uses_queries(cfg.mode): return {}
+    kw = dict(q=cfg.query_budget, eps=cfg.zo_eps, direction=cfg.direction, two_sided=cfg.two_sided, seed=cfg.seed)
+    if cfg.mode == 'Instruct':
+        kw.update(bp_interval=cfg.bp_interval, target_cos=cfg.target_cos, noise_scale=cfg.noise_scale,
+                  blend_ratio=cfg.blend_ratio, reuse_guide=cfg.reuse_guide, schedule=instruct_schedule(cfg))
+    if name == 'zo-sgd-sign': kw['sign'] = cfg.sign_rule
+    if name == 'zo-sgd-cons': kw['conservative'] = cfg.cons_rule
+    return kw
+
 def build_optimizer(cfg: TrainConfig, model):
     "`make_optimizer` over the trainable parameters, with the ZO options in ZO and Instruct modes."
     name = optimizer_name(cfg)
-    zo = dict(q=cfg.query_budget, eps=cfg.zo_eps, direction=cfg.direction, two_sided=cfg.two_sided, seed=cfg.seed,
-              bp_interval=cfg.bp_interval, target_cos=cfg.target_cos) if cfg.mode != 'FO' else {}
-    opt = make_optimizer(name, model, cfg.lr, cfg.weight_decay, **zo)
+    opt = make_optimizer(name, model, cfg.lr, cfg.weight_decay, **zo_options(cfg, name))
     opt.opt_name = name
     return opt
 
@@ -262,14 +295,14 @@ def run_loggers(cfg: TrainConfig, out: Path) -> list:
     "`metrics.csv` (always), then the loggers named in `cfg.loggers` (comma-separated)."
     names = [n.strip() for n in cfg.loggers.split(',') if n.strip()]
     rest = [n for n in names if n not in TRAIN_LOGGERS]
-    return [CSVLogger(Path(out)/'metrics.csv'), *(TRAIN_LOGGERS[n](cfg, out) for n in names if n in TRAIN_LOGGERS),
+    return [CSVLogger(Path(out)/'metrics.csv', cfg.log_format), *(TRAIN_LOGGERS[n](cfg, out) for n in names if n in TRAIN_LOGGERS),
             *make_loggers(rest, out, cfg)]
 
 # %% ../nbs/09_train.ipynb #6d082ba7
 SUMMARY_KEYS = ('status', 'task', 'mode', 'optimizer', 'q', 'steps', 'epochs', 'tokens', 'seconds', 'tokens_per_s',
                 'train_loss', 'val_loss', 'best_val_loss', 'val_ppl', 'unigram_entropy', 'params', 'trainable_params',
                 'forward_passes', 'skipped_steps')
-RUN_TOTALS = ('steps', 'tokens', 'forward_passes')   # the run's, resumed part included; EfficiencyMeter counts this process only
+RUN_TOTALS = ('steps', 'tokens', 'forward_passes', 'forward_equivalents')   # the run's, resumed part included; EfficiencyMeter counts this process only
 
 class MergeLoRA(Callback):
     "At the end of a LoRA run, after `last` (adapter layout, to resume): save `lora_adapter/`, merge, export `checkpoints/merged`."
@@ -304,7 +337,8 @@ def finish_run(cfg: TrainConfig, learn: Learner, rec: Recorder, data: RunData, s
              train_loss=recent_train_loss(rec, out),
              val_loss=learn.val_loss, best_val_loss=learn.best_val_loss, val_ppl=learn.val_ppl,
              unigram_entropy=data.unigram_entropy, params=num_params(model), trainable_params=trainable,
-             forward_passes=learn.forward_passes, skipped_steps=learn.skipped_steps)
+             forward_passes=learn.forward_passes, skipped_steps=learn.skipped_steps,
+             forward_equivalents=getattr(learn, 'forward_equivalents', None))
     s.update({k: v for k, v in getattr(learn, 'efficiency', {}).items() if k not in RUN_TOTALS})
     if main: save_json(s, out/'summary.json')
     return s

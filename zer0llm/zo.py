@@ -6,18 +6,21 @@ Docs: https://zer0llm.github.io/zer0llm/zo.html.md"""
 
 # %% ../nbs/07a_zo.ipynb #ad7a7d82
 from __future__ import annotations
-import math, os, re, hashlib, time, json, sys, subprocess
+import math, re, hashlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable
 import torch, torch.nn as nn
 from .core import *
-from .optim import FO_OPTIMIZERS, param_groups, mudamw_update_
+from fastcore.basics import patch, store_attr
+from .optim import FO_OPTIMIZERS, param_groups, hidden_size_of, mudamw_update_
+from .model import Transformer, lm_loss
+from .tasks import model_lm_loss
 
 # %% auto #0
-__all__ = ['DIRECTIONS', 'NOISE_CHUNK', 'SCOPES', 'DEFAULT_SUBSET', 'ZO_OPTIMIZERS', 'OPTIMIZERS', 'BENCH_MODES', 'mix_seed',
-           'chunk_spans', 'draw_chunk', 'noise_chunks', 'draw_noise', 'chunk_map', 'ZOOptimizer', 'ZOSGD', 'ZOAdam',
-           'ZOMuDaMW', 'state_bytes', 'ForwardGradient', 'select_params', 'is_zo', 'make_optimizer', 'lm_closure',
-           'zo_closures', 'bench_zo']
+__all__ = ['DIRECTIONS', 'NOISE_CHUNK', 'PASS_COST', 'GUIDE_PLAN', 'SIGN_RULES', 'CONSERVATIVE_RULES', 'SCOPES', 'DEFAULT_SUBSET',
+           'ZO_OPTIMIZERS', 'OPTIMIZERS', 'mix_seed', 'chunk_spans', 'draw_chunk', 'noise_chunks', 'draw_noise',
+           'chunk_map', 'ZOOptimizer', 'InstructSchedule', 'ZOSGD', 'ZOAdam', 'ZOMuDaMW', 'state_bytes',
+           'ForwardGradient', 'select_params', 'is_zo', 'make_optimizer', 'lm_closure', 'zo_closures']
 
 # %% ../nbs/07a_zo.ipynb #d0bf7216
 DIRECTIONS = ('gaussian', 'rademacher', 'sphere')
@@ -63,59 +66,114 @@ def chunk_map(fn: Callable, jobs: list, device) -> list:
     list(_POOLS[threads].map(run, bins))
     return out
 
-
-# %% ../nbs/07a_zo.ipynb #d8029718
+# %% ../nbs/07a_zo.ipynb #922e121f
 def _as_float(loss) -> float:
     return float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
 
 class ZOOptimizer(torch.optim.Optimizer):
-    "Base of the MeZO-style optimizers: in-place seeded perturbations, q-query SPSA estimate, variant update."
+    """Base of the MeZO-style optimizers: seeded in-place perturbations, a q-query estimate, a variant's update.
+
+    Subclasses get `step` (guide, estimate, average over ranks, NaN guard, counters) and must implement
+    `update(projections, closure)`: `projections` holds one `(plan, g)` per query (the direction's recipe and
+    its projected gradient, rescaled so that `terms(projections)` is the gradient estimate); `update` moves
+    the parameters in place, and evaluates through `self._evaluate(closure)` so every forward is counted.
+    They may override `estimate` (another estimator) and `can_fuse` (True when `update` finishes the last
+    query's restore, `self.pending_restore`)."""
     def __init__(self, params, lr: float = 1e-6, eps: float = 1e-3, q: int = 1, direction: str = 'gaussian',
                  two_sided: bool = True, weight_decay: float = 0.0, seed: int = 0, bp_interval: int = 0,
-                 target_cos: float = 0.9, noise_scale: float = 1.0, record: bool = False, **defaults):
+                 target_cos: float = 0.9, noise_scale: float = 1.0, blend_ratio: float = 0.0,
+                 schedule: InstructSchedule|None = None, reuse_guide: bool = True, record: bool = False, **defaults):
         check_choice('direction', direction, DIRECTIONS)
         if q < 1: raise ValueError(f"q: the query budget must be >= 1, got {q}")
-        if not 0 <= target_cos <= 1: raise ValueError(f"target_cos: must lie in [0, 1], got {target_cos}")
+        if not 0 < target_cos <= 1: raise ValueError(f"target_cos: must lie in (0, 1], got {target_cos}")
+        if not 0 <= blend_ratio <= 1: raise ValueError(f"blend_ratio: must lie in [0, 1], got {blend_ratio}")
         super().__init__(params, dict(lr=lr, eps=eps, weight_decay=weight_decay, **defaults))
-        self.q, self.direction, self.two_sided = q, direction, two_sided
-        self.bp_interval, self.target_cos, self.noise_scale, self.record = bp_interval, target_cos, noise_scale, record
-        self.counters = dict(seed=seed, step=0, forward_passes=0, bp_passes=0)
+        store_attr('q,direction,two_sided,bp_interval,target_cos,noise_scale,blend_ratio,schedule,reuse_guide,record')
+        self.counters = dict(seed=seed, step=0, forward_passes=0, bp_passes=0, jvp_passes=0, forward_equivalents=0.)
         self.records, self.last_loss, self.pending_restore, self.base_loss = [], None, None, None
+        self.last_step, self.guide_norm, self.fresh_guide = {}, None, False
         self.reduce = None   # data parallel: averages a float64 tensor of scalars over ranks (see `_reduce`)
 
-    @property
-    def forward_passes(self) -> int: return self.counters['forward_passes']
+    def update(self, projections: list, closure) -> None:
+        "Extension point (required): apply this variant's rule to the estimate `self.terms(projections)`."
+        raise NotImplementedError(f"{type(self).__name__}.update: a ZOOptimizer subclass must define update")
 
-    def params(self):
-        "(index, group, param) for every parameter, in a fixed order."
-        i = 0
-        for g in self.param_groups:
-            for p in g['params']: yield i, g, p; i += 1
+    def estimate(self, closure, next_batch: Callable|None = None, fuse_restore: bool = False):
+        "Extension point: `(projections, losses)` of the q queries at the current parameters (default: SPSA)."
+        return self.spsa(closure, next_batch, fuse_restore)
 
-    def state_dict(self):
-        sd = super().state_dict(); sd['zo'] = dict(self.counters); return sd
+    def can_fuse(self) -> bool:
+        "Extension point: whether `update` applies the pending restore of the last query itself."
+        return False
 
-    def load_state_dict(self, state_dict):
-        state_dict = dict(state_dict); zo = state_dict.pop('zo', None)
-        super().load_state_dict(state_dict)
-        if zo is not None: self.counters.update(zo)
+# %% ../nbs/07a_zo.ipynb #bdde8294
+@patch(as_prop=True)
+def forward_passes(self: ZOOptimizer) -> int: return self.counters['forward_passes']
 
-# %% ../nbs/07a_zo.ipynb #06e73394
-from fastcore.basics import patch
+@patch(as_prop=True)
+def forward_equivalents(self: ZOOptimizer) -> float: return self.counters['forward_equivalents']
+
+@patch
+def params(self: ZOOptimizer):
+    "(index, group, param) for every parameter, in a fixed order."
+    i = 0
+    for g in self.param_groups:
+        for p in g['params']:
+            yield i, g, p
+            i += 1
+
+@patch
+def state_dict(self: ZOOptimizer):
+    sd = super(ZOOptimizer, self).state_dict()
+    sd['zo'] = dict(self.counters)
+    if self.schedule is not None: sd['instruct_schedule'] = self.schedule.state_dict()
+    return sd
+
+@patch
+def load_state_dict(self: ZOOptimizer, state_dict):
+    state_dict = dict(state_dict)
+    zo, sched = state_dict.pop('zo', None), state_dict.pop('instruct_schedule', None)
+    super(ZOOptimizer, self).load_state_dict(state_dict)
+    if zo is not None: self.counters.update(zo)
+    if sched is not None and self.schedule is not None: self.schedule.load_state_dict(sched)
+
+# %% ../nbs/07a_zo.ipynb #98afa373
+PASS_COST = dict(forward=1.0, bp=3.0, jvp=3.0)   # forward-equivalents: forward, forward+backward (BP), jvp
+GUIDE_PLAN = dict(seed=-1, a=0.0, b=1.0, gain=1.0)
+
+@patch
+def _count(self: ZOOptimizer, kind: str, n: int = 1):
+    "Count `n` passes of `kind` ('forward', 'bp' or 'jvp') and their forward-equivalents."
+    self.counters[f'{kind}_passes'] += n
+    self.counters['forward_equivalents'] += n * PASS_COST[kind]
+
+@patch
+def _evaluate(self: ZOOptimizer, closure) -> float:
+    self._count('forward')
+    return _as_float(closure())
 
 @patch
 def _numel(self: ZOOptimizer) -> int: return sum(p.numel() for _, _, p in self.params())
 
 @patch
+def _guided(self: ZOOptimizer) -> bool:
+    "Whether this step's directions follow the guide: a fresh one, or (with `reuse_guide`) the last one."
+    if self.fresh_guide: return True
+    return self.reuse_guide and self.bp_interval > 0 and all('guide' in self.state[p] for _, _, p in self.params())
+
+# %% ../nbs/07a_zo.ipynb #4971049a
+@patch
 def _plan(self: ZOOptimizer, query: int) -> dict:
-    "Seed and mixing scalars of one query's direction z = a*noise + b*guide."
+    "Seed, mixing scalars (z = a*noise + b*guide) and estimate gain of one query's direction."
     c = self.counters
-    plan = dict(seed=mix_seed(c['seed'], c['step'], query), a=1.0, b=0.0)
-    guided = self.bp_interval > 0 and all('guide' in self.state[p] for _, _, p in self.params())
+    plan = dict(seed=mix_seed(c['seed'], c['step'], query), a=1.0, b=0.0, gain=1.0)
+    guided = self._guided()
     if self.direction != 'sphere' and not guided: return plan
     def sums(i, p, start, size):   # one extra pass that only draws noise: joint norm (and overlap with the guide)
         n = draw_chunk(p, plan['seed'] + i, start, size, self.direction).float()
-        return float(n.pow(2).sum()), float((n * self.state[p]['guide'].view(-1)[start:start + size].float()).sum()) if guided else 0.
+        if not guided: return float(n.pow(2).sum()), 0.
+        guide = self.state[p]['guide'].view(-1)[start:start + size].float()
+        return float(n.pow(2).sum()), float((n * guide).sum())
     jobs = [(i, p, s, k) for i, _, p in self.params() for s, k in chunk_spans(p)]
     parts = chunk_map(sums, jobs, jobs[0][1].device) if jobs else []
     sq, dot = sum(a for a, _ in parts), sum(b for _, b in parts)
@@ -123,13 +181,14 @@ def _plan(self: ZOOptimizer, query: int) -> dict:
     if not guided: return dict(plan, a=math.sqrt(d / sq))
     cos, perp = self.target_cos, math.sqrt(max(sq - dot * dot, 1e-12))     # |n - (n.g)g| with |g| = 1
     a = math.sqrt(1 - cos * cos) * self.noise_scale * math.sqrt(d) / perp
-    return dict(plan, a=a, b=cos * math.sqrt(d) - a * dot)
+    return dict(plan, a=a, b=cos * math.sqrt(d) - a * dot, gain=1 / (cos * cos * d))
 
 @patch
 def _z_piece(self: ZOOptimizer, plan: dict, i: int, p: torch.Tensor, start: int, size: int) -> torch.Tensor:
     "This query's direction on elements [start, start+size) of parameter `i`, drawn again from its seed."
-    z = draw_chunk(p, plan['seed'] + i, start, size, self.direction)
-    if plan['a'] != 1.0: z.mul_(plan['a'])
+    if plan['a'] == 0: z = torch.zeros(size, device=p.device, dtype=p.dtype)
+    else: z = draw_chunk(p, plan['seed'] + i, start, size, self.direction)
+    if plan['a'] not in (0.0, 1.0): z.mul_(plan['a'])
     if plan['b']: z.add_(self.state[p]['guide'].view(-1)[start:start + size], alpha=plan['b'])
     return z
 
@@ -140,9 +199,11 @@ def _z(self: ZOOptimizer, plan: dict, i: int, p: torch.Tensor, phase: str = 'per
     if self.record: self.records.append(dict(phase=phase, seed=plan['seed'], index=i, z=z.clone()))
     return z
 
+# %% ../nbs/07a_zo.ipynb #e4b6d224
 @patch
-def _add_z(self: ZOOptimizer, terms: list, phase: str = 'perturb', params: list|None = None, into: torch.Tensor|None = None):
-    "`into` (default: each param) += sum of scale * z over the (plan, scale) `terms`, for every (index, param) in `params` (default all)."
+def _add_z(self: ZOOptimizer, terms: list, phase: str = 'perturb', params: list|None = None,
+           into: torch.Tensor|None = None):
+    "`into` (default: each param) += sum of scale * z over the (plan, scale) `terms`, for each (index, param)."
     params = [(i, p) for i, _, p in self.params()] if params is None else params
     dest = (lambda p: p) if into is None else (lambda p: into)
     if self.record or not all(dest(p).is_contiguous() for _, p in params):
@@ -152,23 +213,18 @@ def _add_z(self: ZOOptimizer, terms: list, phase: str = 'perturb', params: list|
     def add(i, p, start, size):
         piece = dest(p).view(-1)[start:start + size]
         for plan, scale in terms: piece.add_(self._z_piece(plan, i, p, start, size), alpha=scale)
-    if params: chunk_map(add, [(i, p, s, k) for i, p in params for s, k in chunk_spans(p)], params[0][1].device)
+    jobs = [(i, p, s, k) for i, p in params for s, k in chunk_spans(p)]
+    if params: chunk_map(add, jobs, params[0][1].device)
 
 @patch
 def _perturb(self: ZOOptimizer, plan: dict, scale: float):
     "theta += scale * z, in place, one noise chunk at a time."
     self._add_z([(plan, scale)])
 
+# %% ../nbs/07a_zo.ipynb #e6a26133
 @patch
-def _evaluate(self: ZOOptimizer, closure) -> float:
-    self.counters['forward_passes'] += 1
-    return _as_float(closure())
-
-# %% ../nbs/07a_zo.ipynb #4bd33efc
-@patch
-def estimate(self: ZOOptimizer, closure, next_batch: Callable|None = None,
-             fuse_restore: bool = False) -> tuple[list, list]:
-    "Projected gradients `[(plan, g)]` of the q queries at the current parameters, and the losses evaluated."
+def spsa(self: ZOOptimizer, closure, next_batch: Callable|None = None, fuse_restore: bool = False):
+    "Projected gradients `[(plan, g)]` of the q queries by finite differences, and the losses evaluated."
     eps = self.param_groups[0]['eps']
     projections, losses, self.pending_restore = [], [], None
     base = self.base_loss = None if self.two_sided else self._evaluate(closure)
@@ -176,53 +232,101 @@ def estimate(self: ZOOptimizer, closure, next_batch: Callable|None = None,
     for k in range(self.q):
         if k and next_batch is not None:
             next_batch()
-            if not self.two_sided: base = self.base_loss = self._evaluate(closure); losses.append(base)
+            if not self.two_sided:
+                base = self.base_loss = self._evaluate(closure)
+                losses.append(base)
         plan = self._plan(k)
-        self._perturb(plan, eps); plus = self._evaluate(closure)
+        self._perturb(plan, eps)
+        plus = self._evaluate(closure)
         if self.two_sided:
-            self._perturb(plan, -2 * eps); minus = self._evaluate(closure)
+            self._perturb(plan, -2 * eps)
+            minus = self._evaluate(closure)
         restore = eps if self.two_sided else -eps
         if fuse_restore and k == self.q - 1: self.pending_restore = (plan['seed'], restore)  # the update restores
         else: self._perturb(plan, restore)
-        projections.append((plan, (plus - minus) / (2 * eps) if self.two_sided else (plus - base) / eps))
+        g = (plus - minus) / (2 * eps) if self.two_sided else (plus - base) / eps
+        projections.append((plan, g * plan['gain']))
         losses += [plus, minus] if self.two_sided else []
     return projections, losses
 
 @patch
-def dense_estimate(self: ZOOptimizer, projections: list, i: int, p: torch.Tensor) -> torch.Tensor:
-    "The estimate (1/q) sum_k g_k z_k for parameter `i`, materialized (one tensor the size of `p`)."
+def terms(self: ZOOptimizer, projections: list, sign: bool = False) -> list:
+    "The estimate as `[(plan, coefficient)]`: (1-r)/q sum_k g_k z_k, plus r times the fresh BP gradient."
+    r = self.blend_ratio if self.fresh_guide else 0.0
+    out = [(plan, (1 - r) * ((g > 0) - (g < 0) if sign else g) / len(projections)) for plan, g in projections]
+    return out + [(GUIDE_PLAN, r * self.guide_norm)] if r else out
+
+@patch
+def dense_estimate(self: ZOOptimizer, projections: list, i: int, p: torch.Tensor, sign: bool = False):
+    "The estimate `terms(projections)` for parameter `i`, materialized (one tensor the size of `p`)."
     est = torch.zeros_like(p)
-    self._add_z([(plan, g / len(projections)) for plan, g in projections], 'update', [(i, p)], into=est)
+    self._add_z(self.terms(projections, sign), 'update', [(i, p)], into=est)
     return est
 
-# %% ../nbs/07a_zo.ipynb #b3437438
+# %% ../nbs/07a_zo.ipynb #fd25f02a
+class InstructSchedule:
+    "The origin's Instruct parameter manager: the cosine target up and the noise scale down as the loss falls."
+    def __init__(self, target_start: float = 0.01, target_end: float = 0.95, target_step: float = 0.1,
+                 noise_start: float = 10.0, noise_end: float = 0.5, noise_step: float = 1.0,
+                 loss_threshold: float = 7.0, loss_step: float = 0.2, window: int = 10):
+        store_attr()
+        self.losses, self.best = [], None
+
+    def observe(self, loss: float):
+        "Remember a step's loss (the last `window` are kept)."
+        self.losses = (self.losses + [float(loss)])[-self.window:]
+
+    def values(self) -> tuple[float, float]:
+        "(cosine target, noise scale) for the BP step now; updates the best recent mean loss."
+        if self.losses:
+            mean = sum(self.losses) / len(self.losses)
+            self.best = mean if self.best is None else min(self.best, mean)
+        if self.best is None or self.best >= self.loss_threshold: return self.target_start, self.noise_start
+        n = int((self.loss_threshold - self.best) / self.loss_step)
+        return (min(self.target_start + n * self.target_step, self.target_end),
+                max(self.noise_start - n * self.noise_step, self.noise_end))
+
+    def state_dict(self) -> dict: return dict(losses=list(self.losses), best=self.best)
+    def load_state_dict(self, sd: dict): self.losses, self.best = list(sd['losses']), sd['best']
+
+# %% ../nbs/07a_zo.ipynb #8e5a2bf8
 @patch
 def _maybe_guide(self: ZOOptimizer, grad_closure):
-    "Every `bp_interval` steps: one forward+backward, store the normalized gradient as the guide, clear .grad."
+    "Every `bp_interval` steps: forward+backward, keep the normalized gradient (and its norm), clear .grad."
+    self.fresh_guide = False
     if self.bp_interval <= 0 or self.counters['step'] % self.bp_interval: return
     if grad_closure is None:
-        raise ValueError(f"grad_closure: bp_interval={self.bp_interval} needs a grad_closure at step {self.counters['step']}")
+        raise ValueError(f"grad_closure: bp_interval={self.bp_interval} needs a grad_closure "
+                         f"at step {self.counters['step']}")
+    if self.schedule is not None: self.target_cos, self.noise_scale = self.schedule.values()
     with torch.enable_grad(): grad_closure()
-    self.counters['bp_passes'] += 1
+    self._count('bp')
     grads = [(p, p.grad if p.grad is not None else torch.zeros_like(p)) for _, _, p in self.params()]
-    norm = math.sqrt(sum(float(g.float().pow(2).sum()) for _, g in grads)) or 1.0
+    norm = math.sqrt(sum(float(g.float().pow(2).sum()) for _, g in grads))
     for p, g in grads:
-        self.state[p]['guide'] = (g.float() / norm).to(p.dtype)
+        self.state[p]['guide'] = (g.float() / (norm or 1.0)).to(p.dtype)
         p.grad = None
+    self.guide_norm, self.fresh_guide = norm, True
 
-# %% ../nbs/07a_zo.ipynb #158789bc
+# %% ../nbs/07a_zo.ipynb #80e1d94b
+_COUNTS = ('forward_passes', 'bp_passes', 'jvp_passes', 'forward_equivalents')
+
 @patch
 def step(self: ZOOptimizer, closure, grad_closure: Callable|None = None, next_batch: Callable|None = None) -> float:
     "One ZO step: (BP guide,) q queries, update. Returns the mean evaluated loss (see above)."
     if closure is None: raise ValueError("closure: a ZO optimizer needs a closure that returns the loss")
+    before = {k: self.counters[k] for k in _COUNTS}
     self._maybe_guide(grad_closure)
     with torch.no_grad():
-        projections, losses = self.estimate(closure, next_batch, fuse_restore=self._can_fuse())
+        projections, losses = self.estimate(closure, next_batch, fuse_restore=self.can_fuse())
         *gs, loss = self._reduce([g for _, g in projections] + [sum(losses) / len(losses)])
-        if all(math.isfinite(v) for v in gs + [loss]): self._update([(plan, g) for (plan, _), g in zip(projections, gs)], closure)
+        if all(math.isfinite(v) for v in gs + [loss]):
+            self.update([(plan, g) for (plan, _), g in zip(projections, gs)], closure)
         else: self._skip_update()   # a NaN/inf projection would write NaN into every weight
     self.counters['step'] += 1
     self.last_loss = loss
+    if self.schedule is not None and math.isfinite(loss): self.schedule.observe(loss)
+    self.last_step = {k: self.counters[k] - before[k] for k in _COUNTS}
     return self.last_loss
 
 @patch
@@ -232,57 +336,112 @@ def _reduce(self: ZOOptimizer, values: list[float]) -> list[float]:
     return self.reduce(torch.tensor(values, dtype=torch.float64)).tolist()
 
 @patch
-def _can_fuse(self: ZOOptimizer) -> bool: return False
-
-@patch
 def _skip_update(self: ZOOptimizer):
     "Leave the parameters where they were: only finish a restore that the fused update would have done."
     if self.pending_restore: self._perturb(self._plan(self.q - 1), self.pending_restore[1])
     self.pending_restore = None
 
-# %% ../nbs/07a_zo.ipynb #76e0e5b6
+# %% ../nbs/07a_zo.ipynb #fc5dd178
+SIGN_RULES = ('projection', 'elementwise')
+CONSERVATIVE_RULES = ('best-of-three', 'reject')
+
+def _rule(name: str, value, rules: tuple) -> str|None:
+    "None for off, the first rule for True, else a checked rule name."
+    if value is None or value is False: return None
+    return rules[0] if value is True else check_choice(name, value, rules)
+
 class ZOSGD(ZOOptimizer):
-    "MeZO ZO-SGD, with optional sign, momentum or conservative (keep only non-increasing) updates."
-    def __init__(self, params, lr: float = 1e-6, momentum: float = 0.0, sign: bool = False,
-                 conservative: bool = False, **kwargs):
+    "MeZO ZO-SGD, with optional sign, momentum or conservative updates (ZO-Bench's rules by default)."
+    def __init__(self, params, lr: float = 1e-6, momentum: float = 0.0, sign: bool|str = False,
+                 conservative: bool|str = False, **kwargs):
+        sign, conservative = _rule('sign', sign, SIGN_RULES), _rule('conservative', conservative, CONSERVATIVE_RULES)
         if conservative and momentum: raise ValueError("conservative: cannot be combined with momentum")
+        if conservative and sign == 'elementwise':
+            raise ValueError("conservative: combines with sign='projection' only")
         super().__init__(params, lr=lr, momentum=momentum, **kwargs)
         self.sign, self.conservative = sign, conservative
         if conservative: self.counters['rejected'] = 0
 
-    def _apply(self, projections, direction: float = 1.0):
-        "theta <- theta(1 - lr wd) - lr * update; `direction=-1` undoes it."
-        pending = self.pending_restore if direction > 0 else None
-        for group in self.param_groups:
-            lr, wd, mom = group['lr'] * direction, group['weight_decay'], group['momentum']
-            params = [(i, p) for i, g, p in self.params() if g is group]
-            if direction > 0 and wd: torch._foreach_mul_([p for _, p in params], 1 - lr * wd)
-            if self.sign or mom:
-                for i, p in params:
-                    u = self.dense_estimate(projections, i, p)
-                    if mom:
-                        st = self.state[p]
-                        if 'momentum_buffer' not in st: st['momentum_buffer'] = torch.zeros_like(p)
-                        u = st['momentum_buffer'].mul_(mom).add_(u)
-                    p.add_(u.sign() if self.sign else u, alpha=-lr)
-            else:   # regenerate each z once, folding in the pending restore of the last query
-                restore = lambda plan: pending[1] if pending and pending[0] == plan['seed'] else 0.0
-                self._add_z([(plan, restore(plan) - lr * proj / len(projections)) for plan, proj in projections], 'update', params)
-            if direction < 0 and wd: torch._foreach_div_([p for _, p in params], 1 + lr * wd)
-
-    def _can_fuse(self) -> bool:
-        return not (self.sign or self.conservative or self.record
+    def can_fuse(self) -> bool:
+        return not (self.sign == 'elementwise' or self.conservative or self.record
                     or any(g['momentum'] or g['weight_decay'] for g in self.param_groups))
 
-    def _update(self, projections, closure):
-        if not self.conservative: return self._apply(projections)
-        before = self.base_loss if self.base_loss is not None else self._evaluate(closure)  # two-sided: one more forward
-        self._apply(projections)
-        before, after = self._reduce([before, self._evaluate(closure)])   # every rank takes the same decision
-        if after > before:
-            self._apply(projections, -1.0); self.counters['rejected'] += 1
+    def update(self, projections, closure):
+        if self.conservative == 'best-of-three': return self._best_of_three(projections, closure)
+        if self.conservative == 'reject': return self._reject(projections, closure)
+        if self.sign == 'elementwise' or any(g['momentum'] for g in self.param_groups):
+            return self._apply_dense(projections)
+        self._decay()
+        self._apply(self.terms(projections, sign=self.sign == 'projection'))
 
-# %% ../nbs/07a_zo.ipynb #d705cac3
+# %% ../nbs/07a_zo.ipynb #a77517bc
+@patch
+def _group_params(self: ZOSGD, group) -> list:
+    return [(i, p) for i, g, p in self.params() if g is group]
+
+@patch
+def _apply(self: ZOSGD, terms: list, factor: float = 1.0):
+    "theta -= factor * lr * sum c z over `terms`, per group, absorbing the pending restore of the last query."
+    pending, self.pending_restore = self.pending_restore, None
+    restore = lambda plan: pending[1] if pending and pending[0] == plan['seed'] else 0.0
+    for group in self.param_groups:
+        scaled = [(plan, restore(plan) - factor * group['lr'] * c) for plan, c in terms]
+        self._add_z(scaled, 'update', self._group_params(group))
+
+@patch
+def _decay(self: ZOSGD, undo: bool = False):
+    "theta *= 1 - lr wd (decoupled weight decay), or divide it back out."
+    for group in self.param_groups:
+        if not group['weight_decay']: continue
+        ps, f = [p for _, p in self._group_params(group)], 1 - group['lr'] * group['weight_decay']
+        if undo: torch._foreach_div_(ps, f)
+        else: torch._foreach_mul_(ps, f)
+
+@patch
+def _apply_dense(self: ZOSGD, projections: list):
+    "Momentum and the element-wise sign: the estimate materialized per tensor."
+    self._decay()
+    for group in self.param_groups:
+        for i, p in self._group_params(group):
+            u = self.dense_estimate(projections, i, p)
+            if group['momentum']:
+                st = self.state[p]
+                if 'momentum_buffer' not in st: st['momentum_buffer'] = torch.zeros_like(p)
+                u = st['momentum_buffer'].mul_(group['momentum']).add_(u)
+            p.add_(u.sign() if self.sign == 'elementwise' else u, alpha=-group['lr'])
+
+# %% ../nbs/07a_zo.ipynb #a76c0e3e
+@patch
+def _best_of_three(self: ZOSGD, projections: list, closure):
+    "ZO-Bench's zo_conserv_step: keep the lowest-loss point of theta - u, theta, theta + u."
+    terms = self.terms(projections, sign=self.sign == 'projection')
+    loss0 = self.base_loss if self.base_loss is not None else self._evaluate(closure)
+    self._apply(terms, 1.0)                      # theta - u
+    loss1 = self._evaluate(closure)
+    self._apply(terms, -2.0)                     # theta + u
+    loss2 = self._evaluate(closure)
+    loss0, loss1, loss2 = self._reduce([loss0, loss1, loss2])
+    if loss1 > loss0:
+        if loss0 < loss2:
+            self._apply(terms, 1.0)              # back to theta
+            self.counters['rejected'] += 1
+    elif loss1 < loss2: self._apply(terms, 2.0)  # theta - u
+    self._decay()
+
+@patch
+def _reject(self: ZOSGD, projections: list, closure):
+    "The earlier rule: take theta - u, and undo it if the loss went up compared with L(theta)."
+    terms = self.terms(projections, sign=self.sign == 'projection')
+    before = self.base_loss if self.base_loss is not None else self._evaluate(closure)
+    self._decay()
+    self._apply(terms)
+    before, after = self._reduce([before, self._evaluate(closure)])
+    if after > before:
+        self._apply(terms, -1.0)
+        self._decay(undo=True)
+        self.counters['rejected'] += 1
+
+# %% ../nbs/07a_zo.ipynb #6cb65412
 class ZOAdam(ZOOptimizer):
     "Adam on the ZO estimate; `decoupled=True` is ZO-AdamW (decoupled decay), else decay is L2 on the estimate."
     def __init__(self, params, lr: float = 1e-4, betas=(0.9, 0.999), adam_eps: float = 1e-8,
@@ -290,40 +449,44 @@ class ZOAdam(ZOOptimizer):
         super().__init__(params, lr=lr, betas=betas, adam_eps=adam_eps, **kwargs)
         self.decoupled = decoupled
 
-    def _update(self, projections, closure):
+    def update(self, projections, closure):
         for i, g, p in self.params():
             grad, st, (b1, b2) = self.dense_estimate(projections, i, p), self.state[p], g['betas']
             if g['weight_decay'] and not self.decoupled: grad.add_(p, alpha=g['weight_decay'])
             if 'exp_avg' not in st: st.update(step=0, exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
-            st['step'] += 1; t = st['step']
-            st['exp_avg'].lerp_(grad, 1 - b1); st['exp_avg_sq'].mul_(b2).addcmul_(grad, grad, value=1 - b2)
+            st['step'] += 1
+            t = st['step']
+            st['exp_avg'].lerp_(grad, 1 - b1)
+            st['exp_avg_sq'].mul_(b2).addcmul_(grad, grad, value=1 - b2)
             if g['weight_decay'] and self.decoupled: p.mul_(1 - g['lr'] * g['weight_decay'])
             denom = (st['exp_avg_sq'] / (1 - b2 ** t)).sqrt_().add_(g['adam_eps'])
             p.addcdiv_(st['exp_avg'], denom, value=-g['lr'] / (1 - b1 ** t))
 
 class ZOMuDaMW(ZOOptimizer):
-    "MuDaMW (`zer0llm.optim.mudamw_update_`) driven by the ZO gradient estimate."
-    def __init__(self, params, lr: float = 1e-4, betas=(0.9, 0.95), adam_eps: float = 1e-8,
-                 cautious: bool = False, ns_steps: int = 5, **kwargs):
-        super().__init__(params, lr=lr, betas=betas, adam_eps=adam_eps, cautious=cautious, ns_steps=ns_steps, **kwargs)
+    "MuDaMW (`zer0llm.optim.mudamw_update_`, the origin's rule and defaults) driven by the ZO gradient estimate."
+    def __init__(self, params, lr: float = 1e-4, betas=(0.9, 0.999), adam_eps: float = 1e-6,
+                 cautious: bool = False, ns_steps: int = 5, hidden_size: int|None = None, **kwargs):
+        super().__init__(params, lr=lr, betas=betas, adam_eps=adam_eps, cautious=cautious, ns_steps=ns_steps,
+                         hidden_size=hidden_size, **kwargs)
 
-    def _update(self, projections, closure):
+    def update(self, projections, closure):
         for i, g, p in self.params():
             mudamw_update_(p, self.dense_estimate(projections, i, p), self.state[p], g['lr'], g['betas'],
-                           g['adam_eps'], g['weight_decay'], g['cautious'], g['ns_steps'])
+                           g['adam_eps'], g['weight_decay'], g['cautious'], g['ns_steps'], g['hidden_size'])
 
 def state_bytes(opt: torch.optim.Optimizer) -> int:
     "Bytes held in the optimizer's per-parameter state tensors (moments, momentum, guide)."
     return sum(v.numel() * v.element_size() for s in opt.state.values() for v in s.values() if torch.is_tensor(v))
 
-# %% ../nbs/07a_zo.ipynb #a42c7b38
+# %% ../nbs/07a_zo.ipynb #4bf64bc6
 from torch.func import jvp, functional_call
 from torch.nn.attention import sdpa_kernel, SDPBackend
 
 class _ClosureModule(nn.Module):
     "Holds `model` so `functional_call` can swap its parameters while `closure` runs."
     def __init__(self, model: nn.Module, closure):
-        super().__init__(); self.model = model
+        super().__init__()
+        self.model = model
         object.__setattr__(self, 'closure', closure)   # not registered, even when the closure is a module
     def forward(self): return self.closure()
 
@@ -338,10 +501,10 @@ class ForwardGradient(ZOSGD):
         if missing: raise ValueError(f"params: {len(missing)} parameters are not parameters of `model`")
         self.names = ['model.' + by_id[id(p)] for _, _, p in self.params()]
 
-    def _can_fuse(self) -> bool: return False
+    def can_fuse(self) -> bool: return False
 
     def estimate(self, closure, next_batch=None, fuse_restore=False):
-        "Exact projections (grad . z) for q queries; losses at theta."
+        "Exact projections (grad . z) for q queries, one jvp each (counted as `jvp_passes`); losses at theta."
         wrapper, projections, losses = _ClosureModule(self.model, closure), [], []
         ps = tuple(p.detach() for _, _, p in self.params())
         f = lambda *xs: functional_call(wrapper, dict(zip(self.names, xs)), ())
@@ -350,11 +513,12 @@ class ForwardGradient(ZOSGD):
             plan = self._plan(k)
             zs = tuple(self._z(plan, i, p) for i, _, p in self.params())
             with sdpa_kernel([SDPBackend.MATH]): loss, dd = jvp(f, ps, zs)
-            self.counters['forward_passes'] += 1
-            projections.append((plan, float(dd))); losses.append(float(loss))
+            self._count('jvp')
+            projections.append((plan, float(dd) * plan['gain']))
+            losses.append(float(loss))
         return projections, losses
 
-# %% ../nbs/07a_zo.ipynb #ab7dab54
+# %% ../nbs/07a_zo.ipynb #9f63fc2a
 SCOPES = ('full', 'subset', 'reduced', 'lora')   # reduced: another name for subset
 DEFAULT_SUBSET = (r'norm', r'\.bias$')
 
@@ -380,12 +544,12 @@ def select_params(model: nn.Module, scope: str = 'full', patterns: Iterable[str]
         for n, p in named: p.requires_grad_(n in keep)
     return [p for n, p in named if n in keep]
 
-# %% ../nbs/07a_zo.ipynb #8e1c947f
+# %% ../nbs/07a_zo.ipynb #2ee95918
 ZO_OPTIMIZERS = {
     'zo-sgd':      lambda ps, lr, **kw: ZOSGD(ps, lr=lr, **kw),
-    'zo-sgd-sign': lambda ps, lr, **kw: ZOSGD(ps, lr=lr, sign=True, **kw),
+    'zo-sgd-sign': lambda ps, lr, sign=True, **kw: ZOSGD(ps, lr=lr, sign=sign, **kw),
     'zo-sgd-mmt':  lambda ps, lr, momentum=0.9, **kw: ZOSGD(ps, lr=lr, momentum=momentum, **kw),
-    'zo-sgd-cons': lambda ps, lr, **kw: ZOSGD(ps, lr=lr, conservative=True, **kw),
+    'zo-sgd-cons': lambda ps, lr, conservative=True, **kw: ZOSGD(ps, lr=lr, conservative=conservative, **kw),
     'zo-adam':     lambda ps, lr, **kw: ZOAdam(ps, lr=lr, decoupled=False, **kw),
     'zo-adamw':    lambda ps, lr, **kw: ZOAdam(ps, lr=lr, decoupled=True, **kw),
     'zo-mudamw':   lambda ps, lr, **kw: ZOMuDaMW(ps, lr=lr, **kw),
@@ -397,26 +561,25 @@ def is_zo(opt) -> bool:
     "Whether `opt` steps from a closure without backward (a `ZOOptimizer`)."
     return isinstance(opt, ZOOptimizer)
 
-def make_optimizer(name: str, params_or_model, lr: float, weight_decay: float = 0.0, **kwargs) -> torch.optim.Optimizer:
+def make_optimizer(name: str, params_or_model, lr: float, weight_decay: float = 0.0,
+                   **kwargs) -> torch.optim.Optimizer:
     "The FO or ZO optimizer called `name` over a model's trainable parameters (or an explicit parameter list)."
     check_choice('optimizer', name, OPTIMIZERS)
     model = params_or_model if isinstance(params_or_model, nn.Module) else None
-    params = [p for p in model.parameters() if p.requires_grad] if model is not None else list(params_or_model)
-    groups = [g for g in ({'params': [p for p in params if p.ndim >= 2], 'weight_decay': weight_decay},
-                          {'params': [p for p in params if p.ndim < 2], 'weight_decay': 0.0}) if g['params']]
+    groups = param_groups(params_or_model, weight_decay)
+    if name.endswith('mudamw') and model is not None: kwargs.setdefault('hidden_size', hidden_size_of(model))
     if name in FO_OPTIMIZERS: return FO_OPTIMIZERS[name](groups, lr, **kwargs)
     if name == 'forward-grad' and model is not None: kwargs.setdefault('model', model)
     return ZO_OPTIMIZERS[name](groups, lr, **kwargs)
 
-# %% ../nbs/07a_zo.ipynb #ab7763ec
-def lm_closure(model: nn.Module, batch: torch.Tensor) -> Callable[[], torch.Tensor]:
-    "A no-grad closure: next-token loss of `model` (zer0llm, `transformers`, or peft of either) on `batch` (B, T+1)."
-    from zer0llm.tasks import model_lm_loss
+# %% ../nbs/07a_zo.ipynb #fcb99065
+def lm_closure(model: nn.Module, batch: torch.Tensor, loss_fn: Callable = model_lm_loss) -> Callable:
+    "A no-grad closure: `loss_fn(model, inputs, targets)` on `batch` (B, T+1), by default the next-token loss."
     def closure():
-        with torch.no_grad(): return model_lm_loss(model, batch[:, :-1], batch[:, 1:])
+        with torch.no_grad(): return loss_fn(model, batch[:, :-1], batch[:, 1:])
     return closure
 
-# %% ../nbs/07a_zo.ipynb #83cced4b
+# %% ../nbs/07a_zo.ipynb #1cbec052
 class zo_closures:
     "closure / grad_closure / next_batch over an iterator of batches; `split` draws BP batches separately."
     def __init__(self, model: nn.Module, loss_fn: Callable, batches, split: bool = False):
@@ -428,86 +591,3 @@ class zo_closures:
     def grad_closure(self):
         batch = next(self.batches) if self.split else self.batch
         loss = self.loss_fn(self.model, batch); loss.backward(); return loss
-
-# %% ../nbs/07a_zo.ipynb #7163fa08
-BENCH_MODES = ('inference', 'zo-sgd', 'fo-adamw')
-
-def _bench_work(mode: str, cfg_dict: dict, batch: int, seq: int, q: int, device, dtype):
-    "Build the model and batch, and return the callable doing one unit of `mode`'s work."
-    from zer0llm.config import ModelConfig
-    from zer0llm.model import Transformer, lm_loss
-    check_choice('mode', mode, BENCH_MODES)
-    torch.manual_seed(0)
-    model = Transformer(ModelConfig(**cfg_dict)).to(device=device, dtype=get_dtype(dtype))
-    tokens = torch.randint(0, cfg_dict['vocab_size'], (batch, seq + 1), device=device)
-    closure = lm_closure(model, tokens)
-    if mode == 'inference': work = lambda: closure()
-    elif mode == 'zo-sgd':
-        zo = ZOSGD(model.parameters(), lr=1e-7, q=q)
-        work = lambda: zo.step(closure)
-    else:
-        fo = torch.optim.AdamW(model.parameters(), lr=1e-4)
-        def work():
-            fo.zero_grad(set_to_none=True); lm_loss(model(tokens[:, :-1]), tokens[:, 1:]).backward(); fo.step()
-    work.n_params = sum(p.numel() for p in model.parameters())
-    return work
-
-def _bench_memory_worker(args: str) -> None:
-    "Subprocess entry: print the peak RSS (minus RSS after imports) of two runs of one mode."
-    a = json.loads(args); torch.set_num_threads(a.pop('threads'))
-    torch.optim.SGD([torch.zeros(1, requires_grad=True)])   # the first optimizer imports ~70 MB of torch: not ours
-    base = process_memory_bytes('VmRSS')
-    if base is None: raise RuntimeError("bench_zo measures memory from /proc/self/status, which this system lacks (Linux only)")
-    work = _bench_work(**a); work(); work()
-    print(json.dumps(dict(peak=process_memory_bytes('VmHWM') - base)))
-
-def _peak_bytes(mode, cfg_dict, batch, seq, q, device, dtype, threads) -> int:
-    "Peak memory of `mode` (see above for how it is measured on each device)."
-    if device.type == 'cuda':
-        import gc; gc.collect(); torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device)
-        work = _bench_work(mode, cfg_dict, batch, seq, q, device, dtype); work(); work(); torch.cuda.synchronize(device)
-        peak = torch.cuda.max_memory_allocated(device) - base
-        del work; gc.collect(); torch.cuda.empty_cache()
-        return peak
-    args = json.dumps(dict(mode=mode, cfg_dict=cfg_dict, batch=batch, seq=seq, q=q, device='cpu', dtype=dtype, threads=threads))
-    code = f"from zer0llm.zo import _bench_memory_worker; _bench_memory_worker({args!r})"
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='65536')   # glibc: blocks >= 64 KiB are mmapped and unmapped on free
-    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True, env=env).stdout
-    return json.loads(out.strip().splitlines()[-1])['peak']
-
-def _seconds(fn, device, repeats: int) -> float:
-    "Median wall time of `fn()` after one warm-up call."
-    return _interleaved_seconds([fn], device, repeats)[0]
-
-def _interleaved_seconds(fns: list, device, repeats: int) -> list[float]:
-    "Median wall time of each of `fns`, after one warm-up call each, timed in turns so that all see the same machine."
-    for fn in fns: fn()
-    times = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, ts in zip(fns, times):
-            if device.type == 'cuda': torch.cuda.synchronize(device)
-            t = time.perf_counter(); fn()
-            if device.type == 'cuda': torch.cuda.synchronize(device)
-            ts.append(time.perf_counter() - t)
-    return [sorted(ts)[len(ts) // 2] for ts in times]
-
-def bench_zo(model_cfg, batch: int = 8, seq: int = 256, q: int = 1, device='cpu', dtype: str = 'float32',
-             repeats: int = 3, memory: bool = True, threads: int|None = None) -> dict:
-    "Peak memory of inference / ZO-SGD step / FO AdamW step, and ZO step time vs 2q forwards, as a dict."
-    from dataclasses import asdict
-    device, threads = get_device(device), threads or torch.get_num_threads()
-    cfg_dict = {k: v for k, v in asdict(model_cfg).items()}
-    res = dict(model=model_cfg.name, params=None, batch=batch, seq=seq, q=q, device=str(device), dtype=dtype)
-    if memory:
-        peaks = {m: _peak_bytes(m, cfg_dict, batch, seq, q, device, dtype, threads) for m in BENCH_MODES}
-        res.update(peak_mb={m: round(b / 2**20, 1) for m, b in peaks.items()},
-                   zo_over_inference=peaks['zo-sgd'] / peaks['inference'], fo_over_zo=peaks['fo-adamw'] / peaks['zo-sgd'],
-                   memory_method='torch.cuda.max_memory_allocated' if device.type == 'cuda'
-                   else 'subprocess peak RSS (VmHWM) minus RSS after imports')
-    forward = _bench_work('inference', cfg_dict, batch, seq, q, device, dtype)
-    zo_step = _bench_work('zo-sgd', cfg_dict, batch, seq, q, device, dtype)
-    res.update(params=zo_step.n_params, weights_mb=round(zo_step.n_params * get_dtype(dtype).itemsize / 2**20, 1))
-    t_fwd, t_zo = _interleaved_seconds([forward, zo_step], device, repeats)
-    res.update(forward_s=t_fwd, zo_step_s=t_zo, zo_step_over_2q_forwards=t_zo / (2 * q * t_fwd))
-    return res
