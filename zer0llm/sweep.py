@@ -402,7 +402,8 @@ def _from_metrics(df: pd.DataFrame|None) -> dict:
 def result_row(run: dict) -> dict:
     "One results-table row: a run's settings, then its numbers (summary first, metrics.csv where it is silent)."
     t, s = run['train'], run['summary']
-    row = {'name': run['name'], **{c: t.get(c) for c in SETTING_COLUMNS}, **{f'model.{k}': v for k, v in (t.get('model') or {}).items()}}
+    row = {'name': run['name'], **{c: t.get(c) for c in SETTING_COLUMNS}}
+    row.update({f'model.{k}': v for k, v in (t.get('model') or {}).items()})   # the architecture overrides
     if not uses_queries(t.get('mode', 'FO')): row['query_budget'] = None
     fallback = _from_metrics(run['metrics'])
     for c in RESULT_COLUMNS: row[c] = s[c] if s.get(c) is not None else fallback.get(c)

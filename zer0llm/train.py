@@ -54,8 +54,10 @@ def check_model_overrides(model, model_size: str, init_from=None) -> dict:
     "`model` as a dict of ModelConfig overrides, checked: keys by name, values by building the ModelConfig."
     model = dict(model or {})
     check_fields('model', model, ModelConfig)
-    if bad := sorted(set(model) & set(NOT_OVERRIDES)): raise ValueError(f"model: {bad[0]} is not set here: {NOT_OVERRIDES[bad[0]]}")
-    if model and init_from: raise ValueError(f"model: init_from brings its checkpoint's architecture; drop the overrides {sorted(model)}")
+    if bad := sorted(set(model) & set(NOT_OVERRIDES)):
+        raise ValueError(f"model: {bad[0]} is not set here: {NOT_OVERRIDES[bad[0]]}")
+    if model and init_from:
+        raise ValueError(f"model: init_from brings its checkpoint's architecture; drop the overrides {sorted(model)}")
     if not init_from:
         try: ModelConfig.from_name(model_size, **model)
         except (ValueError, TypeError) as e: raise ValueError(f"model: {e}") from None
