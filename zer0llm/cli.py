@@ -12,6 +12,7 @@ from pathlib import Path
 from .core import *
 from . import data as D
 from .tokenizer import load_tokenizer, prepare
+from .config import ModelConfig, MODEL_CHOICES, MINIMIND_MOE, model_field_types
 from .model import model_table
 from .checkpoint import load_model
 from .learner import sample_text, NonFiniteLossError
@@ -19,9 +20,9 @@ from . import train as T
 from .evaluate import evaluate_checkpoint
 
 # %% auto #0
-__all__ = ['TRAIN_ALIASES', 'UsageError', 'Parser', 'add_train_args', 'train_config_from_args', 'load_config_file', 'run_train',
-           'run_generate', 'run_eval', 'run_data', 'run_model', 'add_signature_args', 'run_bench', 'torchrun_command',
-           'make_parser', 'main']
+__all__ = ['TRAIN_ALIASES', 'MODEL_NO_FLAG', 'UsageError', 'Parser', 'add_train_args', 'add_model_args', 'model_overrides',
+           'train_config_from_args', 'load_config_file', 'run_train', 'run_generate', 'run_eval', 'run_data',
+           'run_model', 'add_signature_args', 'run_bench', 'torchrun_command', 'process_count', 'make_parser', 'main']
 
 # %% ../nbs/14_cli.ipynb #e0acaa63
 class UsageError(Exception):
@@ -39,7 +40,9 @@ class Parser(argparse.ArgumentParser):
 
 # %% ../nbs/14_cli.ipynb #7f10c2e6
 TRAIN_ALIASES = {'query_budget': ['query_budget_q'], 'lr': ['learning_rate'], 'epochs': ['num_epochs'],
-                 'target_cos': ['instruct_cosine_target'], 'noise_scale': ['instruct_noise_scale']}
+                 'target_cos': ['instruct_cosine_target'], 'noise_scale': ['instruct_noise_scale'],
+                 'save_every': ['save_interval_steps'], 'keep_checkpoints': ['keep_checkpoint_max']}
+MODEL_NO_FLAG = ('name', 'vocab_size')   # the preset's name; the tokenizer's size
 
 def _choices(name: str):
     return T.FIELD_CHOICES.get(name)
@@ -58,18 +61,40 @@ def add_train_args(p: argparse.ArgumentParser):
     "One `--flag` per `TrainConfig` field, typed and with the accepted values listed."
     hints, default = typing.get_type_hints(T.TrainConfig), T.TrainConfig()
     for f in fields(T.TrainConfig):
+        if f.name == 'model': continue                # its fields have flags of their own (add_model_args)
         flags, typ, dflt = _spellings(f.name), _arg_type(hints[f.name]), getattr(default, f.name)
         if typ is bool: p.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=f'(default: {dflt})')
         else: p.add_argument(*flags, dest=f.name, type=typ, choices=_choices(f.name), default=None, metavar=f.name.upper(),
                              help=f"(default: {dflt})" + (f"; one of {', '.join(_choices(f.name))}" if _choices(f.name) else ''))
-    p.add_argument('--config', type=Path, help='JSON or YAML file of TrainConfig fields; flags override it')
+    p.add_argument('--config', type=Path, help='JSON or YAML file of TrainConfig fields (a model: section for ModelConfig ones); flags override it')
     p.add_argument('--nproc', type=int, default=None, help='data-parallel processes on this machine (via torchrun); --batch-size is per process')
+    p.add_argument('--ddp', action='store_true', help='--nproc = every local CUDA device (1 on CPU), as MiniMind\'s torchrun runs')
+    add_model_args(p)
+
+def add_model_args(p: argparse.ArgumentParser):
+    "One `--flag` per `ModelConfig` field (but `MODEL_NO_FLAG`, and any whose flag is taken), into `args.model_flags`."
+    g = p.add_argument_group('model', "override the preset's architecture (ModelConfig fields; default: the preset's)")
+    taken = set(p._option_string_actions)
+    for name, typ in model_field_types().items():
+        flags = _spellings(name)
+        if name in MODEL_NO_FLAG or taken & set(flags): continue
+        kw = dict(dest=f'model.{name}', default=None)
+        if typ is bool: g.add_argument(*flags, action=argparse.BooleanOptionalAction, **kw)
+        else: g.add_argument(*flags, type=typ, choices=(c := MODEL_CHOICES.get(name)), metavar=name.upper(),
+                             help=f"one of {', '.join(c)}" if c else None, **kw)
+    g.add_argument('--use-moe', '--use_moe', action='store_true', help=f'MiniMind\'s MoE: {MINIMIND_MOE}')
+
+def model_overrides(args) -> dict:
+    "The ModelConfig fields the flags set: `--use-moe`'s, then the explicit ones."
+    flags = {k.split('.', 1)[1]: v for k, v in vars(args).items() if k.startswith('model.') and v is not None}
+    return {**(MINIMIND_MOE if getattr(args, 'use_moe', False) else {}), **flags}
 
 def train_config_from_args(args) -> T.TrainConfig:
-    "A `TrainConfig` from a config file (if given) overridden by the flags that were set."
+    "A `TrainConfig` from a config file (if given) overridden by the flags that were set (model fields merged)."
     base = load_config_file(args.config) if args.config else {}
-    flags = {f.name: getattr(args, f.name) for f in fields(T.TrainConfig) if getattr(args, f.name) is not None}
-    return T.TrainConfig.from_dict({**base, **flags})
+    flags = {f.name: v for f in fields(T.TrainConfig) if (v := getattr(args, f.name, None)) is not None}
+    model = {**(base.get('model') or {}), **model_overrides(args)}
+    return T.TrainConfig.from_dict({**base, **flags, **({'model': model} if model else {})})
 
 def load_config_file(path: Path) -> dict:
     "Read a JSON or YAML mapping of config fields."
@@ -163,12 +188,19 @@ def torchrun_command(nproc: int, train_argv: list[str]) -> list[str]:
     return [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc-per-node={nproc}',
             '-m', 'zer0llm', 'train', *train_argv]
 
+def process_count(args) -> int:
+    "How many local processes `zer0llm train` runs: `--nproc`, else with `--ddp` one per CUDA device (1 without), else 1."
+    if getattr(args, 'nproc', None): return args.nproc
+    if not getattr(args, 'ddp', False): return 1
+    import torch
+    return torch.cuda.device_count() or 1
+
 def _without_nproc(argv: list[str]) -> list[str]:
     out, skip = [], False
     for a in argv:
         if skip: skip = False; continue
         if a in ('--nproc', '--nproc-per-node'): skip = True; continue
-        if a.startswith(('--nproc=', '--nproc-per-node=')): continue
+        if a.startswith(('--nproc=', '--nproc-per-node=')) or a == '--ddp': continue
         out.append(a)
     return out
 
@@ -223,9 +255,9 @@ def main(argv: list[str]|None = None) -> int:
         args, extra = p.parse_known_args(argv)
         if not getattr(args, 'func', None): p.print_help(); return 2
         if extra: p.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
-        if getattr(args, 'nproc', None) and args.nproc > 1 and 'RANK' not in os.environ:
+        if args.command == 'train' and (n := process_count(args)) > 1 and 'RANK' not in os.environ:
             import subprocess
-            return subprocess.call(torchrun_command(args.nproc, _without_nproc((argv or sys.argv[1:])[1:])))
+            return subprocess.call(torchrun_command(n, _without_nproc((argv or sys.argv[1:])[1:])))
         args.func(args)
         return 0
     except (UsageError, ValueError, FileNotFoundError, NonFiniteLossError) as e:

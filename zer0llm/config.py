@@ -14,12 +14,23 @@ from fastcore.basics import patch_to
 from .core import *
 
 # %% auto #0
-__all__ = ['ATTENTION_KINDS', 'POSITION_KINDS', 'SCORE_FUNCS', 'QWEN_VOCAB', 'PRESETS', 'ModelConfig']
+__all__ = ['ATTENTION_KINDS', 'KV_SPELLINGS', 'POSITION_KINDS', 'SCORE_FUNCS', 'QWEN_VOCAB', 'GPT2_VOCAB', 'MINIMIND_MOE',
+           'PRESETS', 'MODEL_CHOICES', 'kv_heads_of', 'ModelConfig', 'model_field_types']
 
 # %% ../nbs/03_config.ipynb #9f1969e3
 ATTENTION_KINDS = ('standard', 'mla', 'nsa')   # standard covers MHA, GQA and MQA through n_kv_heads
+KV_SPELLINGS = ('mha', 'gqa', 'mqa')            # spellings of attention='standard' that also set n_kv_heads
 POSITION_KINDS = ('rope', 'sinusoidal', 'learned', 'alibi', 'none')
 SCORE_FUNCS = ('softmax', 'sigmoid')             # MoE router: probabilities over experts, or independent gates
+
+def kv_heads_of(spelling: str, n_heads: int, n_kv_heads: int) -> int:
+    "KV heads of `mha` (n_heads), `mqa` (1) or `gqa`: `n_kv_heads` if it groups, else the divisor nearest n_heads/4."
+    if spelling == 'mha': return n_heads
+    if spelling == 'mqa': return 1
+    if 1 < n_kv_heads < n_heads: return n_kv_heads
+    groups = [d for d in range(2, n_heads) if n_heads % d == 0]
+    if not groups: raise ValueError(f"attention: gqa needs n_heads with a divisor between 1 and itself, got n_heads={n_heads}")
+    return min(groups, key=lambda d: abs(d - n_heads / 4))
 
 @dataclass
 class ModelConfig:
@@ -63,9 +74,12 @@ class ModelConfig:
 
     def __post_init__(self):
         if self.n_kv_heads is None: self.n_kv_heads = self.n_heads
+        if self.attention in KV_SPELLINGS:
+            self.n_kv_heads = kv_heads_of(self.attention, self.n_heads, self.n_kv_heads)
+            self.attention = 'standard'
         if self.hidden_dim is None:
             self.hidden_dim = self.multiple_of * math.ceil(int(8 * self.dim / 3) / self.multiple_of)
-        check_choice('attention', self.attention, ATTENTION_KINDS)
+        check_choice('attention', self.attention, ATTENTION_KINDS + KV_SPELLINGS)
         check_choice('position', self.position, POSITION_KINDS)
         if self.dim % self.n_heads: raise ValueError(f"dim={self.dim} must be divisible by n_heads={self.n_heads}")
         if self.n_heads % self.n_kv_heads:
@@ -83,7 +97,11 @@ class ModelConfig:
 # %% ../nbs/03_config.ipynb #cde170f1
 QWEN_VOCAB = 151936   # Qwen2.5's tokenizer
 
+GPT2_VOCAB = 50257    # GPT-2's tokenizer
+MINIMIND_MOE = dict(n_experts=4, top_k=2, n_shared_experts=1, aux_loss_alpha=0.1, seq_aux=True)   # MiniMind's use_moe
+
 _qwen = dict(vocab_size=QWEN_VOCAB, rope_theta=1e6, max_seq_len=4096)
+_minimind = dict(vocab_size=6400, rope_theta=1e6, max_seq_len=512)
 PRESETS: dict[str, dict] = {
     'tiny':  dict(dim=64, n_layers=2, n_heads=4, n_kv_heads=2, vocab_size=512, max_seq_len=64, multiple_of=32),
     'micro': dict(dim=128, n_layers=4, n_heads=4, vocab_size=2048, max_seq_len=256, multiple_of=32),
@@ -96,9 +114,10 @@ PRESETS: dict[str, dict] = {
     '3B':    dict(dim=2048, n_layers=36, n_heads=16, n_kv_heads=2, hidden_dim=11008, **_qwen),
     '0.5Bx8': dict(dim=896, n_layers=24, n_heads=14, n_kv_heads=2, hidden_dim=4864, n_experts=8, top_k=2, **_qwen),
     '1.5Bx8': dict(dim=1536, n_layers=28, n_heads=12, n_kv_heads=2, hidden_dim=8960, n_experts=8, top_k=2, **_qwen),
-    'minimind-26M': dict(dim=512, n_layers=8, n_heads=8, n_kv_heads=2, vocab_size=6400, rope_theta=1e6, max_seq_len=512),
-    'minimind-moe-145M': dict(dim=640, n_layers=8, n_heads=8, n_kv_heads=2, vocab_size=6400, rope_theta=1e6, max_seq_len=512,
-                              n_experts=4, top_k=2, n_shared_experts=1, moe_hidden_dim=1728, seq_aux=True),
+    'gpt2-124M': dict(dim=768, n_layers=12, n_heads=12, vocab_size=GPT2_VOCAB, max_seq_len=1024),
+    'minimind-26M': dict(dim=512, n_layers=8, n_heads=8, n_kv_heads=2, norm_eps=1e-5, **_minimind),
+    'minimind-moe-145M': dict(dim=640, n_layers=8, n_heads=8, n_kv_heads=2, norm_eps=1e-5, **_minimind, **MINIMIND_MOE,
+                              moe_hidden_dim=1728),
 }
 
 @patch_to(ModelConfig, cls_method=True)
@@ -121,3 +140,13 @@ def save(self, path): save_json(self.to_dict(), path)
 
 @patch_to(ModelConfig, cls_method=True)
 def load(cls, path): return cls.from_dict(load_json(path))
+
+# %% ../nbs/03_config.ipynb #a1123d25
+MODEL_CHOICES = {'attention': ATTENTION_KINDS + KV_SPELLINGS, 'position': POSITION_KINDS, 'score_func': SCORE_FUNCS}
+
+def model_field_types() -> dict[str, type]:
+    "The scalar type of every `ModelConfig` field: `int|None` -> int."
+    import typing
+    hints = typing.get_type_hints(ModelConfig)
+    scalar = lambda h: next((a for a in typing.get_args(h) if a is not type(None)), h)
+    return {f.name: scalar(hints[f.name]) for f in fields(ModelConfig)}

@@ -16,15 +16,17 @@ from .core import *
 from .data import get_token_cache
 from .optim import FO_OPTIMIZERS
 from .zo import ZO_OPTIMIZERS
+from .config import ModelConfig, model_field_types
 from .train import TrainConfig, train, build_tokenizer, uses_queries
 
 # %% auto #0
-__all__ = ['LIST_FIELDS', 'ALIASES', 'DEFAULT_OPTIMIZERS', 'SPEC_FIELDS', 'DONE_STATUSES', 'METRIC_ALIASES', 'WORKER', 'OUTPUTS',
-           'STATUS_COLUMNS', 'SETTING_COLUMNS', 'RESULT_COLUMNS', 'as_list', 'SweepSpec', 'spec_from_dict', 'load_spec',
-           'format_lr', 'run_name', 'check_train_fields', 'expand', 'read_json', 'is_done', 'read_metrics', 'load_run',
-           'run_dirs', 'load_runs', 'cache_lock', 'run_worker', 'prepare_run', 'worker_slots', 'Job', 'last_error',
-           'as_spec', 'run_sweep', 'sweep_status', 'result_row', 'results_table', 'seed_stats', 'parse_setting',
-           'compare_runs', 'wandb_sweep_config', 'add_sweep_args', 'spec_from_args', 'sweep_command']
+__all__ = ['LIST_FIELDS', 'ALIASES', 'DEFAULT_OPTIMIZERS', 'SPEC_FIELDS', 'MODEL_LISTS', 'DONE_STATUSES', 'METRIC_ALIASES',
+           'WORKER', 'OUTPUTS', 'STATUS_COLUMNS', 'SETTING_COLUMNS', 'RESULT_COLUMNS', 'as_list', 'as_bool',
+           'SweepSpec', 'spec_from_dict', 'load_spec', 'format_lr', 'model_part', 'run_name', 'check_train_fields',
+           'expand', 'read_json', 'is_done', 'read_metrics', 'load_run', 'run_dirs', 'load_runs', 'cache_lock',
+           'run_worker', 'prepare_run', 'worker_slots', 'Job', 'last_error', 'as_spec', 'run_sweep', 'sweep_status',
+           'result_row', 'results_table', 'seed_stats', 'parse_setting', 'compare_runs', 'wandb_sweep_config',
+           'add_sweep_args', 'spec_from_args', 'sweep_command']
 
 # %% ../nbs/11_sweep.ipynb #492e15d0
 LIST_FIELDS = {'modes': str, 'query_budgets': int, 'batch_sizes': int, 'lrs': float, 'optimizers': str,
@@ -46,6 +48,13 @@ def as_list(value, typ: type, name: str) -> list:
     if not out: raise ValueError(f"{name}: needs at least one value")
     return out
 
+def as_bool(v) -> bool:
+    "A bool from a bool or from 'true'/'false' (also yes/no, 1/0), as typed in a grid."
+    if isinstance(v, bool): return v
+    if (s := str(v).strip().lower()) in ('true', 'yes', '1', 'false', 'no', '0'): return s in ('true', 'yes', '1')
+    raise ValueError(v)
+as_bool.__name__ = 'bool'   # as_list names the type in its error
+
 # %% ../nbs/11_sweep.ipynb #812d531e
 @dataclass
 class SweepSpec:
@@ -61,6 +70,7 @@ class SweepSpec:
     max_samples: int|None = None
     max_steps: int|None = None
     epochs: int|None = None
+    model: dict = field(default_factory=dict)   # {ModelConfig field: [values]}: the architecture grid
     fixed: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -69,8 +79,11 @@ class SweepSpec:
             if name in ('optimizers', 'lrs') and isinstance(v, dict): v = {m: as_list(o, typ, f'{name}[{m}]') for m, o in v.items()}
             elif v is not None: v = as_list(v, typ, name)
             setattr(self, name, v)
+        check_fields('model', self.model, ModelConfig)
+        types = model_field_types()
+        self.model = {k: as_list(v, as_bool if types[k] is bool else types[k], f'model.{k}') for k, v in self.model.items()}
         if any(q < 1 for q in self.query_budgets): raise ValueError(f"query_budgets: must be at least 1, got {self.query_budgets}")
-        grid = {**ALIASES, **{k: k for k in ('dataset', 'max_samples', 'max_steps', 'epochs')}}
+        grid = {**ALIASES, **{k: k for k in ('dataset', 'max_samples', 'max_steps', 'epochs', 'model')}}
         if clash := sorted(set(self.fixed) & set(grid)):   # the grid would silently override them
             raise ValueError(f"fixed: {', '.join(clash)} are set by the sweep itself; use " + ', '.join(grid[k] for k in clash))
 
@@ -87,11 +100,16 @@ class SweepSpec:
 
 # %% ../nbs/11_sweep.ipynb #2e856909
 SPEC_FIELDS = ('modes', 'query_budgets', 'batch_sizes', 'lrs', 'optimizers', 'model_sizes', 'seeds', 'dataset',
-               'max_samples', 'max_steps', 'epochs', 'fixed')
+               'max_samples', 'max_steps', 'epochs', 'model', 'fixed')
+MODEL_LISTS = {'attentions': 'attention', 'positions': 'position'}   # short names of model grid fields
 
 def spec_from_dict(d: dict) -> SweepSpec:
     "A `SweepSpec` from a dict: spec fields, their singular aliases, and other keys as fixed TrainConfig fields."
     d = {ALIASES.get(k, k): v for k, v in d.items()}
+    model = dict(d.pop('model', None) or {})
+    for k in [k for k in d if k in MODEL_LISTS or k.startswith('model.')]:
+        model[MODEL_LISTS.get(k) or k[len('model.'):]] = d.pop(k)
+    if model: d['model'] = model
     fixed = {**(d.pop('fixed', None) or {}), **{k: d.pop(k) for k in list(d) if k not in SPEC_FIELDS}}
     return SweepSpec(**d, fixed=fixed)
 
@@ -105,9 +123,15 @@ def format_lr(lr: float) -> str:
     mantissa, exp = f'{lr:.3e}'.split('e')
     return f"{mantissa.rstrip('0').rstrip('.')}e{int(exp)}"
 
-def run_name(cfg: dict, with_size: bool = False) -> str:
-    "The readable name of the run with TrainConfig fields `cfg`."
+def model_part(name: str, value) -> str:
+    "A model field's value in a run name: `mla`, `pos_alibi`, `n_experts8`, `no_seq_aux`."
+    if isinstance(value, bool): return name if value else f'no_{name}'
+    return {'attention': '', 'position': 'pos_'}.get(name, name) + str(value)
+
+def run_name(cfg: dict, with_size: bool = False, model_keys=()) -> str:
+    "The readable name of the run with TrainConfig fields `cfg`, naming the model fields `model_keys`."
     parts = [cfg['model_size']] if with_size else []
+    parts += [model_part(k, cfg['model'][k]) for k in model_keys]
     parts += [cfg['mode'], cfg['optimizer']] + ([f"q{cfg['query_budget']}"] if 'query_budget' in cfg else [])
     parts += [f"lr{format_lr(cfg['lr'])}", f"bs{cfg['batch_size']}", f"s{cfg['seed']}"]
     return '-'.join(str(p).replace('/', '_').replace(' ', '_') for p in parts)
@@ -121,12 +145,15 @@ def expand(spec: SweepSpec) -> list[dict]:
     "One `{'name', 'config'}` per run of `spec`; `config` holds TrainConfig fields (q only for ZO modes)."
     runs, with_size = [], len(spec.model_sizes) > 1
     shared = {k: getattr(spec, k) for k in ('max_samples', 'max_steps', 'epochs') if getattr(spec, k) is not None}
-    for size, mode in itertools.product(spec.model_sizes, spec.modes):
+    varied = [k for k, v in spec.model.items() if len(v) > 1]
+    archs = [dict(zip(spec.model, vals)) for vals in itertools.product(*spec.model.values())]
+    for size, arch, mode in itertools.product(spec.model_sizes, archs, spec.modes):
         qs = spec.query_budgets if uses_queries(mode) else [None]
         for opt, q, bs, lr, seed in itertools.product(spec.optimizers_for(mode), qs, spec.batch_sizes, spec.lrs_for(mode), spec.seeds):
             cfg = {'progress': False, **spec.fixed, **shared, 'model_size': size, 'dataset': spec.dataset, 'mode': mode,
-                   'optimizer': opt, 'lr': lr, 'batch_size': bs, 'seed': seed, **({'query_budget': q} if q else {})}
-            runs.append({'name': run_name(cfg, with_size), 'config': cfg})
+                   'optimizer': opt, 'lr': lr, 'batch_size': bs, 'seed': seed, **({'query_budget': q} if q else {}),
+                   **({'model': arch} if arch else {})}
+            runs.append({'name': run_name(cfg, with_size, varied), 'config': cfg})
     names = [r['name'] for r in runs]
     if len(set(names)) < len(names): raise ValueError(f"sweep: duplicate run names (repeated values in a list?): {names}")
     check_train_fields(set().union(*(r['config'] for r in runs)))
@@ -378,6 +405,7 @@ def result_row(run: dict) -> dict:
     "One results-table row: a run's settings, then its numbers (summary first, metrics.csv where it is silent)."
     t, s = run['train'], run['summary']
     row = {'name': run['name'], **{c: t.get(c) for c in SETTING_COLUMNS}}
+    row.update({f'model.{k}': v for k, v in (t.get('model') or {}).items()})   # the architecture overrides
     if not uses_queries(t.get('mode', 'FO')): row['query_budget'] = None
     fallback = _from_metrics(run['metrics'])
     for c in RESULT_COLUMNS: row[c] = s[c] if s.get(c) is not None else fallback.get(c)
@@ -388,8 +416,9 @@ def result_row(run: dict) -> dict:
 
 def results_table(out: str|Path) -> pd.DataFrame:
     "One row per run of the sweep at `out`: settings, final/best validation loss, time, memory, tokens/s, forward passes, status."
-    return pd.DataFrame([result_row(load_run(d)) for d in run_dirs(out)],
-                        columns=['name', *SETTING_COLUMNS, *RESULT_COLUMNS, 'status', 'error'])
+    rows = [result_row(load_run(d)) for d in run_dirs(out)]
+    model_cols = list(dict.fromkeys(c for r in rows for c in r if c.startswith('model.')))   # the architecture overrides
+    return pd.DataFrame(rows, columns=['name', *SETTING_COLUMNS, *model_cols, *RESULT_COLUMNS, 'status', 'error'])
 
 # %% ../nbs/11_sweep.ipynb #b90ba00b
 def seed_stats(table: pd.DataFrame, metric: str = 'val_loss', by: list[str]|None = None) -> pd.DataFrame:
@@ -446,6 +475,9 @@ def wandb_sweep_config(spec: SweepSpec|dict|str|Path, method: str = 'grid', metr
             'model_size': spec.model_sizes, 'seed': spec.seeds, **({'query_budget': spec.query_budgets} if uses_queries(mode) else {})}
     fixed = {'progress': False, **spec.fixed, 'dataset': spec.dataset,
              **{k: getattr(spec, k) for k in ('max_samples', 'max_steps', 'epochs') if getattr(spec, k) is not None}}
+    if varied := [k for k, v in spec.model.items() if len(v) > 1]:
+        raise ValueError(f"model: a W&B sweep here takes no model grid (it varies {', '.join(varied)}); run it with zer0llm sweep")
+    if spec.model: fixed['model'] = {k: v[0] for k, v in spec.model.items()}
     check_train_fields([*grid, *fixed], 'wandb_sweep_config')
     params = {k: {'values': v} if len(v) > 1 else {'value': v[0]} for k, v in grid.items()}
     if method != 'grid' and len(lrs) > 1: params['lr'] = {'distribution': 'log_uniform_values', 'min': min(lrs), 'max': max(lrs)}
@@ -457,14 +489,17 @@ def wandb_sweep_config(spec: SweepSpec|dict|str|Path, method: str = 'grid', metr
     if early_terminate: cfg['early_terminate'] = {'type': 'hyperband', 'min_iter': min_iter, 'eta': 3}
     return cfg
 
-# %% ../nbs/11_sweep.ipynb #aff4f26f
+# %% ../nbs/11_sweep.ipynb #bb2df6c3
 def add_sweep_args(p: argparse.ArgumentParser):
     "The flags of `zer0llm sweep`."
     for flags, help in ((('--modes', '--mode'), 'FO,ZO,...'), (('--query-budgets', '--query-budget'), 'ZO queries per step, e.g. 1,2,4,8'),
                         (('--batch-sizes', '--batch-size'), 'e.g. 16,32'), (('--lrs', '--lr'), 'e.g. 1e-3,3e-4'),
                         (('--optimizers', '--optimizer'), 'default: adamw for FO, zo-sgd for ZO'),
-                        (('--model-sizes', '--model-size'), 'presets, e.g. tiny,20M'), (('--seeds', '--seed'), 'e.g. 0,1,2')):
+                        (('--model-sizes', '--model-size'), 'presets, e.g. tiny,20M'), (('--seeds', '--seed'), 'e.g. 0,1,2'),
+                        (('--attentions', '--attention'), 'model.attention grid, e.g. mha,gqa,mqa,mla,nsa'),
+                        (('--positions', '--position'), 'model.position grid, e.g. rope,alibi,none')):
         p.add_argument(*flags, dest=flags[0][2:].replace('-', '_'), default=None, help=help)
+    p.add_argument('--model', action='append', default=[], metavar='FIELD=V1,V2', help='a model (ModelConfig) field grid (repeatable)')
     p.add_argument('--dataset', default=None); p.add_argument('--max-samples', type=int, default=None)
     p.add_argument('--max-steps', type=int, default=None); p.add_argument('--epochs', type=int, default=None)
     p.add_argument('--set', action='append', default=[], metavar='FIELD=VALUE', help='a fixed TrainConfig field (repeatable)')
@@ -485,7 +520,12 @@ def spec_from_args(args) -> SweepSpec:
     "A `SweepSpec` from a sweep file (if any) overridden by the flags that were set."
     import yaml
     d = {**load_spec(args.config).__dict__} if args.config else {}
-    d.update({k: v for k in SPEC_FIELDS if k != 'fixed' and (v := getattr(args, k, None)) is not None})
+    d.update({k: v for k in SPEC_FIELDS if k not in ('fixed', 'model') and (v := getattr(args, k, None)) is not None})
+    model = {**d.get('model', {}), **{MODEL_LISTS[k]: v for k in MODEL_LISTS if (v := getattr(args, k, None)) is not None}}
+    for kv in args.model:
+        if '=' not in kv: raise ValueError(f"--model {kv}: expected FIELD=V1,V2")
+        k, v = kv.split('=', 1); model[k.strip().replace('-', '_')] = v
+    if model: d['model'] = model
     for kv in args.set:
         if '=' not in kv: raise ValueError(f"--set {kv}: expected FIELD=VALUE")
         k, v = kv.split('=', 1); d.setdefault('fixed', {})[k.strip().replace('-', '_')] = yaml.safe_load(v)

@@ -31,11 +31,12 @@ from .distributed import (DistEnv, dist_env, init_distributed, cleanup_distribut
 import torch.distributed as dist
 
 # %% auto #0
-__all__ = ['TASKS', 'MODES', 'PRECISIONS', 'PARALLEL', 'FIELD_CHOICES', 'TRAIN_LOGGERS', 'SUMMARY_KEYS', 'RUN_TOTALS',
-           'uses_queries', 'TrainConfig', 'task_dataset', 'dataset_kind', 'build_tokenizer', 'build_model',
-           'checkpoint_dir', 'start_model', 'RunData', 'build_data', 'build_task', 'optimizer_name',
-           'instruct_schedule', 'zo_options', 'build_optimizer', 'register_logger', 'run_loggers', 'MergeLoRA',
-           'recent_train_loss', 'finish_run', 'main_first', 'resume_point', 'sharded_run', 'run_callbacks', 'train']
+__all__ = ['TASKS', 'MODES', 'PRECISIONS', 'PARALLEL', 'FIELD_CHOICES', 'NOT_OVERRIDES', 'TRAIN_LOGGERS', 'SUMMARY_KEYS',
+           'RUN_TOTALS', 'check_model_overrides', 'uses_queries', 'TrainConfig', 'task_dataset', 'dataset_kind',
+           'build_tokenizer', 'build_model', 'checkpoint_dir', 'start_model', 'RunData', 'build_data', 'build_task',
+           'optimizer_name', 'instruct_schedule', 'zo_options', 'build_optimizer', 'register_logger', 'run_loggers',
+           'MergeLoRA', 'recent_train_loss', 'finish_run', 'main_first', 'resume_point', 'sharded_run', 'run_callbacks',
+           'train']
 
 # %% ../nbs/09_train.ipynb #2dde5c40
 TASKS = ('pretrain', 'sft', 'dpo', 'lora')
@@ -49,6 +50,22 @@ FIELD_CHOICES = {'task': TASKS, 'model_size': tuple(PRESETS), 'mode': MODES, 'op
                  'parallel': PARALLEL, 'sign_rule': SIGN_RULES, 'cons_rule': CONSERVATIVE_RULES,
                  'log_format': LOG_FORMATS}
 
+NOT_OVERRIDES = {'name': 'model_size names the preset',
+                 'vocab_size': "the tokenizer's size decides it (vocab_size sets the trained BPE's; or give tokenizer)"}
+
+def check_model_overrides(model, model_size: str, init_from=None) -> dict:
+    "`model` as a dict of ModelConfig overrides, checked: keys by name, values by building the ModelConfig."
+    model = dict(model or {})
+    check_fields('model', model, ModelConfig)
+    if bad := sorted(set(model) & set(NOT_OVERRIDES)):
+        raise ValueError(f"model: {bad[0]} is not set here: {NOT_OVERRIDES[bad[0]]}")
+    if model and init_from:
+        raise ValueError(f"model: init_from brings its checkpoint's architecture; drop the overrides {sorted(model)}")
+    if not init_from:
+        try: ModelConfig.from_name(model_size, **model)
+        except (ValueError, TypeError) as e: raise ValueError(f"model: {e}") from None
+    return model
+
 def uses_queries(mode: str) -> bool:
     "Whether runs of `mode` step a ZO optimizer with queries, so `query_budget` applies: ZO and Instruct."
     return str(mode).split()[0] in ('ZO', 'Instruct')
@@ -58,6 +75,7 @@ class TrainConfig:
     "Everything a training run needs; the defaults pretrain `micro` on the embedded corpus."
     task: str = 'pretrain'
     model_size: str = 'micro'
+    model: dict = field(default_factory=dict)   # ModelConfig fields that override the preset's: {'attention': 'mla', ...}
     init_from: str|None = None      # a checkpoint (or run) directory to start from, instead of a fresh model
     dataset: str = 'embedded'
     max_samples: int|None = None
@@ -143,6 +161,7 @@ class TrainConfig:
         if self.parallel == 'fsdp' and (self.mode != 'FO' or 'lora' in (self.task, self.scope) or self.precision == 'fp16'):
             raise ValueError(f"parallel: fsdp shards first-order training of the full model in fp32/bf16; mode={self.mode}, "
                              f"task={self.task}, scope={self.scope}, precision={self.precision} need parallel='ddp'")
+        self.model = check_model_overrides(self.model, self.model_size, self.init_from)
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
@@ -171,8 +190,8 @@ def build_tokenizer(cfg: TrainConfig):
     return trained_tokenizer(ds, cfg.vocab_size, cfg.max_samples if ds == cfg.dataset else None)
 
 def build_model(cfg: TrainConfig, vocab_size: int) -> Transformer:
-    "The model of preset `cfg.model_size`, sized to the tokenizer's vocabulary."
-    return Transformer(ModelConfig.from_name(cfg.model_size, vocab_size=vocab_size))
+    "The model of preset `cfg.model_size` with the overrides `cfg.model`, sized to the tokenizer's vocabulary."
+    return Transformer(ModelConfig.from_name(cfg.model_size, vocab_size=vocab_size, **cfg.model))
 
 def checkpoint_dir(path: str|Path) -> Path:
     "The checkpoint at `path`; for a run directory its `checkpoints/merged` (a LoRA run's model) if any, else `checkpoints/last`."
