@@ -129,7 +129,9 @@ def run_eval_tasks(args):
     try: from zer0llm.harness import evaluate_tasks, results_table
     except ImportError as e: raise UsageError(f"--tasks: {e}") from None
     _, model, tok = load_eval_model(args.checkpoint, args.device)
-    res = evaluate_tasks(model, tok, args.tasks, args.include_path, args.limit, args.num_fewshot, args.batch_size)
+    try: res = evaluate_tasks(model, tok, args.tasks, args.include_path, args.limit, args.num_fewshot, args.batch_size)
+    except ConnectionError as e: raise UsageError(f"--tasks {args.tasks}: {e}; run where the hub can be reached, or define "
+                                                  "the task over local files in a YAML under --include-path") from None
     print(json.dumps(res['results'], indent=2, default=str) if args.json else results_table(res))
     return res
 
