@@ -119,7 +119,8 @@ def run_eval(args):
     if args.json: print(json.dumps(res, indent=2)); return res
     print(f"checkpoint {res['checkpoint']}")
     if 'perplexity' in res: print(f"{args.dataset}: validation loss {res['perplexity']['loss']:.4f}, perplexity "
-                                  f"{res['perplexity']['ppl']:.2f} ({res['perplexity']['tokens']:,} tokens)")
+                                  f"{res['perplexity']['ppl']:.2f}, {res['perplexity']['bpb']:.4f} bits/byte "
+                                  f"({res['perplexity']['tokens']:,} tokens)")
     for name in ('lambada', 'sst2', 'squad'):
         if name in res: print(f"{name}: " + ', '.join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in res[name].items()))
     return res
@@ -207,10 +208,11 @@ def make_parser() -> Parser:
     for flag, typ in (('--max-samples', int), ('--block-size', int)):
         e.add_argument(flag, flag.replace('-', '_').replace('__', '--'), type=typ, dest=flag[2:].replace('-', '_'))
     e.add_argument('--tasks', help='lm-evaluation-harness tasks, comma-separated (e.g. lambada_openai,hellaswag,arc_easy,piqa)')
-    e.add_argument('--include-path', help='a directory of lm-eval task YAMLs (for --tasks)')
+    e.add_argument('--include-path', '--include_path', dest='include_path', help='a directory of lm-eval task YAMLs (for --tasks)')
     e.add_argument('--limit', type=int, help='at most this many documents per --tasks task')
-    e.add_argument('--num-fewshot', type=int, help='few-shot examples per --tasks prompt (the task default if unset)')
-    e.add_argument('--batch-size', type=int, default=8, help='requests per forward pass for --tasks')
+    e.add_argument('--num-fewshot', '--num_fewshot', dest='num_fewshot', type=int,
+                   help='few-shot examples per --tasks prompt (the task default if unset)')
+    e.add_argument('--batch-size', '--batch_size', dest='batch_size', type=int, default=8, help='requests per forward pass for --tasks')
     e.add_argument('--device', default='auto'); e.add_argument('--json', action='store_true', help='print the results as JSON')
     e.set_defaults(func=run_eval)
     d = sub.add_parser('data', help='list the dataset registry, describe a dataset, build a token cache')
