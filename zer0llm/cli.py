@@ -17,12 +17,13 @@ from .model import model_table
 from .checkpoint import load_model
 from .learner import sample_text, NonFiniteLossError
 from . import train as T
-from .evaluate import evaluate_checkpoint
+from .evaluate import evaluate_checkpoint, load_eval_model
 
 # %% auto #0
 __all__ = ['TRAIN_ALIASES', 'MODEL_NO_FLAG', 'UsageError', 'Parser', 'add_train_args', 'add_model_args', 'model_overrides',
-           'train_config_from_args', 'load_config_file', 'run_train', 'run_generate', 'run_eval', 'run_data',
-           'run_model', 'add_signature_args', 'run_bench', 'torchrun_command', 'process_count', 'make_parser', 'main']
+           'train_config_from_args', 'load_config_file', 'run_train', 'run_generate', 'run_eval', 'run_eval_tasks',
+           'run_data', 'run_model', 'add_signature_args', 'run_bench', 'torchrun_command', 'process_count',
+           'make_parser', 'main']
 
 # %% ../nbs/14_cli.ipynb #e0acaa63
 class UsageError(Exception):
@@ -139,14 +140,27 @@ def run_generate(args):
 # %% ../nbs/14_cli.ipynb #458e232b
 def run_eval(args):
     "Print the perplexity and downstream scores of `--checkpoint` (see `zer0llm.evaluate`); also as JSON with `--json`."
+    if args.tasks: return run_eval_tasks(args)
     res = evaluate_checkpoint(args.checkpoint, args.dataset, args.lambada, args.sst2, args.squad, args.max_samples,
                               args.block_size, args.device)
     if args.json: print(json.dumps(res, indent=2)); return res
     print(f"checkpoint {res['checkpoint']}")
     if 'perplexity' in res: print(f"{args.dataset}: validation loss {res['perplexity']['loss']:.4f}, perplexity "
-                                  f"{res['perplexity']['ppl']:.2f} ({res['perplexity']['tokens']:,} tokens)")
+                                  f"{res['perplexity']['ppl']:.2f}, {res['perplexity']['bpb']:.4f} bits/byte "
+                                  f"({res['perplexity']['tokens']:,} tokens)")
     for name in ('lambada', 'sst2', 'squad'):
         if name in res: print(f"{name}: " + ', '.join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in res[name].items()))
+    return res
+
+def run_eval_tasks(args):
+    "Run lm-evaluation-harness `--tasks` on `--checkpoint` and print the harness's results table."
+    try: from zer0llm.harness import evaluate_tasks, results_table
+    except ImportError as e: raise UsageError(f"--tasks: {e}") from None
+    _, model, tok = load_eval_model(args.checkpoint, args.device)
+    try: res = evaluate_tasks(model, tok, args.tasks, args.include_path, args.limit, args.num_fewshot, args.batch_size)
+    except ConnectionError as e: raise UsageError(f"--tasks {args.tasks}: {e}; run where the hub can be reached, or define "
+                                                  "the task over local files in a YAML under --include-path") from None
+    print(json.dumps(res['results'], indent=2, default=str) if args.json else results_table(res))
     return res
 
 # %% ../nbs/14_cli.ipynb #19f9e70c
@@ -227,6 +241,12 @@ def make_parser() -> Parser:
     for name in ('lambada', 'sst2', 'squad'): e.add_argument(f'--{name}', help=f'{name} records: a local jsonl/parquet file or a hub name')
     for flag, typ in (('--max-samples', int), ('--block-size', int)):
         e.add_argument(flag, flag.replace('-', '_').replace('__', '--'), type=typ, dest=flag[2:].replace('-', '_'))
+    e.add_argument('--tasks', help='lm-evaluation-harness tasks, comma-separated (e.g. lambada_openai,hellaswag,arc_easy,piqa)')
+    e.add_argument('--include-path', '--include_path', dest='include_path', help='a directory of lm-eval task YAMLs (for --tasks)')
+    e.add_argument('--limit', type=int, help='at most this many documents per --tasks task')
+    e.add_argument('--num-fewshot', '--num_fewshot', dest='num_fewshot', type=int,
+                   help='few-shot examples per --tasks prompt (the task default if unset)')
+    e.add_argument('--batch-size', '--batch_size', dest='batch_size', type=int, default=8, help='requests per forward pass for --tasks')
     e.add_argument('--device', default='auto'); e.add_argument('--json', action='store_true', help='print the results as JSON')
     e.set_defaults(func=run_eval)
     d = sub.add_parser('data', help='list the dataset registry, describe a dataset, build a token cache')

@@ -18,7 +18,7 @@ from .train import checkpoint_dir
 
 # %% auto #0
 __all__ = ['SST2_LABELS', 'perplexity', 'continuation_logprob', 'greedy_continuation', 'lambada', 'sst2', 'normalize_answer',
-           'exact_match', 'f1_score', 'squad', 'evaluate_checkpoint']
+           'exact_match', 'f1_score', 'squad', 'load_eval_model', 'evaluate_checkpoint']
 
 # %% ../nbs/09a_eval.ipynb #463268c3
 for _s in [DatasetSpec('lambada', 'EleutherAI/lambada_openai', split='test', use='LAMBADA: last-word prediction (text)'),
@@ -45,7 +45,8 @@ def perplexity(model, tokenizer, dataset, max_samples: int|None = None, block_si
         xb, yb = (t[i:i + batch_size].to(_device(model)) for t in (x, y))
         total += float(model_lm_loss(model, xb, yb)) * yb.numel()
     loss = total / y.numel()
-    return dict(loss=loss, ppl=math.exp(loss), tokens=y.numel())
+    n_bytes = len(tokenizer.decode(y.flatten().tolist(), skip_special_tokens=True).encode('utf-8'))
+    return dict(loss=loss, ppl=math.exp(loss), tokens=y.numel(), bytes=n_bytes, bpb=total / (math.log(2) * n_bytes))
 
 # %% ../nbs/09a_eval.ipynb #224c059a
 def _max_len(model) -> int:
@@ -134,13 +135,17 @@ def squad(model, tokenizer, records, max_new_tokens: int = 24) -> dict:
     return dict(exact_match=em / n, f1=f1 / n, n=n)
 
 # %% ../nbs/09a_eval.ipynb #1d7aad9d
-def evaluate_checkpoint(checkpoint, dataset=None, lambada_data=None, sst2_data=None, squad_data=None,
-                        max_samples: int|None = None, block_size: int|None = None, device='auto') -> dict:
-    "Perplexity on `dataset`'s validation split and the downstream checks whose data is given, as a dict."
+def load_eval_model(checkpoint, device='auto'):
+    "The checkpoint directory, model (in eval mode) and tokenizer of `checkpoint` (a run or checkpoint directory)."
     ck = checkpoint_dir(checkpoint)
     model = load_model(ck, get_device(device)).eval()
     if not (ck/'tokenizer').is_dir(): raise FileNotFoundError(f"--checkpoint {ck}: has no tokenizer/ directory")
-    tok = load_tokenizer(ck/'tokenizer')
+    return ck, model, load_tokenizer(ck/'tokenizer')
+
+def evaluate_checkpoint(checkpoint, dataset=None, lambada_data=None, sst2_data=None, squad_data=None,
+                        max_samples: int|None = None, block_size: int|None = None, device='auto') -> dict:
+    "Perplexity on `dataset`'s validation split and the downstream checks whose data is given, as a dict."
+    ck, model, tok = load_eval_model(checkpoint, device)
     if not any((dataset, lambada_data, sst2_data, squad_data)):
         raise ValueError("eval: give --dataset and/or --lambada, --sst2, --squad")
     out = {'checkpoint': str(ck)}
