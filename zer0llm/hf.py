@@ -19,7 +19,7 @@ __all__ = ['HF_ARCHITECTURES', 'hf_model_type', 'hf_config', 'hf_name', 'hf_stat
            'save_pretrained']
 
 # %% ../nbs/06a_hf.ipynb #656697ab
-HF_ARCHITECTURES = {'llama': 'LlamaForCausalLM', 'mixtral': 'MixtralForCausalLM', 'qwen2_moe': 'Qwen2MoeForCausalLM',
+HF_ARCHITECTURES = {'llama': 'LlamaForCausalLM', 'qwen2': 'Qwen2ForCausalLM', 'qwen3': 'Qwen3ForCausalLM', 'mixtral': 'MixtralForCausalLM', 'qwen2_moe': 'Qwen2MoeForCausalLM',
                     'glm4_moe': 'Glm4MoeForCausalLM', 'deepseek_v3': 'DeepseekV3ForCausalLM'}
 
 def hf_model_type(cfg: ModelConfig) -> str:
@@ -38,7 +38,10 @@ def hf_model_type(cfg: ModelConfig) -> str:
 # %% ../nbs/06a_hf.ipynb #20e3bb97
 def _rope_parameters(cfg: ModelConfig) -> dict:
     p = {'rope_type': 'default', 'rope_theta': cfg.rope_theta}
-    if cfg.rope_scaling: p.update(rope_type='linear', factor=cfg.rope_scaling)
+    if cfg.rope_scaling: p.update(rope_type=cfg.rope_type, factor=cfg.rope_scaling)
+    if cfg.rope_scaling and cfg.rope_type == 'llama3':
+        p.update(low_freq_factor=cfg.rope_low_freq_factor, high_freq_factor=cfg.rope_high_freq_factor,
+                 original_max_position_embeddings=cfg.rope_original_max_seq_len)
     return p
 
 def hf_config(cfg: ModelConfig):
@@ -52,10 +55,12 @@ def hf_config(cfg: ModelConfig):
     moe = dict(moe_intermediate_size=cfg.moe_hidden_dim or cfg.hidden_dim, num_experts_per_tok=cfg.top_k,
                norm_topk_prob=cfg.norm_topk_prob, router_aux_loss_coef=cfg.aux_loss_alpha)
     if kind == 'llama': kw.update(attention_bias=False, mlp_bias=False)
+    if kind in ('qwen2', 'qwen3'): kw.update(use_sliding_window=False, sliding_window=None)
+    if kind == 'qwen3': kw.update(attention_bias=False)
     if kind == 'mixtral': kw.update(intermediate_size=cfg.moe_hidden_dim, num_local_experts=cfg.n_experts,
                                     num_experts_per_tok=cfg.top_k, router_aux_loss_coef=cfg.aux_loss_alpha, sliding_window=None)
     if kind == 'qwen2_moe': kw.update(moe, num_experts=cfg.n_experts, shared_expert_intermediate_size=cfg.n_shared_experts * cfg.moe_hidden_dim,
-                                      qkv_bias=False, decoder_sparse_step=1, mlp_only_layers=[], use_sliding_window=False)
+                                      qkv_bias=cfg.qkv_bias, decoder_sparse_step=1, mlp_only_layers=[], use_sliding_window=False)
     if kind in ('glm4_moe', 'deepseek_v3'):
         kw.update(moe, n_routed_experts=cfg.n_experts or cfg.top_k, n_shared_experts=cfg.n_shared_experts, n_group=1, topk_group=1,
                   routed_scaling_factor=1.0, first_k_dense_replace=0 if cfg.n_experts else cfg.n_layers, attention_bias=False)
@@ -124,20 +129,23 @@ def config_from_hf(c) -> ModelConfig:
     "The `ModelConfig` of the transformers config `c`."
     kind = check_choice('transformers model_type', c.model_type, HF_ARCHITECTURES)
     rope = dict(c.rope_parameters or {})
-    check_choice(f'{kind} rope_parameters rope_type', rope.get('rope_type', 'default'), ('default', 'linear'))
-    _require(c, hidden_act='silu', attention_bias=False, mlp_bias=False)
+    rope_type = check_choice(f'{kind} rope_parameters rope_type', rope.get('rope_type', 'default'), ('default', 'linear', 'llama3'))
+    _require(c, hidden_act='silu', attention_bias=False, mlp_bias=False, use_sliding_window=False)
     if rope.get('partial_rotary_factor', 1.0) != 1.0: raise ValueError(f"{kind} config has partial_rotary_factor={rope['partial_rotary_factor']}, zer0llm rotates whole heads (needs 1.0)")
     kw = dict(name=f'hf-{kind}', vocab_size=c.vocab_size, dim=c.hidden_size, n_layers=c.num_hidden_layers, n_heads=c.num_attention_heads,
               n_kv_heads=c.num_key_value_heads, hidden_dim=c.intermediate_size, max_seq_len=c.max_position_embeddings,
               norm_eps=c.rms_norm_eps, rope_theta=rope.get('rope_theta', 10000.), rope_scaling=rope.get('factor'),
-              tie_embeddings=c.tie_word_embeddings, aux_loss_alpha=getattr(c, 'router_aux_loss_coef', 0.01))
-    if kind != 'deepseek_v3' and (getattr(c, 'head_dim', None) or c.hidden_size // c.num_attention_heads) != c.hidden_size // c.num_attention_heads:
-        raise ValueError(f"{kind} config has head_dim={c.head_dim}, zer0llm needs hidden_size/num_attention_heads={c.hidden_size // c.num_attention_heads}")
+              tie_embeddings=c.tie_word_embeddings, aux_loss_alpha=getattr(c, 'router_aux_loss_coef', 0.01),
+              qkv_bias=kind == 'qwen2' or getattr(c, 'qkv_bias', False), qk_norm=kind == 'qwen3')
+    if rope_type == 'llama3':
+        kw.update(rope_type='llama3', rope_low_freq_factor=rope['low_freq_factor'], rope_high_freq_factor=rope['high_freq_factor'],
+                  rope_original_max_seq_len=rope['original_max_position_embeddings'])
+    if kind != 'deepseek_v3': kw.update(head_dim=getattr(c, 'head_dim', None) or c.hidden_size // c.num_attention_heads)
     if kind == 'mixtral':
         _require(c, sliding_window=None)
         kw.update(n_experts=c.num_local_experts, top_k=c.num_experts_per_tok, moe_hidden_dim=c.intermediate_size, norm_topk_prob=True)
     if kind == 'qwen2_moe':
-        _require(c, qkv_bias=False, use_sliding_window=False, decoder_sparse_step=1, mlp_only_layers=[])
+        _require(c, use_sliding_window=False, decoder_sparse_step=1, mlp_only_layers=[])
         n_shared, rest = divmod(c.shared_expert_intermediate_size, c.moe_intermediate_size)
         if rest: raise ValueError(f"qwen2_moe config has shared_expert_intermediate_size={c.shared_expert_intermediate_size}, not a multiple of moe_intermediate_size={c.moe_intermediate_size}")
         kw.update(n_experts=c.num_experts, top_k=c.num_experts_per_tok, moe_hidden_dim=c.moe_intermediate_size, n_shared_experts=n_shared,

@@ -12,7 +12,7 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from .core import *
 from .config import ModelConfig, PRESETS
 from .moe import MLP, MoE
-from .attention import (Attention, KVCache, AttnContext, rope_cache, attention_class, sinusoidal_table,
+from .attention import (Attention, KVCache, AttnContext, rope_tables, attention_class, sinusoidal_table,
                                make_context,
                                make_attention)
 
@@ -50,7 +50,7 @@ class Transformer(nn.Module):
         self.output = nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
         if cfg.tie_embeddings: self.output.weight = self.tok_embeddings.weight
         if cfg.position == 'rope':
-            cos, sin = rope_cache(attention_class(cfg).rope_dims(cfg), cfg.max_seq_len, cfg.rope_theta, cfg.rope_scaling)
+            cos, sin = rope_tables(cfg)
             self.register_buffer('rope_cos', cos, persistent=False)
             self.register_buffer('rope_sin', sin, persistent=False)
         self.apply(self._init_weights)
@@ -174,7 +174,7 @@ def param_count(cfg: ModelConfig) -> tuple[int, int]:
     unused = cfg.n_layers * (cfg.n_experts - cfg.top_k) * _swiglu(cfg.dim, cfg.moe_hidden_dim) if cfg.n_experts else 0
     if cfg.attention != 'standard': return _meta_count(cfg), _meta_count(cfg) - unused
     hd = cfg.head_dim
-    attn = cfg.dim * (cfg.n_heads + 2 * cfg.n_kv_heads) * hd + cfg.n_heads * hd * cfg.dim
+    attn = (cfg.dim + cfg.qkv_bias) * (cfg.n_heads + 2 * cfg.n_kv_heads) * hd + cfg.n_heads * hd * cfg.dim + 2 * hd * cfg.qk_norm
     if cfg.n_experts: mlp = cfg.dim * cfg.n_experts + (cfg.n_experts + cfg.n_shared_experts) * _swiglu(cfg.dim, cfg.moe_hidden_dim)
     else: mlp = _swiglu(cfg.dim, cfg.hidden_dim)
     embed = cfg.vocab_size * cfg.dim * (1 if cfg.tie_embeddings else 2) + (cfg.max_seq_len * cfg.dim if cfg.position == 'learned' else 0)
