@@ -16,7 +16,7 @@ from .attention import mla_dims, attention_class
 
 # %% auto #0
 __all__ = ['HF_ARCHITECTURES', 'hf_model_type', 'hf_config', 'hf_name', 'hf_state_dict', 'to_hf', 'config_from_hf', 'from_hf',
-           'save_pretrained']
+           'save_pretrained', 'HFModelConfig', 'is_hf_dir', 'load_hf']
 
 # %% ../nbs/06a_hf.ipynb #656697ab
 HF_ARCHITECTURES = {'llama': 'LlamaForCausalLM', 'qwen2': 'Qwen2ForCausalLM', 'qwen3': 'Qwen3ForCausalLM', 'mixtral': 'MixtralForCausalLM', 'qwen2_moe': 'Qwen2MoeForCausalLM',
@@ -185,7 +185,7 @@ def from_hf(path_or_model, dtype=None) -> Transformer:
     model.load_state_dict(sd, strict=True)
     return model.to(next(hf.parameters()).dtype).eval()
 
-# %% ../nbs/06a_hf.ipynb #5c2a7374
+# %% ../nbs/06a_hf.ipynb #a1f7eb23
 def save_pretrained(model: Transformer, path: str|Path, tokenizer=None) -> Path:
     "Write `model` (and `tokenizer`) as a transformers model directory at `path`."
     hf = to_hf(model)
@@ -196,3 +196,29 @@ def save_pretrained(model: Transformer, path: str|Path, tokenizer=None) -> Path:
         hf.save_pretrained(tmp)
         if tokenizer is not None: tokenizer.save_pretrained(tmp)
     return Path(path)
+
+# %% ../nbs/06a_hf.ipynb #a992cfdc
+class HFModelConfig(dict):
+    "The config of a transformers model kept as it is: its `config.json` as a dict, with the names the trainer reads."
+    def __getattr__(self, name):
+        try: return self[name]
+        except KeyError: raise AttributeError(name) from None
+    @property
+    def max_seq_len(self) -> int: return self.get('max_position_embeddings') or self.get('n_positions') or 2048
+    def to_dict(self) -> dict: return dict(self)
+    def save(self, path): save_json(self.to_dict(), path)
+
+def is_hf_dir(path) -> bool:
+    "Whether `path` holds a transformers `config.json` (zer0llm's own has no `model_type`)."
+    f = Path(path)/'config.json'
+    return f.is_file() and 'model_type' in load_json(f)
+
+def load_hf(path, dtype=torch.float32) -> nn.Module:
+    "The causal LM of a transformers directory: converted to a `Transformer` when `from_hf` can, else kept, with a `cfg`."
+    import json
+    from transformers import AutoConfig, AutoModelForCausalLM
+    try: config_from_hf(AutoConfig.from_pretrained(path)); return from_hf(path, dtype=dtype)
+    except ValueError: pass                      # an architecture (or a switch) zer0llm does not have: keep it
+    hf = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    hf.cfg = HFModelConfig(json.loads(hf.config.to_json_string(use_diff=False)))
+    return hf

@@ -152,11 +152,13 @@ def generate(model: Transformer, input_ids, max_new_tokens: int, temperature: fl
     if attention_mask is None and pad_id is not None: attention_mask = left_padding_mask(input_ids, pad_id)
     mask = None if attention_mask is None else attention_mask.to(input_ids.device).long()
     fill = pad_id if pad_id is not None else eos_id
-    caches = model.new_caches(B) if use_cache else None
+    caches = model.new_caches(B) if use_cache and hasattr(model, 'new_caches') else None   # a transformers model: none
+    use_cache = caches is not None
     seq, pos, inp = input_ids, 0, input_ids
     done = torch.zeros(B, dtype=torch.bool, device=input_ids.device)
     for _ in range(min(max_new_tokens, model.cfg.max_seq_len - T)):
-        logits = (model(inp, caches, pos, mask) if use_cache else model(seq, attention_mask=mask))[:, -1]
+        out = model(inp, caches, pos, mask) if use_cache else model(seq, attention_mask=mask)
+        logits = getattr(out, 'logits', out)[:, -1]     # transformers models return an output object
         if repetition_penalty != 1: logits = apply_repetition_penalty(logits, seq, repetition_penalty, mask)
         nxt = sample_next(logits, temperature, top_k, top_p, generator)
         if eos_id is not None: nxt = nxt.masked_fill(done, fill); done |= nxt == eos_id
