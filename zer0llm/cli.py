@@ -157,7 +157,7 @@ def run_bench(args):
     if args.out: print(f"report: {args.out}")
     return df
 
-# %% ../nbs/14_cli.ipynb #576ebd5c
+# %% ../nbs/14_cli.ipynb #c4e1800a
 def chat_prompt_ids(tokenizer, messages: list[dict]) -> list[int]:
     "The token ids of `messages` rendered by the tokenizer's chat template (ChatML if it has none), ready for the reply."
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
@@ -194,7 +194,7 @@ def chat(model, tokenizer, lines: Iterable[str], messages: list|None = None, sys
         messages.append({'role': 'assistant', 'content': ''.join(pieces)})
         yield messages[-1]['content']
 
-# %% ../nbs/14_cli.ipynb #506ade62
+# %% ../nbs/14_cli.ipynb #47c396a3
 def load_run(path: str|Path, device='cpu'):
     "(model, tokenizer) of a checkpoint, run or transformers directory (a run: its merged LoRA export or last checkpoint)."
     ck = T.checkpoint_dir(path)
@@ -213,7 +213,8 @@ def run_chat(args, lines: Iterable[str]|None = None):
             if interactive: print('> ', end='', flush=True)
     if interactive: print('> ', end='', flush=True)
     kw = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k or None, seed=args.seed)
-    for _ in chat(model, tok, user_lines(), system=args.system, stream=lambda p: print(p, end='', flush=True), **kw): print(flush=True)
+    show = lambda piece: print(piece, end='', flush=True)
+    for _ in chat(model, tok, user_lines(), system=args.system, stream=show, **kw): print(flush=True)
 
 def add_chat_args(p: argparse.ArgumentParser):
     "The flags `chat` and `generate` share: checkpoint, sampling, device."
@@ -224,7 +225,7 @@ def add_chat_args(p: argparse.ArgumentParser):
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--device', default='auto')
 
-# %% ../nbs/14_cli.ipynb #3e9f8064
+# %% ../nbs/14_cli.ipynb #fe8ce488
 def run_export(args):
     "Write `args.checkpoint` as a transformers directory at `args.hf`."
     from zer0llm.hf import save_pretrained as save_hf
@@ -266,7 +267,8 @@ def make_parser() -> Parser:
     add_chat_args(c); c.add_argument('--system', help='a system message that opens the conversation')
     c.set_defaults(func=run_chat)
     x = sub.add_parser('export', help='write a checkpoint or run as a Hugging Face transformers directory')
-    x.add_argument('checkpoint', help='checkpoint or run directory'); x.add_argument('--hf', required=True, metavar='DIR', help='output directory')
+    x.add_argument('checkpoint', help='checkpoint or run directory')
+    x.add_argument('--hf', required=True, metavar='DIR', help='output directory')
     x.set_defaults(func=run_export)
     e = sub.add_parser('eval', help='perplexity and downstream checks (LAMBADA, SST-2, SQuAD) of a checkpoint')
     e.add_argument('--checkpoint', required=True, help='checkpoint or run directory')

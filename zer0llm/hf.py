@@ -19,7 +19,8 @@ __all__ = ['HF_ARCHITECTURES', 'hf_model_type', 'hf_config', 'hf_name', 'hf_stat
            'save_pretrained', 'HFModelConfig', 'is_hf_dir', 'load_hf']
 
 # %% ../nbs/06a_hf.ipynb #656697ab
-HF_ARCHITECTURES = {'llama': 'LlamaForCausalLM', 'qwen2': 'Qwen2ForCausalLM', 'qwen3': 'Qwen3ForCausalLM', 'mixtral': 'MixtralForCausalLM', 'qwen2_moe': 'Qwen2MoeForCausalLM',
+HF_ARCHITECTURES = {'llama': 'LlamaForCausalLM', 'qwen2': 'Qwen2ForCausalLM', 'qwen3': 'Qwen3ForCausalLM',
+                    'mixtral': 'MixtralForCausalLM', 'qwen2_moe': 'Qwen2MoeForCausalLM',
                     'glm4_moe': 'Glm4MoeForCausalLM', 'deepseek_v3': 'DeepseekV3ForCausalLM'}
 
 def hf_model_type(cfg: ModelConfig) -> str:
