@@ -14,15 +14,26 @@ from .config import ModelConfig
 from .core import check_choice
 
 # %% auto #0
-__all__ = ['ATTENTION_CLASSES', 'rope_cache', 'rotate_half', 'apply_rope', 'sinusoidal_table', 'alibi_slopes', 'alibi_bias',
-           'causal_mask', 'attend_reference', 'attend', 'AttnContext', 'positions_from_mask', 'make_context', 'KVCache',
-           'MLACache', 'Attention', 'mla_dims', 'MLA', 'NSA', 'attention_class', 'make_attention']
+__all__ = ['ATTENTION_CLASSES', 'llama3_inv_freq', 'rope_cache', 'rotate_half', 'apply_rope', 'sinusoidal_table', 'alibi_slopes',
+           'alibi_bias', 'causal_mask', 'attend_reference', 'attend', 'AttnContext', 'positions_from_mask',
+           'make_context', 'KVCache', 'MLACache', 'Attention', 'mla_dims', 'MLA', 'NSA', 'attention_class',
+           'rope_tables', 'make_attention']
 
 # %% ../nbs/04_attention.ipynb #3d6e1f30
-def rope_cache(head_dim: int, max_len: int, theta: float = 10000., scaling: float|None = None, device=None):
+def llama3_inv_freq(inv_freq, factor: float, low_freq_factor: float, high_freq_factor: float, original_max_len: int):
+    "Llama-3.1's frequency bands: long wavelengths divided by `factor`, short ones kept, a smooth ramp between."
+    wavelen = 2 * math.pi / inv_freq
+    smooth = ((original_max_len / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor)).clamp(0, 1)
+    return (1 - smooth) * inv_freq / factor + smooth * inv_freq
+
+def rope_cache(head_dim: int, max_len: int, theta: float = 10000., scaling: float|None = None, device=None,
+               rope_type: str = 'linear', low_freq_factor: float = 1., high_freq_factor: float = 4., original_max_len: int = 8192):
     "cos and sin tables of shape (max_len, head_dim) for rotary embeddings."
     inv_freq = 1.0 / theta ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim)
-    pos = torch.arange(max_len, device=device, dtype=torch.float32) / (scaling or 1.)
+    pos = torch.arange(max_len, device=device, dtype=torch.float32)
+    if scaling and rope_type == 'llama3':
+        inv_freq = llama3_inv_freq(inv_freq, scaling, low_freq_factor, high_freq_factor, original_max_len)
+    elif scaling: pos = pos / scaling
     ang = torch.outer(pos, inv_freq)
     ang = torch.cat([ang, ang], dim=-1)
     return ang.cos(), ang.sin()
@@ -150,10 +161,11 @@ class Attention(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg, hd = cfg, cfg.head_dim
-        self.wq = nn.Linear(cfg.dim, cfg.n_heads * hd, bias=False)
-        self.wk = nn.Linear(cfg.dim, cfg.n_kv_heads * hd, bias=False)
-        self.wv = nn.Linear(cfg.dim, cfg.n_kv_heads * hd, bias=False)
+        self.wq = nn.Linear(cfg.dim, cfg.n_heads * hd, bias=cfg.qkv_bias)
+        self.wk = nn.Linear(cfg.dim, cfg.n_kv_heads * hd, bias=cfg.qkv_bias)
+        self.wv = nn.Linear(cfg.dim, cfg.n_kv_heads * hd, bias=cfg.qkv_bias)
         self.wo = nn.Linear(cfg.n_heads * hd, cfg.dim, bias=False)
+        if cfg.qk_norm: self.q_norm, self.k_norm = nn.RMSNorm(hd, eps=cfg.norm_eps), nn.RMSNorm(hd, eps=cfg.norm_eps)
         self.dropout = cfg.dropout
 
     # Facts about the kind, from the config alone (no module is built): see "Facts of each kind" below.
@@ -179,15 +191,23 @@ class Attention(nn.Module):
 
     @staticmethod
     def hf_model_type(cfg: ModelConfig) -> str:
-        "The transformers `model_type` of a model with this attention (the Llama family, by MLP kind)."
-        if not cfg.n_experts: return 'llama'
+        "The transformers `model_type` of a model with this attention (the Llama/Qwen family, by MLP kind)."
+        if cfg.qk_norm and (cfg.n_experts or cfg.qkv_bias):
+            raise ValueError("qk_norm=True exports as Qwen3, a dense model without q/k/v biases: "
+                             "set n_experts=0 and qkv_bias=False, or qk_norm=False")
+        if cfg.qkv_bias and cfg.n_experts and (cfg.score_func == 'sigmoid' or not cfg.n_shared_experts and cfg.norm_topk_prob):
+            raise ValueError("qkv_bias=True with this MoE has no transformers twin (only qwen2_moe has q/k/v biases): set qkv_bias=False")
+        if cfg.qk_norm: return 'qwen3'
+        if not cfg.n_experts: return 'qwen2' if cfg.qkv_bias else 'llama'
         if cfg.score_func == 'sigmoid': return 'glm4_moe'
         return 'mixtral' if cfg.norm_topk_prob and not cfg.n_shared_experts else 'qwen2_moe'
 
     def project(self, x, rope=None):
         "Queries (B, H, T, d) and keys, values (B, Hkv, T, d), rotated by `rope` if given."
         B, T, _ = x.shape; hd = self.cfg.head_dim
-        q, k, v = (w(x).view(B, T, -1, hd).transpose(1, 2) for w in (self.wq, self.wk, self.wv))
+        q, k, v = (w(x).view(B, T, -1, hd) for w in (self.wq, self.wk, self.wv))
+        if self.cfg.qk_norm: q, k = self.q_norm(q), self.k_norm(k)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
         if rope is not None: q, k = apply_rope(q, *rope), apply_rope(k, *rope)
         return q, k, v
 
@@ -367,6 +387,11 @@ ATTENTION_CLASSES = {'standard': Attention, 'mla': MLA, 'nsa': NSA}
 def attention_class(cfg: ModelConfig) -> type:
     "The attention class `cfg.attention` names (its facts are static methods: `rope_dims`, ...)."
     return ATTENTION_CLASSES[check_choice('attention', cfg.attention, ATTENTION_CLASSES)]
+
+def rope_tables(cfg: ModelConfig, device=None):
+    "The (cos, sin) tables of a model `cfg` over `max_seq_len` positions, for its kind's rope channels."
+    return rope_cache(attention_class(cfg).rope_dims(cfg), cfg.max_seq_len, cfg.rope_theta, cfg.rope_scaling, device,
+                      cfg.rope_type, cfg.rope_low_freq_factor, cfg.rope_high_freq_factor, cfg.rope_original_max_seq_len)
 
 def make_attention(cfg: ModelConfig) -> nn.Module:
     "The attention module `cfg.attention` names."

@@ -159,14 +159,21 @@ def config_diff(saved: dict, current: dict, ignore=()) -> list[str]:
 
 def _as_dict(cfg) -> dict: return asdict(cfg) if is_dataclass(cfg) else dict(cfg)
 
+def _as_built(saved: dict, live) -> dict:
+    "A saved config as this version builds it: fields added since it was saved take their defaults."
+    if not is_dataclass(live) or not hasattr(type(live), 'from_dict'): return saved
+    try: return asdict(type(live).from_dict(saved))
+    except (ValueError, TypeError): return saved   # not buildable any more: compare it as it was
+
 def check_resume_configs(path: str|Path, model_cfg=None, train_cfg=None, strict: bool = False) -> list[str]:
     "Compare checkpoint `path`'s configs with the live ones; raise on incompatible ones, return trajectory changes."
     path = Path(path)
     if model_cfg is not None:
-        if diff := config_diff(load_json(path/'config.json'), _as_dict(model_cfg), ignore=('name',)):
+        saved = _as_built(load_json(path/'config.json'), model_cfg)
+        if diff := config_diff(saved, _as_dict(model_cfg), ignore=('name',)):
             raise ValueError(f"checkpoint {path}: model config differs, cannot resume: " + '; '.join(diff))
     if train_cfg is None or not (path/'train_config.json').exists(): return []
-    saved, live = load_json(path/'train_config.json'), _as_dict(train_cfg)
+    saved, live = _as_built(load_json(path/'train_config.json'), train_cfg), _as_dict(train_cfg)
     if diff := config_diff({k: saved.get(k) for k in RESUME_STATE_FIELDS}, {k: live.get(k) for k in RESUME_STATE_FIELDS}):
         raise ValueError(f"checkpoint {path}: saved with another optimizer setup, cannot resume: " + '; '.join(diff))
     diff = config_diff(saved, live, ignore=RESUME_FREE_FIELDS)

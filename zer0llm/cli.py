@@ -14,7 +14,10 @@ from . import data as D
 from .tokenizer import load_tokenizer, prepare
 from .config import ModelConfig, MODEL_CHOICES, MINIMIND_MOE, model_field_types
 from .model import model_table
+from typing import Callable, Iterable, Iterator
+import torch
 from .checkpoint import load_model
+from .model import generate
 from .learner import sample_text, NonFiniteLossError
 from . import train as T
 from .evaluate import evaluate_checkpoint, load_eval_model
@@ -22,8 +25,9 @@ from .evaluate import evaluate_checkpoint, load_eval_model
 # %% auto #0
 __all__ = ['TRAIN_ALIASES', 'MODEL_NO_FLAG', 'UsageError', 'Parser', 'add_train_args', 'add_model_args', 'model_overrides',
            'train_config_from_args', 'load_config_file', 'run_train', 'run_generate', 'run_eval', 'run_eval_tasks',
-           'run_data', 'run_model', 'add_signature_args', 'run_bench', 'torchrun_command', 'process_count',
-           'make_parser', 'main']
+           'run_data', 'run_model', 'add_signature_args', 'run_bench', 'chat_prompt_ids', 'reply_pieces', 'chat',
+           'load_run', 'run_chat', 'add_chat_args', 'run_export', 'torchrun_command', 'process_count', 'make_parser',
+           'main']
 
 # %% ../nbs/14_cli.ipynb #e0acaa63
 class UsageError(Exception):
@@ -126,12 +130,9 @@ def run_train(args):
 
 # %% ../nbs/14_cli.ipynb #8736f915
 def run_generate(args):
-    "Stream a continuation of `--prompt` from the checkpoint at `--checkpoint`."
-    ck = Path(args.checkpoint)
-    if ck.exists(): ck = T.checkpoint_dir(ck)      # a run directory means its merged export or last checkpoint
-    model = load_model(ck, get_device(args.device))
-    if not (ck/'tokenizer').exists(): raise FileNotFoundError(f"--checkpoint {ck}: has no tokenizer/ directory")
-    tok = load_tokenizer(ck/'tokenizer')
+    "Stream a continuation of `--prompt` from the checkpoint at `--checkpoint` (`--chat`: its reply to it as a user turn)."
+    if args.chat: return run_chat(args, [args.prompt])
+    model, tok = load_run(args.checkpoint, args.device)
     print(args.prompt, end='', flush=True)
     for piece in sample_text(model, tok, args.prompt, args.max_new_tokens, args.temperature, args.top_k or None, args.seed):
         print(piece, end='', flush=True)
@@ -196,7 +197,85 @@ def run_bench(args):
     if args.out: print(f"report: {args.out}")
     return df
 
-# %% ../nbs/14_cli.ipynb #0a1f9fd1
+# %% ../nbs/14_cli.ipynb #c4e1800a
+def chat_prompt_ids(tokenizer, messages: list[dict]) -> list[int]:
+    "The token ids of `messages` rendered by the tokenizer's chat template (ChatML if it has none), ready for the reply."
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
+                                         chat_template=tokenizer.chat_template or D.CHAT_TEMPLATE)
+    return tokenizer(text, add_special_tokens=False)['input_ids']
+
+def reply_pieces(model, tokenizer, prompt_ids: list[int], max_new_tokens: int = 128, temperature: float = 0.8,
+                 top_k: int|None = 50, seed: int = 0):
+    "Decoded pieces of the model's turn after `prompt_ids`, until `<|im_end|>` or the end-of-text token."
+    end = tokenizer.convert_tokens_to_ids('<|im_end|>')
+    stops = {tokenizer.eos_token_id} | ({end} if end is not None and end != tokenizer.unk_token_id else set())
+    keep = max(1, model.cfg.max_seq_len - max_new_tokens)           # the newest tokens of a long conversation
+    device = next(model.parameters()).device
+    ids = torch.tensor([prompt_ids[-keep:]], device=device)
+    gen, out, prev = torch.Generator(device=device).manual_seed(seed), [], ''
+    was_training = model.training; model.eval()
+    for t in generate(model, ids, max_new_tokens, temperature, top_k, eos_id=tokenizer.eos_token_id, generator=gen):
+        if t.item() in stops: break
+        out.append(t.item()); text = tokenizer.decode(out, skip_special_tokens=True)
+        if not text.endswith('\ufffd'): yield text[len(prev):]; prev = text   # whole UTF-8 characters only
+    model.train(was_training)
+
+def chat(model, tokenizer, lines: Iterable[str], messages: list|None = None, system: str|None = None,
+         stream: Callable|None = None, **gen_kw) -> Iterator[str]:
+    "Yield the model's reply to each of `lines`, keeping the conversation in `messages`; `stream(piece)` sees each piece."
+    messages = [] if messages is None else messages
+    if system and not messages: messages.append({'role': 'system', 'content': system})
+    for line in lines:
+        messages.append({'role': 'user', 'content': line})
+        pieces = []
+        for piece in reply_pieces(model, tokenizer, chat_prompt_ids(tokenizer, messages), **gen_kw):
+            pieces.append(piece)
+            if stream: stream(piece)
+        messages.append({'role': 'assistant', 'content': ''.join(pieces)})
+        yield messages[-1]['content']
+
+# %% ../nbs/14_cli.ipynb #47c396a3
+def load_run(path: str|Path, device='cpu'):
+    "(model, tokenizer) of a checkpoint, run or transformers directory (a run: its merged LoRA export or last checkpoint)."
+    ck = T.checkpoint_dir(path)
+    tok_dir = ck/'tokenizer' if (ck/'tokenizer').is_dir() else ck
+    if not (tok_dir/'tokenizer_config.json').is_file(): raise FileNotFoundError(f"--checkpoint {ck}: has no tokenizer/ directory")
+    return T.load_start_model(ck, get_device(device)), load_tokenizer(tok_dir)
+
+def run_chat(args, lines: Iterable[str]|None = None):
+    "Chat with `--checkpoint`: one turn per line of stdin (or of `lines`), replies streamed to stdout."
+    model, tok = load_run(args.checkpoint, args.device)
+    interactive = lines is None and sys.stdin.isatty()
+    if interactive: print(f"chatting with {args.checkpoint} (Ctrl-D to end)", flush=True)
+    def user_lines():
+        for line in (sys.stdin if lines is None else lines):
+            if line.strip(): yield line.strip()
+            if interactive: print('> ', end='', flush=True)
+    if interactive: print('> ', end='', flush=True)
+    kw = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k or None, seed=args.seed)
+    show = lambda piece: print(piece, end='', flush=True)
+    for _ in chat(model, tok, user_lines(), system=args.system, stream=show, **kw): print(flush=True)
+
+def add_chat_args(p: argparse.ArgumentParser):
+    "The flags `chat` and `generate` share: checkpoint, sampling, device."
+    p.add_argument('--checkpoint', required=True, help='checkpoint, run or transformers directory (a run: its merged LoRA export or last checkpoint)')
+    p.add_argument('--max-new-tokens', type=int, default=100)
+    p.add_argument('--temperature', type=float, default=0.8)
+    p.add_argument('--top-k', type=int, default=50)
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--device', default='auto')
+
+# %% ../nbs/14_cli.ipynb #fe8ce488
+def run_export(args):
+    "Write `args.checkpoint` as a transformers directory at `args.hf`."
+    from zer0llm.hf import save_pretrained as save_hf
+    model, tok = load_run(args.checkpoint)
+    if hasattr(model, 'save_pretrained'):        # already a transformers model
+        with atomic_dir(args.hf) as tmp: model.save_pretrained(tmp); tok.save_pretrained(tmp)
+    else: save_hf(model, args.hf, tok)
+    print(f"wrote {args.hf}: {load_json(Path(args.hf)/'config.json')['architectures'][0]} with its tokenizer")
+
+# %% ../nbs/14_cli.ipynb #3dd59e34
 def torchrun_command(nproc: int, train_argv: list[str]) -> list[str]:
     "The command that runs `zer0llm train` with `train_argv` in `nproc` local processes."
     return [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc-per-node={nproc}',
@@ -218,7 +297,7 @@ def _without_nproc(argv: list[str]) -> list[str]:
         out.append(a)
     return out
 
-# %% ../nbs/14_cli.ipynb #c3e4cec1
+# %% ../nbs/14_cli.ipynb #7e823de8
 def make_parser() -> Parser:
     "The `zer0llm` argument parser with its subcommands."
     p = Parser(prog='zer0llm', description='Pretrain and fine-tune small LMs with first- and zeroth-order optimizers.')
@@ -227,14 +306,17 @@ def make_parser() -> Parser:
     tr = sub.add_parser('train', help='train a model (no flags: the embedded default run)')
     add_train_args(tr); tr.set_defaults(func=run_train)
     g = sub.add_parser('generate', help='stream text from a checkpoint')
-    g.add_argument('--checkpoint', required=True, help='checkpoint or run directory (e.g. runs/default: its merged LoRA export or last checkpoint)')
-    g.add_argument('--prompt', default='The ')
-    g.add_argument('--max-new-tokens', type=int, default=100)
-    g.add_argument('--temperature', type=float, default=0.8)
-    g.add_argument('--top-k', type=int, default=50)
-    g.add_argument('--seed', type=int, default=0)
-    g.add_argument('--device', default='auto')
+    add_chat_args(g); g.add_argument('--prompt', default='The ')
+    g.add_argument('--chat', action='store_true', help="answer --prompt as a user turn, with the tokenizer's chat template")
+    g.add_argument('--system', help='with --chat: a system message')
     g.set_defaults(func=run_generate)
+    c = sub.add_parser('chat', help='chat with a checkpoint (an SFT run): one turn per line of stdin')
+    add_chat_args(c); c.add_argument('--system', help='a system message that opens the conversation')
+    c.set_defaults(func=run_chat)
+    x = sub.add_parser('export', help='write a checkpoint or run as a Hugging Face transformers directory')
+    x.add_argument('checkpoint', help='checkpoint or run directory')
+    x.add_argument('--hf', required=True, metavar='DIR', help='output directory')
+    x.set_defaults(func=run_export)
     e = sub.add_parser('eval', help='perplexity and downstream checks (LAMBADA, SST-2, SQuAD) of a checkpoint')
     e.add_argument('--checkpoint', required=True, help='checkpoint or run directory')
     e.add_argument('--dataset', help='perplexity on the validation split of this dataset (name or local path)')

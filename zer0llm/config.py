@@ -14,14 +14,15 @@ from fastcore.basics import patch_to
 from .core import *
 
 # %% auto #0
-__all__ = ['ATTENTION_KINDS', 'KV_SPELLINGS', 'POSITION_KINDS', 'SCORE_FUNCS', 'QWEN_VOCAB', 'GPT2_VOCAB', 'MINIMIND_MOE',
-           'PRESETS', 'MODEL_CHOICES', 'kv_heads_of', 'ModelConfig', 'model_field_types']
+__all__ = ['ATTENTION_KINDS', 'KV_SPELLINGS', 'POSITION_KINDS', 'SCORE_FUNCS', 'ROPE_TYPES', 'QWEN_VOCAB', 'GPT2_VOCAB',
+           'MINIMIND_MOE', 'PRESETS', 'MODEL_CHOICES', 'kv_heads_of', 'ModelConfig', 'model_field_types']
 
 # %% ../nbs/03_config.ipynb #9f1969e3
 ATTENTION_KINDS = ('standard', 'mla', 'nsa')   # standard covers MHA, GQA and MQA through n_kv_heads
 KV_SPELLINGS = ('mha', 'gqa', 'mqa')            # spellings of attention='standard' that also set n_kv_heads
 POSITION_KINDS = ('rope', 'sinusoidal', 'learned', 'alibi', 'none')
 SCORE_FUNCS = ('softmax', 'sigmoid')             # MoE router: probabilities over experts, or independent gates
+ROPE_TYPES = ('linear', 'llama3')                 # how rope_scaling stretches the context
 
 def kv_heads_of(spelling: str, n_heads: int, n_kv_heads: int) -> int:
     "KV heads of `mha` (n_heads), `mqa` (1) or `gqa`: `n_kv_heads` if it groups, else the divisor nearest n_heads/4."
@@ -47,7 +48,14 @@ class ModelConfig:
     norm_eps: float = 1e-6
     dropout: float = 0.0
     rope_theta: float = 10000.0
-    rope_scaling: float|None = None    # linear position interpolation factor for longer context
+    rope_scaling: float|None = None    # position interpolation factor for longer context (linear, or llama3 below)
+    rope_type: str = 'linear'          # how rope_scaling applies: 'linear' (all frequencies) or 'llama3' (Llama-3.1's bands)
+    rope_low_freq_factor: float = 1.0  # llama3: wavelengths above original_max/low_freq_factor are scaled by rope_scaling
+    rope_high_freq_factor: float = 4.0 # llama3: wavelengths below original_max/high_freq_factor are kept
+    rope_original_max_seq_len: int = 8192   # llama3: the context the model was pretrained on
+    head_dim: int|None = None          # per-head width; None: dim // n_heads (Qwen3, Gemma set it apart)
+    qkv_bias: bool = False             # biases on the q, k, v projections (Qwen2/Qwen2.5)
+    qk_norm: bool = False              # RMSNorm over each head's queries and keys before RoPE (Qwen3)
     tie_embeddings: bool = True
     attention: str = 'standard'
     position: str = 'rope'
@@ -81,7 +89,8 @@ class ModelConfig:
             self.hidden_dim = self.multiple_of * math.ceil(int(8 * self.dim / 3) / self.multiple_of)
         check_choice('attention', self.attention, ATTENTION_KINDS + KV_SPELLINGS)
         check_choice('position', self.position, POSITION_KINDS)
-        if self.dim % self.n_heads: raise ValueError(f"dim={self.dim} must be divisible by n_heads={self.n_heads}")
+        check_choice('rope_type', self.rope_type, ROPE_TYPES)
+        if self.head_dim is None and self.dim % self.n_heads: raise ValueError(f"dim={self.dim} must be divisible by n_heads={self.n_heads}")
         if self.n_heads % self.n_kv_heads:
             raise ValueError(f"n_heads={self.n_heads} must be divisible by n_kv_heads={self.n_kv_heads}")
         check_choice('score_func', self.score_func, SCORE_FUNCS)
@@ -90,9 +99,7 @@ class ModelConfig:
                 raise ValueError(f"top_k={self.top_k} must be between 1 and n_experts={self.n_experts}")
             if self.moe_hidden_dim is None:   # a token's active MLP width (top_k routed + shared) = the dense hidden_dim
                 self.moe_hidden_dim = self.multiple_of * math.ceil(self.hidden_dim / (self.top_k + self.n_shared_experts) / self.multiple_of)
-
-    @property
-    def head_dim(self) -> int: return self.dim // self.n_heads
+        if self.head_dim is None: self.head_dim = self.dim // self.n_heads
 
 # %% ../nbs/03_config.ipynb #cde170f1
 QWEN_VOCAB = 151936   # Qwen2.5's tokenizer

@@ -16,10 +16,11 @@ from .attention import mla_dims, attention_class
 
 # %% auto #0
 __all__ = ['HF_ARCHITECTURES', 'hf_model_type', 'hf_config', 'hf_name', 'hf_state_dict', 'to_hf', 'config_from_hf', 'from_hf',
-           'save_pretrained']
+           'save_pretrained', 'HFModelConfig', 'is_hf_dir', 'load_hf']
 
 # %% ../nbs/06a_hf.ipynb #656697ab
-HF_ARCHITECTURES = {'llama': 'LlamaForCausalLM', 'mixtral': 'MixtralForCausalLM', 'qwen2_moe': 'Qwen2MoeForCausalLM',
+HF_ARCHITECTURES = {'llama': 'LlamaForCausalLM', 'qwen2': 'Qwen2ForCausalLM', 'qwen3': 'Qwen3ForCausalLM',
+                    'mixtral': 'MixtralForCausalLM', 'qwen2_moe': 'Qwen2MoeForCausalLM',
                     'glm4_moe': 'Glm4MoeForCausalLM', 'deepseek_v3': 'DeepseekV3ForCausalLM'}
 
 def hf_model_type(cfg: ModelConfig) -> str:
@@ -38,7 +39,10 @@ def hf_model_type(cfg: ModelConfig) -> str:
 # %% ../nbs/06a_hf.ipynb #20e3bb97
 def _rope_parameters(cfg: ModelConfig) -> dict:
     p = {'rope_type': 'default', 'rope_theta': cfg.rope_theta}
-    if cfg.rope_scaling: p.update(rope_type='linear', factor=cfg.rope_scaling)
+    if cfg.rope_scaling: p.update(rope_type=cfg.rope_type, factor=cfg.rope_scaling)
+    if cfg.rope_scaling and cfg.rope_type == 'llama3':
+        p.update(low_freq_factor=cfg.rope_low_freq_factor, high_freq_factor=cfg.rope_high_freq_factor,
+                 original_max_position_embeddings=cfg.rope_original_max_seq_len)
     return p
 
 def hf_config(cfg: ModelConfig):
@@ -52,10 +56,12 @@ def hf_config(cfg: ModelConfig):
     moe = dict(moe_intermediate_size=cfg.moe_hidden_dim or cfg.hidden_dim, num_experts_per_tok=cfg.top_k,
                norm_topk_prob=cfg.norm_topk_prob, router_aux_loss_coef=cfg.aux_loss_alpha)
     if kind == 'llama': kw.update(attention_bias=False, mlp_bias=False)
+    if kind in ('qwen2', 'qwen3'): kw.update(use_sliding_window=False, sliding_window=None)
+    if kind == 'qwen3': kw.update(attention_bias=False)
     if kind == 'mixtral': kw.update(intermediate_size=cfg.moe_hidden_dim, num_local_experts=cfg.n_experts,
                                     num_experts_per_tok=cfg.top_k, router_aux_loss_coef=cfg.aux_loss_alpha, sliding_window=None)
     if kind == 'qwen2_moe': kw.update(moe, num_experts=cfg.n_experts, shared_expert_intermediate_size=cfg.n_shared_experts * cfg.moe_hidden_dim,
-                                      qkv_bias=False, decoder_sparse_step=1, mlp_only_layers=[], use_sliding_window=False)
+                                      qkv_bias=cfg.qkv_bias, decoder_sparse_step=1, mlp_only_layers=[], use_sliding_window=False)
     if kind in ('glm4_moe', 'deepseek_v3'):
         kw.update(moe, n_routed_experts=cfg.n_experts or cfg.top_k, n_shared_experts=cfg.n_shared_experts, n_group=1, topk_group=1,
                   routed_scaling_factor=1.0, first_k_dense_replace=0 if cfg.n_experts else cfg.n_layers, attention_bias=False)
@@ -124,20 +130,23 @@ def config_from_hf(c) -> ModelConfig:
     "The `ModelConfig` of the transformers config `c`."
     kind = check_choice('transformers model_type', c.model_type, HF_ARCHITECTURES)
     rope = dict(c.rope_parameters or {})
-    check_choice(f'{kind} rope_parameters rope_type', rope.get('rope_type', 'default'), ('default', 'linear'))
-    _require(c, hidden_act='silu', attention_bias=False, mlp_bias=False)
+    rope_type = check_choice(f'{kind} rope_parameters rope_type', rope.get('rope_type', 'default'), ('default', 'linear', 'llama3'))
+    _require(c, hidden_act='silu', attention_bias=False, mlp_bias=False, use_sliding_window=False)
     if rope.get('partial_rotary_factor', 1.0) != 1.0: raise ValueError(f"{kind} config has partial_rotary_factor={rope['partial_rotary_factor']}, zer0llm rotates whole heads (needs 1.0)")
     kw = dict(name=f'hf-{kind}', vocab_size=c.vocab_size, dim=c.hidden_size, n_layers=c.num_hidden_layers, n_heads=c.num_attention_heads,
               n_kv_heads=c.num_key_value_heads, hidden_dim=c.intermediate_size, max_seq_len=c.max_position_embeddings,
               norm_eps=c.rms_norm_eps, rope_theta=rope.get('rope_theta', 10000.), rope_scaling=rope.get('factor'),
-              tie_embeddings=c.tie_word_embeddings, aux_loss_alpha=getattr(c, 'router_aux_loss_coef', 0.01))
-    if kind != 'deepseek_v3' and (getattr(c, 'head_dim', None) or c.hidden_size // c.num_attention_heads) != c.hidden_size // c.num_attention_heads:
-        raise ValueError(f"{kind} config has head_dim={c.head_dim}, zer0llm needs hidden_size/num_attention_heads={c.hidden_size // c.num_attention_heads}")
+              tie_embeddings=c.tie_word_embeddings, aux_loss_alpha=getattr(c, 'router_aux_loss_coef', 0.01),
+              qkv_bias=kind == 'qwen2' or getattr(c, 'qkv_bias', False), qk_norm=kind == 'qwen3')
+    if rope_type == 'llama3':
+        kw.update(rope_type='llama3', rope_low_freq_factor=rope['low_freq_factor'], rope_high_freq_factor=rope['high_freq_factor'],
+                  rope_original_max_seq_len=rope['original_max_position_embeddings'])
+    if kind != 'deepseek_v3': kw.update(head_dim=getattr(c, 'head_dim', None) or c.hidden_size // c.num_attention_heads)
     if kind == 'mixtral':
         _require(c, sliding_window=None)
         kw.update(n_experts=c.num_local_experts, top_k=c.num_experts_per_tok, moe_hidden_dim=c.intermediate_size, norm_topk_prob=True)
     if kind == 'qwen2_moe':
-        _require(c, qkv_bias=False, use_sliding_window=False, decoder_sparse_step=1, mlp_only_layers=[])
+        _require(c, use_sliding_window=False, decoder_sparse_step=1, mlp_only_layers=[])
         n_shared, rest = divmod(c.shared_expert_intermediate_size, c.moe_intermediate_size)
         if rest: raise ValueError(f"qwen2_moe config has shared_expert_intermediate_size={c.shared_expert_intermediate_size}, not a multiple of moe_intermediate_size={c.moe_intermediate_size}")
         kw.update(n_experts=c.num_experts, top_k=c.num_experts_per_tok, moe_hidden_dim=c.moe_intermediate_size, n_shared_experts=n_shared,
@@ -177,7 +186,7 @@ def from_hf(path_or_model, dtype=None) -> Transformer:
     model.load_state_dict(sd, strict=True)
     return model.to(next(hf.parameters()).dtype).eval()
 
-# %% ../nbs/06a_hf.ipynb #5c2a7374
+# %% ../nbs/06a_hf.ipynb #a1f7eb23
 def save_pretrained(model: Transformer, path: str|Path, tokenizer=None) -> Path:
     "Write `model` (and `tokenizer`) as a transformers model directory at `path`."
     hf = to_hf(model)
@@ -188,3 +197,29 @@ def save_pretrained(model: Transformer, path: str|Path, tokenizer=None) -> Path:
         hf.save_pretrained(tmp)
         if tokenizer is not None: tokenizer.save_pretrained(tmp)
     return Path(path)
+
+# %% ../nbs/06a_hf.ipynb #a992cfdc
+class HFModelConfig(dict):
+    "The config of a transformers model kept as it is: its `config.json` as a dict, with the names the trainer reads."
+    def __getattr__(self, name):
+        try: return self[name]
+        except KeyError: raise AttributeError(name) from None
+    @property
+    def max_seq_len(self) -> int: return self.get('max_position_embeddings') or self.get('n_positions') or 2048
+    def to_dict(self) -> dict: return dict(self)
+    def save(self, path): save_json(self.to_dict(), path)
+
+def is_hf_dir(path) -> bool:
+    "Whether `path` holds a transformers `config.json` (zer0llm's own has no `model_type`)."
+    f = Path(path)/'config.json'
+    return f.is_file() and 'model_type' in load_json(f)
+
+def load_hf(path, dtype=torch.float32) -> nn.Module:
+    "The causal LM of a transformers directory: converted to a `Transformer` when `from_hf` can, else kept, with a `cfg`."
+    import json
+    from transformers import AutoConfig, AutoModelForCausalLM
+    try: config_from_hf(AutoConfig.from_pretrained(path)); return from_hf(path, dtype=dtype)
+    except ValueError: pass                      # an architecture (or a switch) zer0llm does not have: keep it
+    hf = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    hf.cfg = HFModelConfig(json.loads(hf.config.to_json_string(use_diff=False)))
+    return hf

@@ -12,7 +12,7 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from .core import *
 from .config import ModelConfig, PRESETS
 from .moe import MLP, MoE
-from .attention import (Attention, KVCache, AttnContext, rope_cache, attention_class, sinusoidal_table,
+from .attention import (Attention, KVCache, AttnContext, rope_tables, attention_class, sinusoidal_table,
                                make_context,
                                make_attention)
 
@@ -50,7 +50,7 @@ class Transformer(nn.Module):
         self.output = nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
         if cfg.tie_embeddings: self.output.weight = self.tok_embeddings.weight
         if cfg.position == 'rope':
-            cos, sin = rope_cache(attention_class(cfg).rope_dims(cfg), cfg.max_seq_len, cfg.rope_theta, cfg.rope_scaling)
+            cos, sin = rope_tables(cfg)
             self.register_buffer('rope_cos', cos, persistent=False)
             self.register_buffer('rope_sin', sin, persistent=False)
         self.apply(self._init_weights)
@@ -152,11 +152,13 @@ def generate(model: Transformer, input_ids, max_new_tokens: int, temperature: fl
     if attention_mask is None and pad_id is not None: attention_mask = left_padding_mask(input_ids, pad_id)
     mask = None if attention_mask is None else attention_mask.to(input_ids.device).long()
     fill = pad_id if pad_id is not None else eos_id
-    caches = model.new_caches(B) if use_cache else None
+    caches = model.new_caches(B) if use_cache and hasattr(model, 'new_caches') else None   # a transformers model: none
+    use_cache = caches is not None
     seq, pos, inp = input_ids, 0, input_ids
     done = torch.zeros(B, dtype=torch.bool, device=input_ids.device)
     for _ in range(min(max_new_tokens, model.cfg.max_seq_len - T)):
-        logits = (model(inp, caches, pos, mask) if use_cache else model(seq, attention_mask=mask))[:, -1]
+        out = model(inp, caches, pos, mask) if use_cache else model(seq, attention_mask=mask)
+        logits = getattr(out, 'logits', out)[:, -1]     # transformers models return an output object
         if repetition_penalty != 1: logits = apply_repetition_penalty(logits, seq, repetition_penalty, mask)
         nxt = sample_next(logits, temperature, top_k, top_p, generator)
         if eos_id is not None: nxt = nxt.masked_fill(done, fill); done |= nxt == eos_id
@@ -174,7 +176,7 @@ def param_count(cfg: ModelConfig) -> tuple[int, int]:
     unused = cfg.n_layers * (cfg.n_experts - cfg.top_k) * _swiglu(cfg.dim, cfg.moe_hidden_dim) if cfg.n_experts else 0
     if cfg.attention != 'standard': return _meta_count(cfg), _meta_count(cfg) - unused
     hd = cfg.head_dim
-    attn = cfg.dim * (cfg.n_heads + 2 * cfg.n_kv_heads) * hd + cfg.n_heads * hd * cfg.dim
+    attn = (cfg.dim + cfg.qkv_bias) * (cfg.n_heads + 2 * cfg.n_kv_heads) * hd + cfg.n_heads * hd * cfg.dim + 2 * hd * cfg.qk_norm
     if cfg.n_experts: mlp = cfg.dim * cfg.n_experts + (cfg.n_experts + cfg.n_shared_experts) * _swiglu(cfg.dim, cfg.moe_hidden_dim)
     else: mlp = _swiglu(cfg.dim, cfg.hidden_dim)
     embed = cfg.vocab_size * cfg.dim * (1 if cfg.tie_embeddings else 2) + (cfg.max_seq_len * cfg.dim if cfg.position == 'learned' else 0)

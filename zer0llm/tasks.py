@@ -121,9 +121,9 @@ class DPOTask:
 LM_HEADS = ('output', 'lm_head')
 
 def lora_targets(model: nn.Module) -> list[str]:
-    "Names of the model's Linear layers (last name component), except the output head: LoRA's default targets."
-    return sorted({n.rsplit('.', 1)[-1] for n, m in model.named_modules()
-                   if isinstance(m, nn.Linear) and n.rsplit('.', 1)[-1] not in LM_HEADS})
+    "Names of the model's Linear layers (last name component; GPT-2's Conv1D too), except the output head: LoRA's default targets."
+    linear = lambda m: isinstance(m, nn.Linear) or type(m).__name__ == 'Conv1D'
+    return sorted({n.rsplit('.', 1)[-1] for n, m in model.named_modules() if linear(m) and n.rsplit('.', 1)[-1] not in LM_HEADS})
 
 def add_lora(model: nn.Module, r: int = 8, alpha: float = 16, dropout: float = 0.0, targets=None) -> nn.Module:
     "`model` wrapped by peft with LoRA adapters on `targets` (default: `lora_targets`); only the adapters train."

@@ -20,6 +20,7 @@ from .model import Transformer, num_params
 from .optim import make_scheduler, FO_OPTIMIZERS, SCHEDULES
 from .zo import (make_optimizer, is_zo, select_params, InstructSchedule, OPTIMIZERS, ZO_OPTIMIZERS, SCOPES,
                         DIRECTIONS, SIGN_RULES, CONSERVATIVE_RULES)
+from .hf import is_hf_dir, load_hf
 from .tasks import PretrainTask, SFTTask, DPOTask, reference_model, add_lora, merge_lora, is_lora, unwrap
 from .learner import (Learner, Recorder, CSVLogger, ProgressCallback, SampleLogger, plot_losses,
                              planned_steps, sample_text, LOG_FORMATS)
@@ -33,10 +34,10 @@ import torch.distributed as dist
 # %% auto #0
 __all__ = ['TASKS', 'MODES', 'PRECISIONS', 'PARALLEL', 'FIELD_CHOICES', 'NOT_OVERRIDES', 'TRAIN_LOGGERS', 'SUMMARY_KEYS',
            'RUN_TOTALS', 'check_model_overrides', 'uses_queries', 'TrainConfig', 'task_dataset', 'dataset_kind',
-           'build_tokenizer', 'build_model', 'checkpoint_dir', 'start_model', 'RunData', 'build_data', 'build_task',
-           'optimizer_name', 'instruct_schedule', 'zo_options', 'build_optimizer', 'register_logger', 'run_loggers',
-           'MergeLoRA', 'recent_train_loss', 'finish_run', 'main_first', 'resume_point', 'sharded_run', 'run_callbacks',
-           'train']
+           'build_tokenizer', 'build_model', 'checkpoint_dir', 'load_start_model', 'start_tokenizer', 'start_model',
+           'RunData', 'build_data', 'build_task', 'optimizer_name', 'instruct_schedule', 'zo_options',
+           'build_optimizer', 'register_logger', 'run_loggers', 'MergeLoRA', 'recent_train_loss', 'finish_run',
+           'main_first', 'resume_point', 'sharded_run', 'run_callbacks', 'train']
 
 # %% ../nbs/09_train.ipynb #2dde5c40
 TASKS = ('pretrain', 'sft', 'dpo', 'lora')
@@ -197,18 +198,32 @@ def checkpoint_dir(path: str|Path) -> Path:
     "The checkpoint at `path`; for a run directory its `checkpoints/merged` (a LoRA run's model) if any, else `checkpoints/last`."
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"init_from: {path}: no such checkpoint or run directory")
-    if is_checkpoint(path): return path
+    if is_checkpoint(path) or is_hf_dir(path): return path
     return next((c for c in (path/'checkpoints'/'merged', path/'checkpoints'/'last') if c.exists()), path)
 
+def load_start_model(path: str|Path, device='cpu'):
+    "The model of a zer0llm checkpoint, or of a transformers directory (converted where it can be, see `load_hf`)."
+    path = Path(path)
+    if not is_hf_dir(path): return load_model(path, device)
+    if is_checkpoint(path) and verify_checkpoint(path).get('lora'):   # a checkpoint of a run on a kept transformers model
+        raise ValueError(f"checkpoint {path}: holds a LoRA run's adapter-wrapped model (for resuming); "
+                         f"load its merged export {path.parent/'merged'} instead")
+    return load_hf(path).to(device)
+
+def start_tokenizer(cfg: TrainConfig, ck: Path):
+    "`cfg.tokenizer` if given, else the checkpoint's `tokenizer/`, else a transformers directory's own tokenizer files."
+    if cfg.tokenizer: return load_tokenizer(cfg.tokenizer)
+    if (ck/'tokenizer').is_dir(): return load_tokenizer(ck/'tokenizer')
+    if (ck/'tokenizer_config.json').is_file(): return load_tokenizer(ck)
+    raise ValueError(f"init_from: {ck} has no tokenizer (no tokenizer/ directory or tokenizer_config.json); pass --tokenizer")
+
 def start_model(cfg: TrainConfig):
-    "(model, tokenizer): from `cfg.init_from` (with its tokenizer unless `cfg.tokenizer`), else fresh."
+    "(model, tokenizer): from `cfg.init_from` (a checkpoint, run or transformers directory, with its tokenizer unless `cfg.tokenizer`), else fresh."
     if not cfg.init_from:
         tok = build_tokenizer(cfg); return build_model(cfg, len(tok)), tok
     ck = checkpoint_dir(cfg.init_from)
-    model = load_model(ck)
-    if cfg.tokenizer: tok = load_tokenizer(cfg.tokenizer)
-    elif (ck/'tokenizer').is_dir(): tok = load_tokenizer(ck/'tokenizer')
-    else: raise ValueError(f"init_from: {ck} has no tokenizer/ directory; pass --tokenizer")
+    model, tok = load_start_model(ck), start_tokenizer(cfg, ck)
+    model.name_or_path = str(ck.resolve())      # what LoRA adapters record as their base_model_name_or_path
     if len(tok) > model.cfg.vocab_size:
         raise ValueError(f"tokenizer: {len(tok)} tokens do not fit the vocab_size={model.cfg.vocab_size} of checkpoint {ck}; "
                          f"use the checkpoint's own tokenizer")
