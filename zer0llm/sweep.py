@@ -19,11 +19,11 @@ from .train import TrainConfig, train, build_tokenizer, uses_queries
 
 # %% auto #0
 __all__ = ['LIST_FIELDS', 'ALIASES', 'DEFAULT_OPTIMIZERS', 'SPEC_FIELDS', 'DONE_STATUSES', 'METRIC_ALIASES', 'WORKER', 'OUTPUTS',
-           'STATUS_COLUMNS', 'SETTING_COLUMNS', 'RESULT_COLUMNS', 'as_list', 'SweepSpec', 'spec_from_dict', 'load_spec',
-           'format_lr', 'run_name', 'check_train_fields', 'expand', 'read_json', 'is_done', 'read_metrics', 'load_run',
-           'run_dirs', 'load_runs', 'cache_lock', 'run_worker', 'prepare_run', 'worker_slots', 'Job', 'last_error',
-           'as_spec', 'run_sweep', 'sweep_status', 'result_row', 'results_table', 'wandb_sweep_config',
-           'add_sweep_args', 'spec_from_args', 'sweep_command']
+           'STATUS_COLUMNS', 'SETTING_COLUMNS', 'RESULT_COLUMNS', 'WANDB_METRICS', 'as_list', 'SweepSpec',
+           'spec_from_dict', 'load_spec', 'format_lr', 'run_name', 'check_train_fields', 'expand', 'read_json',
+           'is_done', 'read_metrics', 'load_run', 'run_dirs', 'load_runs', 'cache_lock', 'run_worker', 'prepare_run',
+           'worker_slots', 'Job', 'last_error', 'as_spec', 'run_sweep', 'sweep_status', 'result_row', 'results_table',
+           'wandb_sweep_config', 'add_sweep_args', 'spec_from_args', 'sweep_command']
 
 # %% ../nbs/11_sweep.ipynb #492e15d0
 LIST_FIELDS = {'modes': str, 'query_budgets': int, 'batch_sizes': int, 'lrs': float, 'optimizers': str,
@@ -391,6 +391,8 @@ def results_table(out: str|Path) -> pd.DataFrame:
                         columns=['name', *SETTING_COLUMNS, *RESULT_COLUMNS, 'status', 'error'])
 
 # %% ../nbs/11_sweep.ipynb #b18a9089
+WANDB_METRICS = {'val_loss': 'eval/loss', 'val_ppl': 'eval/perplexity', 'train_loss': 'train/loss'}   # summary name -> W&B key
+
 def wandb_sweep_config(spec: SweepSpec|dict|str|Path, method: str = 'grid', metric: str = 'val_loss',
                        early_terminate: bool = True, mode: str|None = None, out: str = 'runs/wandb',
                        min_iter: int = 3, name: str|None = None) -> dict:
@@ -402,13 +404,15 @@ def wandb_sweep_config(spec: SweepSpec|dict|str|Path, method: str = 'grid', metr
     lrs = spec.lrs_for(mode)
     grid = {'mode': [mode], 'optimizer': spec.optimizers_for(mode), 'lr': lrs, 'batch_size': spec.batch_sizes,
             'model_size': spec.model_sizes, 'seed': spec.seeds, **({'query_budget': spec.query_budgets} if uses_queries(mode) else {})}
-    fixed = {'progress': False, **spec.fixed, 'dataset': spec.dataset,
+    loggers = [n.strip() for n in str(spec.fixed.get('loggers', 'csv')).split(',') if n.strip()]
+    fixed = {'progress': False, **spec.fixed, 'loggers': ','.join(dict.fromkeys([*loggers, 'wandb'])), 'dataset': spec.dataset,
              **{k: getattr(spec, k) for k in ('max_samples', 'max_steps', 'epochs') if getattr(spec, k) is not None}}
     check_train_fields([*grid, *fixed], 'wandb_sweep_config')
     params = {k: {'values': v} if len(v) > 1 else {'value': v[0]} for k, v in grid.items()}
     if method != 'grid' and len(lrs) > 1: params['lr'] = {'distribution': 'log_uniform_values', 'min': min(lrs), 'max': max(lrs)}
     params.update({k: {'value': v} for k, v in fixed.items()})
     goal = 'maximize' if any(w in metric for w in ('acc', 'mfu', 'tokens_per_s')) else 'minimize'
+    metric = WANDB_METRICS.get(metric, metric)          # the key the W&B logger writes, which the agent reads
     cfg = {'program': 'zer0llm', 'name': name or f"zer0llm-{mode}-{method}", 'method': method,
            'metric': {'name': metric, 'goal': goal}, 'parameters': params,
            'command': ['${env}', 'sh', '-c', 'exec zer0llm train --config "$0" --out "$1/$WANDB_RUN_ID"', '${args_json_file}', out]}
