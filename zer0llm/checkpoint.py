@@ -6,7 +6,7 @@ Docs: https://zer0llm.github.io/zer0llm/checkpoint.html.md"""
 
 # %% ../nbs/08_checkpoint.ipynb #4c04d456
 from __future__ import annotations
-import os, re, json, math, random, shutil, warnings
+import os, re, json, math, random, shutil, warnings, hashlib
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,9 +21,10 @@ from .tasks import is_lora, unwrap
 
 # %% auto #0
 __all__ = ['CHECKPOINT_FORMAT', 'RESUME_FREE_FIELDS', 'RESUME_STATE_FIELDS', 'STEP_DIR', 'rng_state', 'set_rng_state',
-           'flatten_state', 'unflatten_state', 'save_state', 'load_state', 'save_checkpoint', 'is_checkpoint',
-           'verify_checkpoint', 'load_model', 'config_diff', 'check_resume_configs', 'training_state', 'resume',
-           'save_sharded', 'load_sharded', 'Checkpointer', 'find_resume', 'resolve_resume', 'CheckpointCallback']
+           'flatten_state', 'unflatten_state', 'save_state', 'load_state', 'sha256_file', 'file_digests',
+           'save_checkpoint', 'is_checkpoint', 'verify_checkpoint', 'load_model', 'config_diff', 'check_resume_configs',
+           'training_state', 'resume', 'save_sharded', 'load_sharded', 'Checkpointer', 'find_resume', 'resolve_resume',
+           'CheckpointCallback']
 
 # %% ../nbs/08_checkpoint.ipynb #e4d5b06e
 def rng_state() -> dict:
@@ -95,6 +96,18 @@ def load_state(path: str|Path) -> dict:
 # %% ../nbs/08_checkpoint.ipynb #46b34d7e
 CHECKPOINT_FORMAT = 'zer0llm-checkpoint'
 
+def sha256_file(path: str|Path) -> str:
+    "The sha256 hex digest of the file at `path`, read in 1 MiB chunks."
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
+    return h.hexdigest()
+
+def file_digests(root: Path) -> dict:
+    "`{relative path: {size, sha256}}` of every file under `root`: what `meta.json` records."
+    return {str(f.relative_to(root)): {'size': f.stat().st_size, 'sha256': sha256_file(f)}
+            for f in sorted(Path(root).rglob('*')) if f.is_file()}
+
 def save_checkpoint(path: str|Path, model, state: dict|None = None, configs: dict|None = None,
                     tokenizer=None, meta: dict|None = None) -> Path:
     "Write a checkpoint directory atomically: weights, nested `state`, JSON `configs`, tokenizer, then `meta.json`."
@@ -105,8 +118,7 @@ def save_checkpoint(path: str|Path, model, state: dict|None = None, configs: dic
         if state is not None: save_state(state, tmp/'trainer_state')
         for name, cfg in (configs or {}).items(): save_json(asdict(cfg) if is_dataclass(cfg) else cfg, tmp/f'{name}.json')
         if tokenizer is not None: tokenizer.save_pretrained(tmp/'tokenizer')
-        files = {str(f.relative_to(tmp)): f.stat().st_size for f in sorted(tmp.rglob('*')) if f.is_file()}
-        save_json({'format': CHECKPOINT_FORMAT, 'version': 2, **(meta or {}), 'files': files}, tmp/'meta.json')  # last
+        save_json({'format': CHECKPOINT_FORMAT, 'version': 3, **(meta or {}), 'files': file_digests(tmp)}, tmp/'meta.json')  # last
     return path
 
 # %% ../nbs/08_checkpoint.ipynb #1c7a6a58
@@ -122,8 +134,9 @@ def verify_checkpoint(path: str|Path) -> dict:
     meta = load_json(path/'meta.json')
     if not isinstance(meta, dict) or meta.get('format') != CHECKPOINT_FORMAT:
         raise ValueError(f"{path/'meta.json'}: not a zer0llm checkpoint (format {meta.get('format') if isinstance(meta, dict) else None!r})")
-    for name, size in meta.get('files', {}).items():
+    for name, rec in meta.get('files', {}).items():
         f = path/name
+        size, digest = (rec, None) if isinstance(rec, int) else (rec['size'], rec.get('sha256'))   # version 2: sizes only
         if not f.is_file(): raise ValueError(f"{f}: missing from checkpoint {path}")
         if f.stat().st_size != size: raise ValueError(f"{f}: truncated or changed ({f.stat().st_size} bytes, meta.json says {size})")
         if f.suffix == '.json' and f.parent == path: load_json(f)
@@ -131,6 +144,7 @@ def verify_checkpoint(path: str|Path) -> dict:
             try:
                 with safe_open(str(f), 'pt') as st: st.keys()
             except Exception as e: raise ValueError(f"{f}: not a valid safetensors file ({e})") from None
+        if digest and sha256_file(f) != digest: raise ValueError(f"{f}: content changed (its sha256 differs from meta.json's)")
     return meta
 
 def load_model(path: str|Path, device='cpu') -> Transformer:
@@ -148,7 +162,7 @@ def load_model(path: str|Path, device='cpu') -> Transformer:
 
 # %% ../nbs/08_checkpoint.ipynb #5691eaa1
 RESUME_FREE_FIELDS = ('eval_every', 'eval_batches', 'sample_prompt', 'sample_tokens', 'device', 'out', 'progress',
-                      'resume', 'save_every', 'keep_checkpoints', 'loggers', 'wandb_project')
+                      'resume', 'overwrite', 'save_every', 'keep_checkpoints', 'loggers', 'wandb_project')
 RESUME_STATE_FIELDS = ('task', 'mode', 'optimizer')
 
 def config_diff(saved: dict, current: dict, ignore=()) -> list[str]:
@@ -296,8 +310,8 @@ def save_sharded(path: str|Path, model, opt=None, extra: dict|None = None, confi
         save_json(extra or {}, tmp/'extra.json')
         for name, cfg in (configs or {}).items(): save_json(cfg, tmp/f'{name}.json')
         if tokenizer is not None: tokenizer.save_pretrained(tmp/'tokenizer')
-        files = {str(f.relative_to(tmp)): f.stat().st_size for f in sorted(tmp.rglob('*')) if f.is_file()}
-        save_json({'format': CHECKPOINT_FORMAT, 'version': 2, **(meta or {}), 'sharded': True, 'files': files}, tmp/'meta.json')
+        save_json({'format': CHECKPOINT_FORMAT, 'version': 3, **(meta or {}), 'sharded': True, 'files': file_digests(tmp)},
+                  tmp/'meta.json')
         if path.exists(): shutil.rmtree(path)
         os.replace(tmp, path)
     if dist.is_initialized(): dist.barrier()
@@ -386,14 +400,17 @@ class Checkpointer:
 
 # %% ../nbs/08_checkpoint.ipynb #fa13d2ca
 def find_resume(run_dir: str|Path) -> Path|None:
-    "The newest complete, undamaged checkpoint under `run_dir/checkpoints`, or None."
-    root, good = Path(run_dir)/'checkpoints', []
+    "The newest complete, undamaged checkpoint under `run_dir/checkpoints`; None if there is none; an error if all are damaged."
+    root, good, damaged = Path(run_dir)/'checkpoints', [], []
     for p in sorted(root.iterdir()) if root.is_dir() else []:
         if not p.is_dir() or p.name.startswith('.'): continue
         try: meta = verify_checkpoint(p)
-        except (ValueError, FileNotFoundError) as e: warnings.warn(f"skipping checkpoint {p}: {e}"); continue
+        except (ValueError, FileNotFoundError) as e:
+            warnings.warn(f"skipping checkpoint {p}: {e}"); damaged.append(str(e)); continue
         if meta.get('export'): continue          # e.g. a LoRA run's `merged`: a model to use, no training state
         good.append((meta.get('step', -1), p.name == 'last', p))
+    if damaged and not good:                     # starting fresh would overwrite the run's metrics
+        raise ValueError(f"{root}: every checkpoint is damaged, nothing to resume from: " + '; '.join(damaged))
     return max(good)[2] if good else None
 
 def resolve_resume(run_dir: str|Path, resume: str|Path|None) -> Path|None:

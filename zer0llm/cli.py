@@ -24,10 +24,10 @@ from .evaluate import evaluate_checkpoint, load_eval_model
 
 # %% auto #0
 __all__ = ['TRAIN_ALIASES', 'MODEL_NO_FLAG', 'UsageError', 'Parser', 'add_train_args', 'add_model_args', 'model_overrides',
-           'train_config_from_args', 'load_config_file', 'run_train', 'run_generate', 'run_eval', 'run_eval_tasks',
-           'run_data', 'run_model', 'add_signature_args', 'run_bench', 'chat_prompt_ids', 'reply_pieces', 'chat',
-           'load_run', 'run_chat', 'add_chat_args', 'run_export', 'torchrun_command', 'process_count', 'make_parser',
-           'main']
+           'train_config_from_args', 'load_config_file', 'as_flag_error', 'run_train', 'run_generate', 'run_eval',
+           'run_eval_tasks', 'run_data', 'run_model', 'add_signature_args', 'run_bench', 'chat_prompt_ids',
+           'reply_pieces', 'chat', 'load_run', 'run_chat', 'add_chat_args', 'run_export', 'torchrun_command',
+           'process_count', 'make_parser', 'format_warning', 'main']
 
 # %% ../nbs/14_cli.ipynb #e0acaa63
 class UsageError(Exception):
@@ -106,19 +106,33 @@ def load_config_file(path: Path) -> dict:
     return load_mapping(path, '--config')
 
 # %% ../nbs/14_cli.ipynb #ab9a86b9
+def as_flag_error(e: Exception) -> Exception:
+    "An error whose message starts with a `TrainConfig` field name (`grad_clip: ...`), reworded to name its flag (`--grad-clip: ...`)."
+    name, sep, rest = str(e).partition(':')
+    if not sep or name not in {f.name for f in fields(T.TrainConfig)}: return e
+    return type(e)(f"--{name.replace('_', '-')}:{rest}")
+
+def _num(v, spec: str = '.3f') -> str:
+    return 'n/a' if v is None else format(v, spec)
+
 def run_train(args):
     "Train from flags, print a summary: losses, the corpus's unigram entropy, and a generated sample."
+    try: return _run_train(args)
+    except (ValueError, FileNotFoundError) as e: raise as_flag_error(e) from None
+
+def _run_train(args):
     cfg = train_config_from_args(args)
     rule = f"{cfg.epochs} epochs" if cfg.epochs else f"{cfg.max_tokens:,} tokens" if cfg.max_tokens else f"{cfg.max_steps} steps"
     start = f"from {cfg.init_from}" if cfg.init_from else f"{cfg.model_size} model"
     print(f"zer0llm train: {cfg.task}, {start}, {cfg.dataset} data, {rule}, {cfg.mode} {T.optimizer_name(cfg)}, out {cfg.out}", flush=True)
     res = T.train(cfg)
+    if res['status'] == 'complete': print(f"run {cfg.out} is already complete ({res['steps']:,} steps): nothing to train")
     print(f"\n{res['params']:,} parameters ({res['trainable_params']:,} trained), {res['tokens']:,} tokens and "
-          f"{res['forward_passes']:,} forward passes in all; {res['seconds']:.1f} s of training in this process "
+          f"{res['forward_passes']:,} forward passes in all; {_num(res['seconds'], '.1f')} s of training "
           f"({res['tokens_per_s'] or 0:,.0f} tok/s)")
-    print(f"final train loss {res['train_loss']:.3f} | validation loss {res['val_loss']:.3f} (perplexity {res['val_ppl']:.2f})"
+    print(f"final train loss {_num(res['train_loss'])} | validation loss {_num(res['val_loss'])} (perplexity {_num(res['val_ppl'], '.2f')})"
           + (f" | unigram entropy of the corpus {res['unigram_entropy']:.3f} nats/token" if res['unigram_entropy'] else ''))
-    if res['unigram_entropy']:
+    if res['unigram_entropy'] and res['val_loss'] is not None:
         verdict = 'below' if res['val_loss'] < res['unigram_entropy'] else 'NOT below'
         print(f"validation loss is {res['unigram_entropy'] - res['val_loss']:.2f} nats {verdict} the unigram entropy")
     print(f"checkpoint {T.checkpoint_dir(res['out'])} | loss curve {res['plot']}")
@@ -350,9 +364,15 @@ def make_parser() -> Parser:
     add_signature_args(b, bench.bench); b.set_defaults(func=run_bench)
     return p
 
+def format_warning(message, category, filename, lineno, line=None) -> str:
+    "`file:line: Category: message`, one line, without the source line Python adds by default."
+    return f"{filename}:{lineno}: {category.__name__}: {message}\n"
+
 def main(argv: list[str]|None = None) -> int:
     "Entry point of the `zer0llm` command; returns the exit status."
-    p = make_parser()
+    import warnings
+    p, default_format = make_parser(), warnings.formatwarning
+    warnings.formatwarning = format_warning
     try:
         args, extra = p.parse_known_args(argv)
         if not getattr(args, 'func', None): p.print_help(); return 2
@@ -367,3 +387,4 @@ def main(argv: list[str]|None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print('\ninterrupted', file=sys.stderr); return 130
+    finally: warnings.formatwarning = default_format

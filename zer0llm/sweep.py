@@ -21,12 +21,12 @@ from .train import TrainConfig, train, build_tokenizer, uses_queries
 
 # %% auto #0
 __all__ = ['LIST_FIELDS', 'ALIASES', 'DEFAULT_OPTIMIZERS', 'SPEC_FIELDS', 'MODEL_LISTS', 'DONE_STATUSES', 'METRIC_ALIASES',
-           'WORKER', 'OUTPUTS', 'STATUS_COLUMNS', 'SETTING_COLUMNS', 'RESULT_COLUMNS', 'as_list', 'as_bool',
-           'SweepSpec', 'spec_from_dict', 'load_spec', 'format_lr', 'model_part', 'run_name', 'check_train_fields',
-           'expand', 'read_json', 'is_done', 'read_metrics', 'load_run', 'run_dirs', 'load_runs', 'cache_lock',
-           'run_worker', 'prepare_run', 'worker_slots', 'Job', 'last_error', 'as_spec', 'run_sweep', 'sweep_status',
-           'result_row', 'results_table', 'seed_stats', 'parse_setting', 'compare_runs', 'wandb_sweep_config',
-           'add_sweep_args', 'spec_from_args', 'sweep_command']
+           'WORKER', 'OUTPUTS', 'STATUS_COLUMNS', 'SETTING_COLUMNS', 'RESULT_COLUMNS', 'WANDB_METRICS', 'as_list',
+           'as_bool', 'SweepSpec', 'spec_from_dict', 'load_spec', 'format_lr', 'model_part', 'run_name',
+           'check_train_fields', 'expand', 'read_json', 'is_done', 'read_metrics', 'load_run', 'run_dirs', 'load_runs',
+           'cache_lock', 'run_worker', 'prepare_run', 'worker_slots', 'Job', 'last_error', 'as_spec', 'run_sweep',
+           'sweep_status', 'result_row', 'results_table', 'seed_stats', 'parse_setting', 'compare_runs',
+           'wandb_sweep_config', 'add_sweep_args', 'spec_from_args', 'sweep_command']
 
 # %% ../nbs/11_sweep.ipynb #492e15d0
 LIST_FIELDS = {'modes': str, 'query_budgets': int, 'batch_sizes': int, 'lrs': float, 'optimizers': str,
@@ -462,6 +462,8 @@ def compare_runs(table: pd.DataFrame, a: dict|str, b: dict|str, metric: str = 'v
             'diff': xa.mean() - xb.mean(), 't': float(t.statistic), 'df': float(t.df), 'p': float(t.pvalue)}
 
 # %% ../nbs/11_sweep.ipynb #42eca4a7
+WANDB_METRICS = {'val_loss': 'eval/loss', 'val_ppl': 'eval/perplexity', 'train_loss': 'train/loss'}   # summary name -> W&B key
+
 def wandb_sweep_config(spec: SweepSpec|dict|str|Path, method: str = 'grid', metric: str = 'val_loss',
                        early_terminate: bool = True, mode: str|None = None, out: str = 'runs/wandb',
                        min_iter: int = 3, name: str|None = None) -> dict:
@@ -473,7 +475,8 @@ def wandb_sweep_config(spec: SweepSpec|dict|str|Path, method: str = 'grid', metr
     lrs = spec.lrs_for(mode)
     grid = {'mode': [mode], 'optimizer': spec.optimizers_for(mode), 'lr': lrs, 'batch_size': spec.batch_sizes,
             'model_size': spec.model_sizes, 'seed': spec.seeds, **({'query_budget': spec.query_budgets} if uses_queries(mode) else {})}
-    fixed = {'progress': False, **spec.fixed, 'dataset': spec.dataset,
+    loggers = [n.strip() for n in str(spec.fixed.get('loggers', 'csv')).split(',') if n.strip()]
+    fixed = {'progress': False, **spec.fixed, 'loggers': ','.join(dict.fromkeys([*loggers, 'wandb'])), 'dataset': spec.dataset,
              **{k: getattr(spec, k) for k in ('max_samples', 'max_steps', 'epochs') if getattr(spec, k) is not None}}
     if varied := [k for k, v in spec.model.items() if len(v) > 1]:
         raise ValueError(f"model: a W&B sweep here takes no model grid (it varies {', '.join(varied)}); run it with zer0llm sweep")
@@ -483,6 +486,7 @@ def wandb_sweep_config(spec: SweepSpec|dict|str|Path, method: str = 'grid', metr
     if method != 'grid' and len(lrs) > 1: params['lr'] = {'distribution': 'log_uniform_values', 'min': min(lrs), 'max': max(lrs)}
     params.update({k: {'value': v} for k, v in fixed.items()})
     goal = 'maximize' if any(w in metric for w in ('acc', 'mfu', 'tokens_per_s')) else 'minimize'
+    metric = WANDB_METRICS.get(metric, metric)          # the key the W&B logger writes, which the agent reads
     cfg = {'program': 'zer0llm', 'name': name or f"zer0llm-{mode}-{method}", 'method': method,
            'metric': {'name': metric, 'goal': goal}, 'parameters': params,
            'command': ['${env}', 'sh', '-c', 'exec zer0llm train --config "$0" --out "$1/$WANDB_RUN_ID"', '${args_json_file}', out]}

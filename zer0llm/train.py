@@ -6,7 +6,7 @@ Docs: https://zer0llm.github.io/zer0llm/train.html.md"""
 
 # %% ../nbs/09_train.ipynb #21cbea6f
 from __future__ import annotations
-import os, sys, time, math, csv, contextlib, warnings, importlib
+import os, sys, time, math, csv, contextlib, warnings, importlib, shutil
 from dataclasses import dataclass, asdict, fields, field
 from pathlib import Path
 from typing import Callable
@@ -16,7 +16,7 @@ from .data import (get_token_cache, BlockDataset, unigram_entropy, source_spec, 
                           PaddedBatches, is_local_source, iter_records)
 from .tokenizer import trained_tokenizer, load_tokenizer
 from .config import ModelConfig, PRESETS
-from .model import Transformer, num_params
+from .model import Transformer, num_params, training_memory
 from .optim import make_scheduler, FO_OPTIMIZERS, SCHEDULES
 from .zo import (make_optimizer, is_zo, select_params, InstructSchedule, OPTIMIZERS, ZO_OPTIMIZERS, SCOPES,
                         DIRECTIONS, SIGN_RULES, CONSERVATIVE_RULES)
@@ -25,19 +25,20 @@ from .tasks import PretrainTask, SFTTask, DPOTask, reference_model, add_lora, me
 from .learner import (Learner, Recorder, CSVLogger, ProgressCallback, SampleLogger, plot_losses,
                              planned_steps, sample_text, LOG_FORMATS)
 from .checkpoint import (load_model, is_checkpoint, CheckpointCallback, resolve_resume,
-                                check_resume_configs, save_checkpoint, verify_checkpoint)
+                                check_resume_configs, save_checkpoint, verify_checkpoint, resume)
 from .metrics import EfficiencyMeter, make_loggers
 from .distributed import (DistEnv, dist_env, init_distributed, cleanup_distributed, wrap_ddp, zo_data_parallel,
                                  sync_params, launch, fsdp_wrap)
 import torch.distributed as dist
 
 # %% auto #0
-__all__ = ['TASKS', 'MODES', 'PRECISIONS', 'PARALLEL', 'FIELD_CHOICES', 'NOT_OVERRIDES', 'TRAIN_LOGGERS', 'SUMMARY_KEYS',
-           'RUN_TOTALS', 'check_model_overrides', 'uses_queries', 'TrainConfig', 'task_dataset', 'dataset_kind',
-           'build_tokenizer', 'build_model', 'checkpoint_dir', 'load_start_model', 'start_tokenizer', 'start_model',
-           'RunData', 'build_data', 'build_task', 'optimizer_name', 'instruct_schedule', 'zo_options',
-           'build_optimizer', 'register_logger', 'run_loggers', 'MergeLoRA', 'recent_train_loss', 'finish_run',
-           'main_first', 'resume_point', 'sharded_run', 'run_callbacks', 'train']
+__all__ = ['TASKS', 'MODES', 'PRECISIONS', 'PARALLEL', 'FIELD_CHOICES', 'NOT_OVERRIDES', 'FIELD_RANGES', 'TRAIN_LOGGERS',
+           'SUMMARY_KEYS', 'RUN_TOTALS', 'RUN_OUTPUTS', 'check_model_overrides', 'check_range', 'uses_queries',
+           'TrainConfig', 'task_dataset', 'dataset_kind', 'build_tokenizer', 'build_model', 'checkpoint_dir',
+           'load_start_model', 'start_tokenizer', 'start_model', 'RunData', 'build_data', 'build_task',
+           'optimizer_name', 'instruct_schedule', 'zo_options', 'build_optimizer', 'register_logger', 'run_loggers',
+           'MergeLoRA', 'recent_train_loss', 'finish_run', 'main_first', 'resume_point', 'free_memory', 'check_memory',
+           'check_out', 'warmup_for', 'sharded_run', 'run_callbacks', 'complete_run', 'train']
 
 # %% ../nbs/09_train.ipynb #2dde5c40
 TASKS = ('pretrain', 'sft', 'dpo', 'lora')
@@ -67,6 +68,31 @@ def check_model_overrides(model, model_size: str, init_from=None) -> dict:
         except (ValueError, TypeError) as e: raise ValueError(f"model: {e}") from None
     return model
 
+# the accepted range of every numeric TrainConfig field, (low, high, low included): one rule for Python, YAML,
+# the CLI, sweeps and widgets, checked in TrainConfig.__post_init__ (None, where a field allows it, is not checked)
+FIELD_RANGES = {'max_samples': (1, None, True), 'vocab_size': (1, None, True), 'block_size': (1, None, True),
+                'batch_size': (1, None, True), 'grad_accum': (1, None, True), 'max_steps': (1, None, True),
+                'epochs': (0, None, False), 'max_tokens': (0, None, False), 'lr': (0, None, False),
+                'weight_decay': (0, None, True), 'warmup_steps': (0, None, True), 'min_lr_ratio': (0, 1, True),
+                'grad_clip': (0, None, True), 'query_budget': (1, None, True), 'zo_eps': (0, None, False),
+                'bp_interval': (0, None, True), 'target_cos': (0, 1, False), 'subset_last_k': (1, None, True),
+                'lora_r': (1, None, True), 'lora_alpha': (0, None, False), 'lora_dropout': (0, 1, True),
+                'dpo_beta': (0, None, False), 'eval_every': (0, None, True), 'eval_batches': (1, None, True),
+                'sample_tokens': (0, None, True), 'max_bad_steps': (1, None, True), 'save_every': (0, None, True),
+                'keep_checkpoints': (1, None, True), 'seed': (0, 2**32 - 1, True),
+                'noise_scale': (0, None, True), 'blend_ratio': (0, 1, True), 'instruct_target_end': (0, 1, False),
+                'instruct_target_step': (0, None, True), 'instruct_noise_end': (0, None, True),
+                'instruct_noise_step': (0, None, True), 'instruct_loss_threshold': (0, None, False),
+                'instruct_loss_step': (0, None, False), 'instruct_window': (1, None, True)}
+
+def check_range(name: str, value, low, high, low_included: bool = True) -> None:
+    "Raise a `ValueError` naming `name` unless `low <= value <= high` (`low < value` when not `low_included`)."
+    if value is None: return
+    ok = (value >= low if low_included else value > low) and (high is None or value <= high)
+    if ok and not (isinstance(value, float) and math.isnan(value)): return
+    lo = f"at least {low}" if low_included else 'positive' if low == 0 else f"greater than {low}"
+    raise ValueError(f"{name}: must be {lo}" + (f" and at most {high}" if high is not None else '') + f", got {value}")
+
 def uses_queries(mode: str) -> bool:
     "Whether runs of `mode` step a ZO optimizer with queries, so `query_budget` applies: ZO and Instruct."
     return str(mode).split()[0] in ('ZO', 'Instruct')
@@ -93,7 +119,7 @@ class TrainConfig:
     lr: float = 3e-3
     weight_decay: float = 0.1
     schedule: str = 'cosine'
-    warmup_steps: int = 25
+    warmup_steps: int|None = None   # None: 5% of the planned steps, at most 25 (see `warmup_for`)
     min_lr_ratio: float = 0.1
     grad_clip: float = 1.0          # 0 disables clipping
     precision: str = 'fp32'         # fp32 | bf16 (autocast) | fp16 (autocast + scaler, CUDA)
@@ -134,6 +160,7 @@ class TrainConfig:
     save_every: int = 0             # write checkpoints/step_N every N steps (0: only `last` and `best`)
     keep_checkpoints: int = 2       # step checkpoints kept (the newest)
     resume: str|None = None         # 'auto' (the newest checkpoint under out, if any) or a checkpoint directory
+    overwrite: bool = False         # a fresh run into an `out` that holds a run: delete that run first
     loggers: str = 'csv'            # besides metrics.csv (always): tensorboard, wandb, or a register_logger name
     log_format: str = 'zer0llm'     # metrics.csv columns: zer0llm's, or 'origin' (the reproduction scripts' first)
     wandb_project: str = 'zer0llm'
@@ -147,12 +174,7 @@ class TrainConfig:
         for name, choices in FIELD_CHOICES.items():
             if name != 'model_size' or not self.init_from:   # a start checkpoint brings its own model
                 check_choice(name, getattr(self, name), choices)
-        for f in ('batch_size', 'grad_accum', 'max_steps', 'query_budget', 'max_bad_steps', 'keep_checkpoints'):
-            if getattr(self, f) < 1: raise ValueError(f"{f}: must be at least 1, got {getattr(self, f)}")
-        for f in ('lr', 'zo_eps', 'dpo_beta') + (('epochs',) if self.epochs is not None else ()) \
-                 + (('max_tokens',) if self.max_tokens is not None else ()):
-            if getattr(self, f) <= 0: raise ValueError(f"{f}: must be positive, got {getattr(self, f)}")
-        if self.save_every < 0: raise ValueError(f"save_every: must be 0 (off) or a number of steps, got {self.save_every}")
+        for name, rule in FIELD_RANGES.items(): check_range(name, getattr(self, name), *rule)
         if self.mode == 'FO' and self.optimizer in ZO_OPTIMIZERS:   # a ZO optimizer name says the mode
             self.mode = 'Instruct' if self.bp_interval else 'ZO'
         if self.mode == 'Instruct' and self.bp_interval < 1:
@@ -170,7 +192,7 @@ class TrainConfig:
         check_fields('TrainConfig', d, cls)
         return cls(**d)
 
-# %% ../nbs/09_train.ipynb #1c007e40
+# %% ../nbs/09_train.ipynb #7a4bea1e
 def task_dataset(cfg: TrainConfig) -> str:
     "The dataset a task reads: `embedded` means the embedded records of the task's kind."
     kind = {'sft': 'sft', 'dpo': 'dpo'}.get(cfg.task)
@@ -178,7 +200,10 @@ def task_dataset(cfg: TrainConfig) -> str:
 
 def dataset_kind(cfg: TrainConfig) -> str:
     "Record shape of the task's dataset: a registered dataset's kind; for local files, what the task reads."
-    ds = task_dataset(cfg); spec = source_spec(ds)
+    ds = task_dataset(cfg)
+    if is_local_source(ds) and not any(c in ds for c in '*?[') and not Path(ds).expanduser().exists():
+        raise FileNotFoundError(f"dataset: {ds}: no such file or directory")
+    spec = source_spec(ds)
     if spec.path == 'embedded' or not is_local_source(ds): return spec.kind
     if cfg.task in ('sft', 'dpo'): return cfg.task
     rec = next(iter(iter_records(ds, 1)), {})   # lora and pretrain: look at the first record
@@ -253,6 +278,8 @@ def build_data(cfg: TrainConfig, tokenizer, max_len: int, env: DistEnv = DistEnv
     if cfg.task == 'pretrain' or (cfg.task == 'lora' and kind == 'text'):
         cache = get_token_cache(ds, tokenizer, cfg.max_samples)
         if len(cache.train) < block + 2: raise _too_small(cfg, ds, f"training tokens ({cache.path})", len(cache.train), block + 2)
+        if cfg.batch_size * block * world > len(cache.train):    # every batch would repeat the corpus
+            raise _too_small(cfg, ds, f"training tokens ({cache.path})", len(cache.train), cfg.batch_size * block * world)
         val = cache.val if len(cache.val) > block + 1 else cache.train   # a tiny corpus may have no held-out block
         vshard = (rank, world) if len(val) // world >= block + 2 else (0, 1)   # too little to shard: every rank reads it all
         return RunData(BlockDataset(cache.train, block, cfg.batch_size, seed=cfg.seed, rank=rank, world_size=world),
@@ -273,7 +300,7 @@ def build_data(cfg: TrainConfig, tokenizer, max_len: int, env: DistEnv = DistEnv
                                  rank=vshard[0], world_size=vshard[1]),
                    max(1, len(train) // global_batch), tokens)
 
-# %% ../nbs/09_train.ipynb #a84f32e4
+# %% ../nbs/09_train.ipynb #46a233f4
 def build_task(cfg: TrainConfig, model):
     "(model, task): the task's objective, with DPO's reference and LoRA adapters where the config asks."
     ref = None
@@ -318,7 +345,7 @@ def build_optimizer(cfg: TrainConfig, model):
     opt.opt_name = name
     return opt
 
-# %% ../nbs/09_train.ipynb #61e9808c
+# %% ../nbs/09_train.ipynb #587a01ae
 TRAIN_LOGGERS: dict[str, Callable] = {}   # names added by register_logger
 
 def register_logger(name: str, factory: Callable) -> None:
@@ -332,7 +359,7 @@ def run_loggers(cfg: TrainConfig, out: Path) -> list:
     return [CSVLogger(Path(out)/'metrics.csv', cfg.log_format), *(TRAIN_LOGGERS[n](cfg, out) for n in names if n in TRAIN_LOGGERS),
             *make_loggers(rest, out, cfg)]
 
-# %% ../nbs/09_train.ipynb #6d082ba7
+# %% ../nbs/09_train.ipynb #1c007e40
 SUMMARY_KEYS = ('status', 'task', 'mode', 'optimizer', 'q', 'steps', 'epochs', 'tokens', 'seconds', 'tokens_per_s',
                 'train_loss', 'val_loss', 'best_val_loss', 'val_ppl', 'unigram_entropy', 'params', 'trainable_params',
                 'forward_passes', 'skipped_steps')
@@ -377,7 +404,7 @@ def finish_run(cfg: TrainConfig, learn: Learner, rec: Recorder, data: RunData, s
     if main: save_json(s, out/'summary.json')
     return s
 
-# %% ../nbs/09_train.ipynb #cc3fa281
+# %% ../nbs/09_train.ipynb #92babc47
 @contextlib.contextmanager
 def main_first(env: DistEnv):
     "Rank 0 runs the block first (building caches and tokenizers), the other ranks after it, reading what it wrote."
@@ -396,6 +423,44 @@ def resume_point(cfg: TrainConfig, model_cfg: ModelConfig) -> Path|None:
     except (ValueError, FileNotFoundError) as e: raise type(e)(f"resume: {e}") from None
     return path
 
+def free_memory(device) -> int|None:
+    "Bytes free for a run on `device`: CUDA's free memory, else the system's available memory (None if unknown)."
+    device = torch.device(device)
+    if device.type == 'cuda': return torch.cuda.mem_get_info(device)[0]
+    try: import psutil; return psutil.virtual_memory().available
+    except ImportError: return None
+
+def check_memory(cfg: TrainConfig, model_cfg: ModelConfig, device, free: int|None = None) -> int:
+    "The estimated peak bytes of a step (`training_memory`); an error suggesting a batch size when it exceeds `free`."
+    block, mode = min(cfg.block_size or model_cfg.max_seq_len, model_cfg.max_seq_len), 'fo-adamw' if cfg.mode == 'FO' else 'zo-sgd'
+    dtype = 'fp32' if cfg.precision == 'fp32' else 'bf16'
+    need = lambda b: training_memory(model_cfg, b, block, mode, dtype)['total']
+    free = free_memory(device) if free is None else free
+    if free is None or need(cfg.batch_size) <= free: return need(cfg.batch_size)
+    fits = int((0.9 * free - need(0)) // max(1, need(1) - need(0)))
+    raise ValueError(f"batch_size: a step needs about {need(cfg.batch_size) / 2**30:.1f} GiB, {free / 2**30:.1f} GiB are free on "
+                     f"{device}; " + (f"batch_size={fits} fits (use grad_accum for a larger batch)" if fits >= 1
+                                     else "not even batch_size=1 fits: use a smaller model or block_size"))
+
+RUN_OUTPUTS = ('config.json', 'metrics.csv', 'summary.json', 'checkpoints')   # what says a directory holds a run
+
+def check_out(cfg: TrainConfig, env: DistEnv = DistEnv()) -> Path:
+    "`cfg.out`, checked before anything is written: new, empty, a run to resume, or a run to delete first (`overwrite`)."
+    out = Path(cfg.out)
+    fresh = cfg.resume in (None, False, '', 'no', 'none')
+    if not fresh or not any((out/n).exists() for n in RUN_OUTPUTS): return out
+    if not cfg.overwrite:
+        raise ValueError(f"out: {out} already holds a run; resume it (--resume auto), start over (--overwrite deletes "
+                         f"it) or choose another --out")
+    if env.is_main: shutil.rmtree(out)               # the old run as a whole: no checkpoint of it may survive
+    return out
+
+def warmup_for(cfg: TrainConfig, total: int) -> int:
+    "Warmup steps of a run of `total` steps: `cfg.warmup_steps`, by default 5% of them, at most 25 (warns if >= total)."
+    w = min(25, round(0.05 * total)) if cfg.warmup_steps is None else cfg.warmup_steps
+    if w >= total: warnings.warn(f"warmup_steps: {w} warmup steps >= the run's {total} steps: the lr never reaches its peak")
+    return w
+
 def sharded_run(cfg: TrainConfig, env: DistEnv) -> bool:
     "Whether the run shards its model with FSDP (and so its checkpoints): `parallel='fsdp'` on several ranks."
     return cfg.parallel == 'fsdp' and env.world_size > 1
@@ -409,10 +474,18 @@ def run_callbacks(cfg: TrainConfig, out: Path, tok, start: Path|None, env: DistE
                             *([SampleLogger(out/'samples.txt')] if cfg.sample_every_eval else [])]
     return cbs
 
+def complete_run(cfg: TrainConfig, learn: Learner, rec: Recorder, data: RunData, start: Path, out: Path, tok) -> dict:
+    "A resume of a run that has done all its steps: its weights and summary, status `complete`; nothing is written."
+    resume(learn, start)
+    saved = load_json(out/'summary.json') if (out/'summary.json').exists() else None
+    if saved is None: learn.evaluate(); saved = finish_run(cfg, learn, rec, data, 'finished', out, main=False)
+    return {**saved, 'status': 'complete', 'out': str(out), 'plot': str(out/'plots'/'loss.png'), 'learner': learn, 'tokenizer': tok}
+
 def train(cfg: TrainConfig|None = None, cbs=(), **overrides) -> dict:
     "Run a full training job from `cfg` (fields may be overridden by keyword), on every rank under torchrun; returns a summary dict."
     cfg = cfg or TrainConfig()
     if overrides: cfg = TrainConfig.from_dict({**asdict(cfg), **overrides})
+    if Path(cfg.out).exists() and not Path(cfg.out).is_dir(): raise ValueError(f"out: {cfg.out} is a file, not a run directory")
     env, owned = dist_env(), not dist.is_initialized()
     if env.world_size > 1 and cfg.mode == 'Instruct':
         raise ValueError("mode: Instruct (BP-guided ZO) runs on one process; its guide is a local gradient")
@@ -430,6 +503,7 @@ def _train(cfg: TrainConfig, cbs, env: DistEnv) -> dict:
         model = model.to(device)
         data = build_data(cfg, tok, model.cfg.max_seq_len, env)
     model_cfg = model.cfg
+    check_memory(cfg, model_cfg, device)
     model, task = build_task(cfg, model)
     if sharded_run(cfg, env): model = fsdp_wrap(model, env)   # before the optimizer: fully_shard swaps in DTensor parameters
     opt = build_optimizer(cfg, model)
@@ -437,12 +511,14 @@ def _train(cfg: TrainConfig, cbs, env: DistEnv) -> dict:
         if is_zo(opt): zo_data_parallel(opt); sync_params(model)
         else: model = wrap_ddp(model, env)
     total = planned_steps(cfg, data.steps_per_epoch, data.tokens_per_step)
-    sched = make_scheduler(opt, cfg.schedule, total, cfg.warmup_steps, cfg.min_lr_ratio)
+    sched = make_scheduler(opt, cfg.schedule, total, warmup_for(cfg, total), cfg.min_lr_ratio)
     start = resume_point(cfg, model_cfg)
-    if env.is_main: save_json({'train': asdict(cfg), 'model': model_cfg.to_dict()}, out/'config.json')
     rec = Recorder()
     learn = Learner(cfg, model, task, data.train, data.val, opt, sched, [rec, *run_callbacks(cfg, out, tok, start, env), *cbs],
                     data.steps_per_epoch, tok, total)
+    if start is not None and verify_checkpoint(start).get('step', 0) >= total: return complete_run(cfg, learn, rec, data, start, out, tok)
+    check_out(cfg, env)
+    if env.is_main: save_json({'train': asdict(cfg), 'model': model_cfg.to_dict()}, out/'config.json')
     status = 'failed'
     try:
         learn.fit(); status = 'finished'
