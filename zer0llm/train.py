@@ -38,7 +38,7 @@ __all__ = ['TASKS', 'MODES', 'PRECISIONS', 'PARALLEL', 'FIELD_CHOICES', 'NOT_OVE
            'load_start_model', 'start_tokenizer', 'start_model', 'RunData', 'build_data', 'build_task',
            'optimizer_name', 'instruct_schedule', 'zo_options', 'build_optimizer', 'register_logger', 'run_loggers',
            'MergeLoRA', 'recent_train_loss', 'finish_run', 'main_first', 'resume_point', 'free_memory', 'check_memory',
-           'check_out', 'warmup_for', 'sharded_run', 'run_callbacks', 'complete_run', 'train']
+           'check_out', 'clear_out', 'warmup_for', 'sharded_run', 'run_callbacks', 'complete_run', 'train']
 
 # %% ../nbs/09_train.ipynb #2dde5c40
 TASKS = ('pretrain', 'sft', 'dpo', 'lora')
@@ -242,10 +242,13 @@ def start_tokenizer(cfg: TrainConfig, ck: Path):
     if (ck/'tokenizer_config.json').is_file(): return load_tokenizer(ck)
     raise ValueError(f"init_from: {ck} has no tokenizer (no tokenizer/ directory or tokenizer_config.json); pass --tokenizer")
 
-def start_model(cfg: TrainConfig):
-    "(model, tokenizer): from `cfg.init_from` (a checkpoint, run or transformers directory, with its tokenizer unless `cfg.tokenizer`), else fresh."
+def start_model(cfg: TrainConfig, device=None):
+    "(model, tokenizer): from `cfg.init_from` (a checkpoint, run or transformers directory), else fresh."
     if not cfg.init_from:
-        tok = build_tokenizer(cfg); return build_model(cfg, len(tok)), tok
+        tok = build_tokenizer(cfg)
+        model_cfg = ModelConfig.from_name(cfg.model_size, vocab_size=len(tok), **cfg.model)
+        if device is not None: check_memory(cfg, model_cfg, device)   # before a byte of the model exists
+        return Transformer(model_cfg), tok
     ck = checkpoint_dir(cfg.init_from)
     model, tok = load_start_model(ck), start_tokenizer(cfg, ck)
     model.name_or_path = str(ck.resolve())      # what LoRA adapters record as their base_model_name_or_path
@@ -432,6 +435,7 @@ def free_memory(device) -> int|None:
 
 def check_memory(cfg: TrainConfig, model_cfg: ModelConfig, device, free: int|None = None) -> int:
     "The estimated peak bytes of a step (`training_memory`); an error suggesting a batch size when it exceeds `free`."
+    if not isinstance(model_cfg, ModelConfig): return None   # a transformers model kept as it is: no estimate
     block, mode = min(cfg.block_size or model_cfg.max_seq_len, model_cfg.max_seq_len), 'fo-adamw' if cfg.mode == 'FO' else 'zo-sgd'
     dtype = 'fp32' if cfg.precision == 'fp32' else 'bf16'
     need = lambda b: training_memory(model_cfg, b, block, mode, dtype)['total']
@@ -444,16 +448,20 @@ def check_memory(cfg: TrainConfig, model_cfg: ModelConfig, device, free: int|Non
 
 RUN_OUTPUTS = ('config.json', 'metrics.csv', 'summary.json', 'checkpoints')   # what says a directory holds a run
 
-def check_out(cfg: TrainConfig, env: DistEnv = DistEnv()) -> Path:
-    "`cfg.out`, checked before anything is written: new, empty, a run to resume, or a run to delete first (`overwrite`)."
+def check_out(cfg: TrainConfig) -> bool:
+    "Whether `cfg.out` holds a run to delete first (`overwrite`); an error when it holds one and may not."
     out = Path(cfg.out)
     fresh = cfg.resume in (None, False, '', 'no', 'none')
-    if not fresh or not any((out/n).exists() for n in RUN_OUTPUTS): return out
+    if not fresh or not any((out/n).exists() for n in RUN_OUTPUTS): return False
     if not cfg.overwrite:
         raise ValueError(f"out: {out} already holds a run; resume it (--resume auto), start over (--overwrite deletes "
                          f"it) or choose another --out")
-    if env.is_main: shutil.rmtree(out)               # the old run as a whole: no checkpoint of it may survive
-    return out
+    return True
+
+def clear_out(cfg: TrainConfig, env: DistEnv = DistEnv()) -> None:
+    "Delete the old run in `cfg.out` as a whole (rank 0; every rank waits): no checkpoint of it may survive."
+    if env.is_main: shutil.rmtree(cfg.out)
+    if env.world_size > 1: dist.barrier()
 
 def warmup_for(cfg: TrainConfig, total: int) -> int:
     "Warmup steps of a run of `total` steps: `cfg.warmup_steps`, by default 5% of them, at most 25 (warns if >= total)."
@@ -498,12 +506,17 @@ def train(cfg: TrainConfig|None = None, cbs=(), **overrides) -> dict:
 def _train(cfg: TrainConfig, cbs, env: DistEnv) -> dict:
     seed_everything(cfg.seed)                     # the same seed on every rank: same weights, same ZO directions
     device, out = get_device(cfg.device), Path(cfg.out)
+    replace = check_out(cfg)                     # on every rank, before any rank writes there
+    if env.world_size > 1: dist.barrier()
     with main_first(env):
-        model, tok = start_model(cfg)
+        model, tok = start_model(cfg, device)
         model = model.to(device)
         data = build_data(cfg, tok, model.cfg.max_seq_len, env)
     model_cfg = model.cfg
-    check_memory(cfg, model_cfg, device)
+    if cfg.init_from:                            # a loaded model: its weights are held already
+        held = sum(p.numel() * p.element_size() for p in model.parameters())
+        free = free_memory(device)
+        check_memory(cfg, model_cfg, device, None if free is None else free + held)
     model, task = build_task(cfg, model)
     if sharded_run(cfg, env): model = fsdp_wrap(model, env)   # before the optimizer: fully_shard swaps in DTensor parameters
     opt = build_optimizer(cfg, model)
@@ -517,7 +530,7 @@ def _train(cfg: TrainConfig, cbs, env: DistEnv) -> dict:
     learn = Learner(cfg, model, task, data.train, data.val, opt, sched, [rec, *run_callbacks(cfg, out, tok, start, env), *cbs],
                     data.steps_per_epoch, tok, total)
     if start is not None and verify_checkpoint(start).get('step', 0) >= total: return complete_run(cfg, learn, rec, data, start, out, tok)
-    check_out(cfg, env)
+    if replace: clear_out(cfg, env)             # only now: a bad flag above must not cost the old run
     if env.is_main: save_json({'train': asdict(cfg), 'model': model_cfg.to_dict()}, out/'config.json')
     status = 'failed'
     try:
