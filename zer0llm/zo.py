@@ -147,7 +147,7 @@ def load_state_dict(self: ZOOptimizer, state_dict):
     if zo is not None: self.counters.update(zo)
     if sched is not None and self.schedule is not None: self.schedule.load_state_dict(sched)
 
-# %% ../nbs/07a_zo.ipynb #6d842a87
+# %% ../nbs/07a_zo.ipynb #cf5f37a9
 @patch
 def _make_masters(self: ZOOptimizer) -> list:
     "Put an fp32 master in place of each low-precision parameter; return the (master, model parameter) pairs."
@@ -169,7 +169,7 @@ def master_bytes(opt) -> int:
     "Bytes held by a ZO optimizer's fp32 master weights (0 without `master_weights`)."
     return sum(m.numel() * m.element_size() for m, _ in getattr(opt, 'masters', []))
 
-# %% ../nbs/07a_zo.ipynb #eeea6a1b
+# %% ../nbs/07a_zo.ipynb #8322914d
 PASS_COST = dict(forward=1.0, bp=3.0, jvp=3.0)   # forward-equivalents: forward, forward+backward (BP), jvp
 GUIDE_PLAN = dict(seed=-1, a=0.0, b=1.0, gain=1.0)
 
