@@ -16,7 +16,8 @@ from .config import ModelConfig
 from .data import embedded_texts, build_token_cache, TokenCache, BlockDataset
 from .tokenizer import train_tokenizer
 from .model import Transformer, lm_loss, generate, param_count
-from .zo import ZOSGD, lm_closure
+from .zo import ZOSGD, lm_closure, make_optimizer, state_bytes, master_bytes, ZO_OPTIMIZERS
+import zer0llm.zo_methods   # the ZO methods' names, for bench_zo(optimizer=...)
 from .metrics import cpu_info, device_memory_bytes, device_peak_flops, flops_per_token
 
 # %% auto #0
@@ -27,7 +28,7 @@ BENCH_MODES = ('inference', 'zo-sgd', 'fo-adamw')
 
 def _bench_work(mode: str, cfg_dict: dict, batch: int, seq: int, q: int, device, dtype):
     "Build the model and batch, and return the callable doing one unit of `mode`'s work."
-    check_choice('mode', mode, BENCH_MODES)
+    if mode not in ZO_OPTIMIZERS: check_choice('mode', mode, BENCH_MODES)
     torch.manual_seed(0)
     prev = torch.get_default_dtype()
     torch.set_default_dtype(get_dtype(dtype))          # built in `dtype`: no fp32 copy inflates the peak
@@ -39,11 +40,15 @@ def _bench_work(mode: str, cfg_dict: dict, batch: int, seq: int, q: int, device,
     elif mode == 'zo-sgd':
         zo = ZOSGD(model.parameters(), lr=1e-7, q=q)
         work = lambda: zo.step(closure)
+    elif mode in ZO_OPTIMIZERS:
+        zo = make_optimizer(mode, model, 1e-7, q=q)
+        work = lambda: zo.step(closure)
     else:
         fo = torch.optim.AdamW(model.parameters(), lr=1e-4)
         def work():
             fo.zero_grad(set_to_none=True); lm_loss(model(tokens[:, :-1]), tokens[:, 1:]).backward(); fo.step()
     work.n_params = sum(p.numel() for p in model.parameters())
+    work.opt = zo if mode in ZO_OPTIMIZERS else None
     return work
 
 def _bench_memory_worker(args: str) -> None:
@@ -87,23 +92,31 @@ def _interleaved_seconds(fns: list, device, repeats: int) -> list[float]:
     return [sorted(ts)[len(ts) // 2] for ts in times]
 
 def bench_zo(model_cfg, batch: int = 8, seq: int = 256, q: int = 1, device='cpu', dtype: str = 'float32',
-             repeats: int = 3, memory: bool = True, threads: int|None = None) -> dict:
-    "Peak memory of inference / ZO-SGD step / FO AdamW step, and ZO step time vs 2q forwards, as a dict."
+             repeats: int = 3, memory: bool = True, threads: int|None = None, optimizer: str = 'zo-sgd') -> dict:
+    "Peak memory of inference / ZO step (`optimizer`) / FO AdamW step, and ZO step time vs its forwards, as a dict."
     from dataclasses import asdict
+    check_choice('optimizer', optimizer, tuple(ZO_OPTIMIZERS))
+    modes = ('inference', optimizer, 'fo-adamw')
     device, threads = get_device(device), threads or torch.get_num_threads()
     cfg_dict = {k: v for k, v in asdict(model_cfg).items()}
-    res = dict(model=model_cfg.name, params=None, batch=batch, seq=seq, q=q, device=str(device), dtype=dtype)
+    res = dict(model=model_cfg.name, params=None, batch=batch, seq=seq, q=q, device=str(device), dtype=dtype,
+               optimizer=optimizer)
     if memory:
-        peaks = {m: _peak_bytes(m, cfg_dict, batch, seq, q, device, dtype, threads) for m in BENCH_MODES}
+        peaks = {m: _peak_bytes(m, cfg_dict, batch, seq, q, device, dtype, threads) for m in modes}
         res.update(peak_mb={m: round(b / 2**20, 1) for m, b in peaks.items()},
-                   zo_over_inference=peaks['zo-sgd'] / peaks['inference'], fo_over_zo=peaks['fo-adamw'] / peaks['zo-sgd'],
+                   zo_over_inference=peaks[optimizer] / peaks['inference'], fo_over_zo=peaks['fo-adamw'] / peaks[optimizer],
                    memory_method='torch.cuda.max_memory_allocated' if device.type == 'cuda'
                    else 'subprocess peak RSS (VmHWM) minus RSS after imports')
     forward = _bench_work('inference', cfg_dict, batch, seq, q, device, dtype)
-    zo_step = _bench_work('zo-sgd', cfg_dict, batch, seq, q, device, dtype)
+    zo_step = _bench_work(optimizer, cfg_dict, batch, seq, q, device, dtype)
     res.update(params=zo_step.n_params, weights_mb=round(zo_step.n_params * get_dtype(dtype).itemsize / 2**20, 1))
     t_fwd, t_zo = _interleaved_seconds([forward, zo_step], device, repeats)
     res.update(forward_s=t_fwd, zo_step_s=t_zo, zo_step_over_2q_forwards=t_zo / (2 * q * t_fwd))
+    if zo_step.opt is not None:
+        opt = zo_step.opt
+        per_step = opt.forward_equivalents / opt.counters['step']
+        res.update(forwards_per_step=per_step, zo_step_over_forwards=t_zo / (per_step * t_fwd),
+                   state_mb=round((state_bytes(opt) + master_bytes(opt)) / 2**20, 2))
     return res
 
 # %% ../nbs/10_bench.ipynb #b02c1e35

@@ -20,6 +20,7 @@ from .model import Transformer, num_params, training_memory
 from .optim import make_scheduler, FO_OPTIMIZERS, SCHEDULES
 from .zo import (make_optimizer, is_zo, select_params, InstructSchedule, OPTIMIZERS, ZO_OPTIMIZERS, SCOPES,
                         DIRECTIONS, SIGN_RULES, CONSERVATIVE_RULES)
+import zer0llm.zo_methods   # registers hizoo, sparse-mezo, zo-sgd-block and mezo-svrg as --optimizer names
 from .hf import is_hf_dir, load_hf
 from .tasks import PretrainTask, SFTTask, DPOTask, reference_model, add_lora, merge_lora, is_lora, unwrap
 from .learner import (Learner, Recorder, CSVLogger, ProgressCallback, SampleLogger, plot_losses,

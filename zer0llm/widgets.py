@@ -19,6 +19,7 @@ from .config import PRESETS
 from .data import DATASETS
 from .optim import FO_OPTIMIZERS
 from .zo import ZO_OPTIMIZERS, OPTIMIZERS, SCOPES
+import zer0llm.zo_methods   # its optimizers join ZO_OPTIMIZERS, and so the optimizer menu
 from .metrics import StepMemory
 from .sweep import load_run, run_dirs, result_row, read_metrics
 from .plot import loss_figure, X_AXES

@@ -18,9 +18,10 @@ from .tasks import model_lm_loss
 
 # %% auto #0
 __all__ = ['DIRECTIONS', 'NOISE_CHUNK', 'PASS_COST', 'GUIDE_PLAN', 'SIGN_RULES', 'CONSERVATIVE_RULES', 'SCOPES', 'DEFAULT_SUBSET',
-           'ZO_OPTIMIZERS', 'OPTIMIZERS', 'mix_seed', 'chunk_spans', 'draw_chunk', 'noise_chunks', 'draw_noise',
-           'chunk_map', 'ZOOptimizer', 'InstructSchedule', 'ZOSGD', 'ZOAdam', 'ZOMuDaMW', 'state_bytes',
-           'ForwardGradient', 'select_params', 'is_zo', 'make_optimizer', 'lm_closure', 'zo_closures']
+           'ZO_OPTIMIZERS', 'OPTIMIZERS', 'NEEDS_MODEL', 'mix_seed', 'chunk_spans', 'draw_chunk', 'noise_chunks',
+           'draw_noise', 'chunk_map', 'ZOOptimizer', 'master_bytes', 'InstructSchedule', 'ZOSGD', 'ZOAdam', 'ZOMuDaMW',
+           'state_bytes', 'ForwardGradient', 'select_params', 'register_zo_optimizer', 'is_zo', 'make_optimizer',
+           'lm_closure', 'zo_closures']
 
 # %% ../nbs/07a_zo.ipynb #d0bf7216
 DIRECTIONS = ('gaussian', 'rademacher', 'sphere')
@@ -82,8 +83,10 @@ class ZOOptimizer(torch.optim.Optimizer):
     def __init__(self, params, lr: float = 1e-6, eps: float = 1e-3, q: int = 1, direction: str = 'gaussian',
                  two_sided: bool = True, weight_decay: float = 0.0, seed: int = 0, bp_interval: int = 0,
                  target_cos: float = 0.9, noise_scale: float = 1.0, blend_ratio: float = 0.0,
-                 schedule: InstructSchedule|None = None, reuse_guide: bool = True, record: bool = False, **defaults):
+                 schedule: InstructSchedule|None = None, reuse_guide: bool = True, record: bool = False,
+                 master_weights: bool = False, **defaults):
         check_choice('direction', direction, DIRECTIONS)
+        if master_weights and bp_interval: raise ValueError("master_weights: cannot be combined with bp_interval")
         if q < 1: raise ValueError(f"q: the query budget must be >= 1, got {q}")
         if not 0 < target_cos <= 1: raise ValueError(f"target_cos: must lie in (0, 1], got {target_cos}")
         if not 0 <= blend_ratio <= 1: raise ValueError(f"blend_ratio: must lie in [0, 1], got {blend_ratio}")
@@ -93,6 +96,7 @@ class ZOOptimizer(torch.optim.Optimizer):
         self.records, self.last_loss, self.pending_restore, self.base_loss = [], None, None, None
         self.last_step, self.guide_norm, self.fresh_guide = {}, None, False
         self.reduce = None   # data parallel: averages a float64 tensor of scalars over ranks (see `_reduce`)
+        self.masters = self._make_masters() if master_weights else []
 
     def update(self, projections: list, closure) -> None:
         "Extension point (required): apply this variant's rule to the estimate `self.terms(projections)`."
@@ -126,6 +130,7 @@ def params(self: ZOOptimizer):
 def state_dict(self: ZOOptimizer):
     sd = super(ZOOptimizer, self).state_dict()
     sd['zo'] = dict(self.counters)
+    if self.masters: sd['zo_masters'] = [m.clone() for m, _ in self.masters]
     if self.schedule is not None: sd['instruct_schedule'] = self.schedule.state_dict()
     return sd
 
@@ -133,11 +138,38 @@ def state_dict(self: ZOOptimizer):
 def load_state_dict(self: ZOOptimizer, state_dict):
     state_dict = dict(state_dict)
     zo, sched = state_dict.pop('zo', None), state_dict.pop('instruct_schedule', None)
+    masters = state_dict.pop('zo_masters', None)
     super(ZOOptimizer, self).load_state_dict(state_dict)
+    if masters is not None and self.masters:
+        with torch.no_grad():
+            for (m, _), saved in zip(self.masters, masters): m.copy_(saved)
+        self.sync_masters()
     if zo is not None: self.counters.update(zo)
     if sched is not None and self.schedule is not None: self.schedule.load_state_dict(sched)
 
-# %% ../nbs/07a_zo.ipynb #98afa373
+# %% ../nbs/07a_zo.ipynb #cf5f37a9
+@patch
+def _make_masters(self: ZOOptimizer) -> list:
+    "Put an fp32 master in place of each low-precision parameter; return the (master, model parameter) pairs."
+    pairs = []
+    for g in self.param_groups:
+        for k, p in enumerate(g['params']):
+            if p.dtype in (torch.float32, torch.float64): continue
+            g['params'][k] = p.detach().float()
+            pairs.append((g['params'][k], p))
+    return pairs
+
+@patch
+def sync_masters(self: ZOOptimizer):
+    "Set the model's low-precision weights to the fp32 masters, rounded (no-op without `master_weights`)."
+    with torch.no_grad():
+        for master, p in self.masters: p.copy_(master)
+
+def master_bytes(opt) -> int:
+    "Bytes held by a ZO optimizer's fp32 master weights (0 without `master_weights`)."
+    return sum(m.numel() * m.element_size() for m, _ in getattr(opt, 'masters', []))
+
+# %% ../nbs/07a_zo.ipynb #8322914d
 PASS_COST = dict(forward=1.0, bp=3.0, jvp=3.0)   # forward-equivalents: forward, forward+backward (BP), jvp
 GUIDE_PLAN = dict(seed=-1, a=0.0, b=1.0, gain=1.0)
 
@@ -150,6 +182,7 @@ def _count(self: ZOOptimizer, kind: str, n: int = 1):
 @patch
 def _evaluate(self: ZOOptimizer, closure) -> float:
     self._count('forward')
+    self.sync_masters()
     return _as_float(closure())
 
 @patch
@@ -161,7 +194,7 @@ def _guided(self: ZOOptimizer) -> bool:
     if self.fresh_guide: return True
     return self.reuse_guide and self.bp_interval > 0 and all('guide' in self.state[p] for _, _, p in self.params())
 
-# %% ../nbs/07a_zo.ipynb #4971049a
+# %% ../nbs/07a_zo.ipynb #1a6ecc53
 @patch
 def _plan(self: ZOOptimizer, query: int) -> dict:
     "Seed, mixing scalars (z = a*noise + b*guide) and estimate gain of one query's direction."
@@ -199,7 +232,7 @@ def _z(self: ZOOptimizer, plan: dict, i: int, p: torch.Tensor, phase: str = 'per
     if self.record: self.records.append(dict(phase=phase, seed=plan['seed'], index=i, z=z.clone()))
     return z
 
-# %% ../nbs/07a_zo.ipynb #e4b6d224
+# %% ../nbs/07a_zo.ipynb #98afa373
 @patch
 def _add_z(self: ZOOptimizer, terms: list, phase: str = 'perturb', params: list|None = None,
            into: torch.Tensor|None = None):
@@ -221,7 +254,7 @@ def _perturb(self: ZOOptimizer, plan: dict, scale: float):
     "theta += scale * z, in place, one noise chunk at a time."
     self._add_z([(plan, scale)])
 
-# %% ../nbs/07a_zo.ipynb #e6a26133
+# %% ../nbs/07a_zo.ipynb #e4b6d224
 @patch
 def spsa(self: ZOOptimizer, closure, next_batch: Callable|None = None, fuse_restore: bool = False):
     "Projected gradients `[(plan, g)]` of the q queries by finite differences, and the losses evaluated."
@@ -263,7 +296,7 @@ def dense_estimate(self: ZOOptimizer, projections: list, i: int, p: torch.Tensor
     self._add_z(self.terms(projections, sign), 'update', [(i, p)], into=est)
     return est
 
-# %% ../nbs/07a_zo.ipynb #fd25f02a
+# %% ../nbs/07a_zo.ipynb #e6a26133
 class InstructSchedule:
     "The origin's Instruct parameter manager: the cosine target up and the noise scale down as the loss falls."
     def __init__(self, target_start: float = 0.01, target_end: float = 0.95, target_step: float = 0.1,
@@ -289,7 +322,7 @@ class InstructSchedule:
     def state_dict(self) -> dict: return dict(losses=list(self.losses), best=self.best)
     def load_state_dict(self, sd: dict): self.losses, self.best = list(sd['losses']), sd['best']
 
-# %% ../nbs/07a_zo.ipynb #8e5a2bf8
+# %% ../nbs/07a_zo.ipynb #5003d8bb
 @patch
 def _maybe_guide(self: ZOOptimizer, grad_closure):
     "Every `bp_interval` steps: forward+backward, keep the normalized gradient (and its norm), clear .grad."
@@ -308,7 +341,7 @@ def _maybe_guide(self: ZOOptimizer, grad_closure):
         p.grad = None
     self.guide_norm, self.fresh_guide = norm, True
 
-# %% ../nbs/07a_zo.ipynb #80e1d94b
+# %% ../nbs/07a_zo.ipynb #8e5a2bf8
 _COUNTS = ('forward_passes', 'bp_passes', 'jvp_passes', 'forward_equivalents')
 
 @patch
@@ -323,6 +356,7 @@ def step(self: ZOOptimizer, closure, grad_closure: Callable|None = None, next_ba
         if all(math.isfinite(v) for v in gs + [loss]):
             self.update([(plan, g) for (plan, _), g in zip(projections, gs)], closure)
         else: self._skip_update()   # a NaN/inf projection would write NaN into every weight
+        self.sync_masters()
     self.counters['step'] += 1
     self.last_loss = loss
     if self.schedule is not None and math.isfinite(loss): self.schedule.observe(loss)
@@ -341,7 +375,7 @@ def _skip_update(self: ZOOptimizer):
     if self.pending_restore: self._perturb(self._plan(self.q - 1), self.pending_restore[1])
     self.pending_restore = None
 
-# %% ../nbs/07a_zo.ipynb #fc5dd178
+# %% ../nbs/07a_zo.ipynb #80e1d94b
 SIGN_RULES = ('projection', 'elementwise')
 CONSERVATIVE_RULES = ('best-of-three', 'reject')
 
@@ -374,7 +408,7 @@ class ZOSGD(ZOOptimizer):
         self._decay()
         self._apply(self.terms(projections, sign=self.sign == 'projection'))
 
-# %% ../nbs/07a_zo.ipynb #a77517bc
+# %% ../nbs/07a_zo.ipynb #fc5dd178
 @patch
 def _group_params(self: ZOSGD, group) -> list:
     return [(i, p) for i, g, p in self.params() if g is group]
@@ -410,7 +444,7 @@ def _apply_dense(self: ZOSGD, projections: list):
                 u = st['momentum_buffer'].mul_(group['momentum']).add_(u)
             p.add_(u.sign() if self.sign == 'elementwise' else u, alpha=-group['lr'])
 
-# %% ../nbs/07a_zo.ipynb #a76c0e3e
+# %% ../nbs/07a_zo.ipynb #a77517bc
 @patch
 def _best_of_three(self: ZOSGD, projections: list, closure):
     "ZO-Bench's zo_conserv_step: keep the lowest-loss point of theta - u, theta, theta + u."
@@ -441,7 +475,7 @@ def _reject(self: ZOSGD, projections: list, closure):
         self._decay(undo=True)
         self.counters['rejected'] += 1
 
-# %% ../nbs/07a_zo.ipynb #6cb65412
+# %% ../nbs/07a_zo.ipynb #53779e73
 class ZOAdam(ZOOptimizer):
     "Adam on the ZO estimate; `decoupled=True` is ZO-AdamW (decoupled decay), else decay is L2 on the estimate."
     def __init__(self, params, lr: float = 1e-4, betas=(0.9, 0.999), adam_eps: float = 1e-8,
@@ -478,7 +512,7 @@ def state_bytes(opt: torch.optim.Optimizer) -> int:
     "Bytes held in the optimizer's per-parameter state tensors (moments, momentum, guide)."
     return sum(v.numel() * v.element_size() for s in opt.state.values() for v in s.values() if torch.is_tensor(v))
 
-# %% ../nbs/07a_zo.ipynb #4bf64bc6
+# %% ../nbs/07a_zo.ipynb #5b12f581
 from torch.func import jvp, functional_call
 from torch.nn.attention import sdpa_kernel, SDPBackend
 
@@ -518,7 +552,7 @@ class ForwardGradient(ZOSGD):
             losses.append(float(loss))
         return projections, losses
 
-# %% ../nbs/07a_zo.ipynb #9f63fc2a
+# %% ../nbs/07a_zo.ipynb #600ae215
 SCOPES = ('full', 'subset', 'reduced', 'lora')   # reduced: another name for subset
 DEFAULT_SUBSET = (r'norm', r'\.bias$')
 
@@ -544,7 +578,7 @@ def select_params(model: nn.Module, scope: str = 'full', patterns: Iterable[str]
         for n, p in named: p.requires_grad_(n in keep)
     return [p for n, p in named if n in keep]
 
-# %% ../nbs/07a_zo.ipynb #2ee95918
+# %% ../nbs/07a_zo.ipynb #72bf7bba
 ZO_OPTIMIZERS = {
     'zo-sgd':      lambda ps, lr, **kw: ZOSGD(ps, lr=lr, **kw),
     'zo-sgd-sign': lambda ps, lr, sign=True, **kw: ZOSGD(ps, lr=lr, sign=sign, **kw),
@@ -555,7 +589,14 @@ ZO_OPTIMIZERS = {
     'zo-mudamw':   lambda ps, lr, **kw: ZOMuDaMW(ps, lr=lr, **kw),
     'forward-grad': lambda ps, lr, **kw: ForwardGradient(ps, lr=lr, **kw),
 }
-OPTIMIZERS = tuple(FO_OPTIMIZERS) + tuple(ZO_OPTIMIZERS)
+OPTIMIZERS = list(FO_OPTIMIZERS) + list(ZO_OPTIMIZERS)   # grows with register_zo_optimizer
+NEEDS_MODEL = {'forward-grad'}                             # ZO optimizers that take the model itself
+
+def register_zo_optimizer(name: str, factory: Callable, needs_model: bool = False) -> None:
+    "Make `name` a ZO optimizer of `make_optimizer` (and so of `--optimizer` and sweeps): `factory(params, lr, **kw)`."
+    ZO_OPTIMIZERS[name] = factory
+    if name not in OPTIMIZERS: OPTIMIZERS.append(name)
+    if needs_model: NEEDS_MODEL.add(name)
 
 def is_zo(opt) -> bool:
     "Whether `opt` steps from a closure without backward (a `ZOOptimizer`)."
@@ -569,17 +610,17 @@ def make_optimizer(name: str, params_or_model, lr: float, weight_decay: float = 
     groups = param_groups(params_or_model, weight_decay)
     if name.endswith('mudamw') and model is not None: kwargs.setdefault('hidden_size', hidden_size_of(model))
     if name in FO_OPTIMIZERS: return FO_OPTIMIZERS[name](groups, lr, **kwargs)
-    if name == 'forward-grad' and model is not None: kwargs.setdefault('model', model)
+    if name in NEEDS_MODEL and model is not None: kwargs.setdefault('model', model)
     return ZO_OPTIMIZERS[name](groups, lr, **kwargs)
 
-# %% ../nbs/07a_zo.ipynb #fcb99065
+# %% ../nbs/07a_zo.ipynb #5ab02c40
 def lm_closure(model: nn.Module, batch: torch.Tensor, loss_fn: Callable = model_lm_loss) -> Callable:
     "A no-grad closure: `loss_fn(model, inputs, targets)` on `batch` (B, T+1), by default the next-token loss."
     def closure():
         with torch.no_grad(): return loss_fn(model, batch[:, :-1], batch[:, 1:])
     return closure
 
-# %% ../nbs/07a_zo.ipynb #1cbec052
+# %% ../nbs/07a_zo.ipynb #3c6fb0b7
 class zo_closures:
     "closure / grad_closure / next_batch over an iterator of batches; `split` draws BP batches separately."
     def __init__(self, model: nn.Module, loss_fn: Callable, batches, split: bool = False):
