@@ -378,7 +378,7 @@ def merge_attention(*parts):
     lse = torch.stack([l for _, l in parts]).logsumexp(0)
     return sum(o * (l - lse).exp().nan_to_num(0.)[..., None].to(o.dtype) for o, l in parts)
 
-# %% ../nbs/04_attention.ipynb #9061f3e1
+# %% ../nbs/04_attention.ipynb #bde03631
 class NSA(Attention):
     "Native sparse attention: gated sum of compressed, selected-block and sliding-window attention, each with its own K/V."
     def __init__(self, cfg: ModelConfig):
@@ -424,14 +424,15 @@ class NSA(Attention):
     def compress(self, t, mlp):
         "One key (or value) per block of l positions every d: (B, G, S, hd) -> (B, G, n_blocks, hd)."
         l, d = self.cfg.nsa_block_size, self.cfg.nsa_stride
-        (B, G, S, hd), first = t.shape, mlp[0]
-        if S < l: return t.new_zeros(B, G, 0, hd)
-        # mlp[0] on each flattened block (l·hd, position-major) is a convolution of kernel l and stride d
-        w = first.weight.view(-1, l, hd).transpose(1, 2)
-        h = F.conv1d(t.reshape(B * G, S, hd).transpose(1, 2), w, first.bias, stride=d).transpose(1, 2)
-        return mlp[1:](h).view(B, G, -1, hd)
+        (B, G, S, hd), first, r = t.shape, mlp[0], l // d
+        n = (S - l) // d + 1 if S >= l else 0
+        # block i is strides i..i+r-1 of d positions, so mlp[0] on it is a sum of r per-stride products: one matmul
+        strides = t[:, :, :(n + r - 1) * d].reshape(B * G, max(n + r - 1, 0), d * hd)
+        y = torch.einsum('bsk,jrk->bsrj', strides, first.weight.view(-1, r, d * hd))
+        h = sum(y[:, m:m + n, m] for m in range(r)) + first.bias
+        return mlp[1:](h).view(B, G, n, hd)
 
-# %% ../nbs/04_attention.ipynb #f7b657f6
+# %% ../nbs/04_attention.ipynb #2af9d91b
 from fastcore.basics import patch_to
 
 def selection_overlap(n_cmp: int, n_sel: int, block: int, stride: int, select: int, device=None) -> torch.Tensor:
@@ -447,7 +448,7 @@ def branches(self, q, k, v, ctx: AttnContext):
     G, rep, scale, dev = cfg.n_kv_heads, H // cfg.n_kv_heads, hd ** -0.5, q.device
     pos_q = ctx.pos_q if ctx.pos_q is not None else torch.arange(S - T, S, device=dev).expand(B, T)
     if ctx.key_valid is not None:   # keys in position order: key p of a row is its p-th real token
-        order = (~ctx.key_valid).int().argsort(-1, stable=True)[:, None, :, None]
+        order = (~ctx.key_valid).int().argsort(dim=-1, stable=True)[:, None, :, None]
         k, v = k.gather(2, order.expand_as(k)), v.gather(2, order.expand_as(v))
     (kc, ks, kw), (vc, vs, vw) = k.chunk(3, 1), v.chunk(3, 1)
     # compressed: dense attention over the blocks that end at or before the query
@@ -506,7 +507,7 @@ def forward(self, x, rope=None, cache: KVCache|None = None, ctx: AttnContext|Non
     y = F.dropout(y, self.dropout, self.training)
     return self.wo(y.transpose(1, 2).flatten(2))
 
-# %% ../nbs/04_attention.ipynb #e45f1d9f
+# %% ../nbs/04_attention.ipynb #737bf05e
 ATTENTION_CLASSES = {'standard': Attention, 'mla': MLA, 'nsa': NSA}
 
 def attention_class(cfg: ModelConfig) -> type:
