@@ -378,7 +378,7 @@ def merge_attention(*parts):
     lse = torch.stack([l for _, l in parts]).logsumexp(0)
     return sum(o * (l - lse).exp().nan_to_num(0.)[..., None].to(o.dtype) for o, l in parts)
 
-# %% ../nbs/04_attention.ipynb #bde03631
+# %% ../nbs/04_attention.ipynb #2e3074c3
 class NSA(Attention):
     "Native sparse attention: gated sum of compressed, selected-block and sliding-window attention, each with its own K/V."
     def __init__(self, cfg: ModelConfig):
@@ -432,7 +432,7 @@ class NSA(Attention):
         h = sum(y[:, m:m + n, m] for m in range(r)) + first.bias
         return mlp[1:](h).view(B, G, n, hd)
 
-# %% ../nbs/04_attention.ipynb #2af9d91b
+# %% ../nbs/04_attention.ipynb #7f46944e
 from fastcore.basics import patch_to
 
 def selection_overlap(n_cmp: int, n_sel: int, block: int, stride: int, select: int, device=None) -> torch.Tensor:
@@ -507,7 +507,7 @@ def forward(self, x, rope=None, cache: KVCache|None = None, ctx: AttnContext|Non
     y = F.dropout(y, self.dropout, self.training)
     return self.wo(y.transpose(1, 2).flatten(2))
 
-# %% ../nbs/04_attention.ipynb #737bf05e
+# %% ../nbs/04_attention.ipynb #bd81dff8
 ATTENTION_CLASSES = {'standard': Attention, 'mla': MLA, 'nsa': NSA}
 
 def attention_class(cfg: ModelConfig) -> type:
