@@ -355,22 +355,28 @@ def block_sparse_attend(q, k, v, blocks, pos_q, size: int, scale: float, window:
     o = (pt.view(n_tiles, size * h, size) @ as_blocks(v)[tile_key]).view(n_tiles, size, h, v.shape[-1])
     return q.new_zeros(R * T, h, v.shape[-1]).index_add(0, query, o[tile, slot]).view(R, T, h, v.shape[-1]), lse.view(R, T, h)
 
-def banded_attend(q, k, v, size: int, scale: float, window: int|None = None, slopes=None):
-    "`block_sparse_attend` where the T queries and keys are positions 0..T−1 and the blocks are each query's own and the one before: the same without gathers."
-    (R, T, h, d), nb = q.shape, -(-q.shape[1] // size)
+def banded_attend(q, k, v, size: int, scale: float, window: int|None = None, slopes=None, initial: bool = False):
+    "`block_sparse_attend` where the T queries and keys are positions 0..T−1 and the blocks are each query's own and the one before (and block 0 if `initial`): the same without gathers."
+    (R, T, h, d), nb, dev = q.shape, -(-q.shape[1] // size), q.device
     pad = lambda t: F.pad(t, (0, 0) * (t.dim() - 2) + (0, nb * size - T))
     kb, vb = (pad(t).view(R, nb, size, -1) for t in (k, v))
-    pair = lambda t: torch.cat([F.pad(t, (0, 0, 0, 0, 1, 0))[:, :-1], t], 2)       # (R, nb, 2·size, d): previous block, own block
-    s = (pad(q).reshape(R, nb, size * h, d) @ pair(kb).transpose(-1, -2)).view(R, nb, size, h, 2 * size)
+    def keys(t):   # (R, nb, m·size, d): [block 0,] previous block, own block
+        near = [F.pad(t, (0, 0, 0, 0, 1, 0))[:, :-1], t]
+        return torch.cat(([t[:, :1].expand_as(t)] if initial else []) + near, 2)
+    s = (pad(q).reshape(R, nb, size * h, d) @ keys(kb).transpose(-1, -2)).view(R, nb, size, h, -1)
     s = s.to(torch.promote_types(s.dtype, torch.float32)) * scale
-    qpos = torch.arange(nb * size, device=q.device).view(nb, size, 1, 1)
-    kpos = (torch.arange(nb, device=q.device)[:, None] * size - size + torch.arange(2 * size, device=q.device)).view(nb, 1, 1, -1)
+    c, i = torch.arange(nb, device=dev)[:, None], torch.arange(size, device=dev)
+    near = c * size - size + torch.arange(2 * size, device=dev)
+    kpos = torch.cat([i.expand(nb, size), near], 1) if initial else near
+    qpos = (c * size + i).view(nb, size, 1, 1)
+    kpos = kpos.view(nb, 1, 1, -1)
     ok = (kpos <= qpos) & (kpos >= 0)
+    if initial: ok[:, :, :, :size] &= (c >= 2).view(nb, 1, 1, 1)   # block 0 is already among the near blocks of chunks 0 and 1
     if window is not None: ok &= kpos > qpos - window
     if slopes is not None: s = s - slopes[:, None, None, :, None] * (qpos - kpos)
     s = s.masked_fill(~ok, float('-inf'))
     lse, p = s.logsumexp(-1), s.softmax(-1).to(v.dtype)
-    o = (p.view(R, nb, size * h, 2 * size) @ pair(vb)).view(R, nb * size, h, -1)
+    o = (p.view(R, nb, size * h, -1) @ keys(vb)).view(R, nb * size, h, -1)
     return o[:, :T], lse.reshape(R, nb * size, h)[:, :T]
 
 def merge_attention(*parts):
@@ -378,7 +384,7 @@ def merge_attention(*parts):
     lse = torch.stack([l for _, l in parts]).logsumexp(0)
     return sum(o * (l - lse).exp().nan_to_num(0.)[..., None].to(o.dtype) for o, l in parts)
 
-# %% ../nbs/04_attention.ipynb #2e3074c3
+# %% ../nbs/04_attention.ipynb #57635651
 class NSA(Attention):
     "Native sparse attention: gated sum of compressed, selected-block and sliding-window attention, each with its own K/V."
     def __init__(self, cfg: ModelConfig):
@@ -432,7 +438,7 @@ class NSA(Attention):
         h = sum(y[:, m:m + n, m] for m in range(r)) + first.bias
         return mlp[1:](h).view(B, G, n, hd)
 
-# %% ../nbs/04_attention.ipynb #7f46944e
+# %% ../nbs/04_attention.ipynb #7fab8cb4
 from fastcore.basics import patch_to
 
 def selection_overlap(n_cmp: int, n_sel: int, block: int, stride: int, select: int, device=None) -> torch.Tensor:
@@ -477,15 +483,11 @@ def branches(self, q, k, v, ctx: AttnContext):
     slopes = alibi_slopes(H).to(dev).view(G, rep).repeat(B, 1) if cfg.position == 'alibi' else None
     qs, w = group(q), cfg.nsa_window
     if ctx.key_valid is None and T == S:   # queries at positions 0..T-1: the banded parts need no gathers
-        initial = (qs.reshape(B * G, T * rep, hd) @ flat(ks)[:, :l_sel].transpose(-1, -2)).view(B * G, T, rep, -1)
-        initial = initial.to(torch.promote_types(initial.dtype, torch.float32)) * scale   # (B·G, T, rep, ≤ l')
-        if slopes is not None: initial = initial - slopes[:, None, :, None] * (rows_q[..., None, None] - torch.arange(initial.shape[-1], device=dev))
-        initial = initial.masked_fill((chosen[..., :1] < 0).view(B * G, T, 1, 1), float('-inf'))
-        lse = initial.logsumexp(-1)
-        p_init = initial.softmax(-1).nan_to_num(0.).to(vs.dtype).view(B * G, T * rep, -1)
-        o_init = (p_init @ flat(vs)[:, :l_sel]).view(B * G, T, rep, hd), lse
-        o_sel = merge_attention(o_init, banded_attend(qs, flat(ks), flat(vs), l_sel, scale, None, slopes),
-                                block_sparse_attend(qs, flat(ks), flat(vs), chosen[..., 3:].reshape(B * G, T, -1), rows_q, l_sel, scale, None, slopes))
+        o_sel = banded_attend(qs, flat(ks), flat(vs), l_sel, scale, None, slopes, initial=True)
+        if chosen.shape[-1] > 3:
+            free = block_sparse_attend(qs, flat(ks), flat(vs), chosen[..., 3:].reshape(B * G, T, -1), rows_q, l_sel, scale, None, slopes)
+            o_sel = merge_attention(o_sel, free)
+        else: o_sel = o_sel[0]
         o_win = banded_attend(qs, flat(kw), flat(vw), w, scale, w, slopes)[0]
     else:
         o_sel = block_sparse_attend(qs, flat(ks), flat(vs), chosen.view(B * G, T, -1), rows_q, l_sel, scale, None, slopes)[0]
@@ -507,7 +509,7 @@ def forward(self, x, rope=None, cache: KVCache|None = None, ctx: AttnContext|Non
     y = F.dropout(y, self.dropout, self.training)
     return self.wo(y.transpose(1, 2).flatten(2))
 
-# %% ../nbs/04_attention.ipynb #bd81dff8
+# %% ../nbs/04_attention.ipynb #668e25c3
 ATTENTION_CLASSES = {'standard': Attention, 'mla': MLA, 'nsa': NSA}
 
 def attention_class(cfg: ModelConfig) -> type:
