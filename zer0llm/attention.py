@@ -321,7 +321,8 @@ class MLA(nn.Module):
 
 # %% ../nbs/04_attention.ipynb #979e5fa2
 def block_sparse_attend(q, k, v, blocks, pos_q, size: int, scale: float, window: int|None = None, slopes=None):
-    "Each query of q (R, T, h, d) attends to the keys at positions ≤ its `pos_q` (R, T) (and > pos_q − `window`) in its `blocks` (R, T, n; −1: none) of `size` keys of k, v (R, S, d): (out, log-sum-exp (R, T, h))."
+    "q (R, T, h, d) attends to its `blocks` (R, T, n; −1: none) of `size` keys of k, v (R, S, d): (out, log-sum-exp)."
+    # a query at pos_q (R, T) sees the keys at positions ≤ pos_q (and > pos_q − window), ALiBi `slopes` (R, h)
     (R, T, h, _), S, n, dev = q.shape, k.shape[1], blocks.shape[-1], q.device
     nblk = -(-S // size)
     as_blocks = lambda t: F.pad(t, (0, 0, 0, nblk * size - S)).reshape(R * nblk, size, t.shape[-1])
@@ -356,7 +357,8 @@ def block_sparse_attend(q, k, v, blocks, pos_q, size: int, scale: float, window:
     return q.new_zeros(R * T, h, v.shape[-1]).index_add(0, query, o[tile, slot]).view(R, T, h, v.shape[-1]), lse.view(R, T, h)
 
 def banded_attend(q, k, v, size: int, scale: float, window: int|None = None, slopes=None, initial: bool = False):
-    "`block_sparse_attend` where the T queries and keys are positions 0..T−1 and the blocks are each query's own and the one before (and block 0 if `initial`): the same without gathers."
+    "`block_sparse_attend` for queries and keys at positions 0..T−1 over each query's own and previous block, without gathers."
+    # with `initial`, block 0 too (for the queries whose near blocks do not already include it)
     (R, T, h, d), nb, dev = q.shape, -(-q.shape[1] // size), q.device
     pad = lambda t: F.pad(t, (0, 0) * (t.dim() - 2) + (0, nb * size - T))
     kb, vb = (pad(t).view(R, nb, size, -1) for t in (k, v))
@@ -384,7 +386,7 @@ def merge_attention(*parts):
     lse = torch.stack([l for _, l in parts]).logsumexp(0)
     return sum(o * (l - lse).exp().nan_to_num(0.)[..., None].to(o.dtype) for o, l in parts)
 
-# %% ../nbs/04_attention.ipynb #57635651
+# %% ../nbs/04_attention.ipynb #79cd87b6
 class NSA(Attention):
     "Native sparse attention: gated sum of compressed, selected-block and sliding-window attention, each with its own K/V."
     def __init__(self, cfg: ModelConfig):
@@ -438,7 +440,7 @@ class NSA(Attention):
         h = sum(y[:, m:m + n, m] for m in range(r)) + first.bias
         return mlp[1:](h).view(B, G, n, hd)
 
-# %% ../nbs/04_attention.ipynb #7fab8cb4
+# %% ../nbs/04_attention.ipynb #cd0fd6a5
 from fastcore.basics import patch_to
 
 def selection_overlap(n_cmp: int, n_sel: int, block: int, stride: int, select: int, device=None) -> torch.Tensor:
@@ -509,7 +511,7 @@ def forward(self, x, rope=None, cache: KVCache|None = None, ctx: AttnContext|Non
     y = F.dropout(y, self.dropout, self.training)
     return self.wo(y.transpose(1, 2).flatten(2))
 
-# %% ../nbs/04_attention.ipynb #668e25c3
+# %% ../nbs/04_attention.ipynb #6cf26782
 ATTENTION_CLASSES = {'standard': Attention, 'mla': MLA, 'nsa': NSA}
 
 def attention_class(cfg: ModelConfig) -> type:
