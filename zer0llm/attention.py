@@ -386,7 +386,7 @@ def merge_attention(*parts):
     lse = torch.stack([l for _, l in parts]).logsumexp(0)
     return sum(o * (l - lse).exp().nan_to_num(0.)[..., None].to(o.dtype) for o, l in parts)
 
-# %% ../nbs/04_attention.ipynb #79cd87b6
+# %% ../nbs/04_attention.ipynb #c312a0d9
 class NSA(Attention):
     "Native sparse attention: gated sum of compressed, selected-block and sliding-window attention, each with its own K/V."
     def __init__(self, cfg: ModelConfig):
@@ -440,7 +440,7 @@ class NSA(Attention):
         h = sum(y[:, m:m + n, m] for m in range(r)) + first.bias
         return mlp[1:](h).view(B, G, n, hd)
 
-# %% ../nbs/04_attention.ipynb #cd0fd6a5
+# %% ../nbs/04_attention.ipynb #69d14a99
 from fastcore.basics import patch_to
 
 def selection_overlap(n_cmp: int, n_sel: int, block: int, stride: int, select: int, device=None) -> torch.Tensor:
@@ -511,7 +511,7 @@ def forward(self, x, rope=None, cache: KVCache|None = None, ctx: AttnContext|Non
     y = F.dropout(y, self.dropout, self.training)
     return self.wo(y.transpose(1, 2).flatten(2))
 
-# %% ../nbs/04_attention.ipynb #6cf26782
+# %% ../nbs/04_attention.ipynb #ee691798
 ATTENTION_CLASSES = {'standard': Attention, 'mla': MLA, 'nsa': NSA}
 
 def attention_class(cfg: ModelConfig) -> type:
