@@ -16,8 +16,9 @@ from .core import check_choice
 # %% auto #0
 __all__ = ['ATTENTION_CLASSES', 'llama3_inv_freq', 'rope_cache', 'rotate_half', 'apply_rope', 'sinusoidal_table', 'alibi_slopes',
            'alibi_bias', 'causal_mask', 'attend_reference', 'attend', 'AttnContext', 'positions_from_mask',
-           'make_context', 'KVCache', 'MLACache', 'Attention', 'mla_dims', 'MLA', 'NSA', 'attention_class',
-           'rope_tables', 'make_attention']
+           'make_context', 'KVCache', 'MLACache', 'Attention', 'mla_dims', 'MLA', 'block_sparse_attend',
+           'banded_attend', 'merge_attention', 'NSA', 'selection_overlap', 'attention_class', 'rope_tables',
+           'make_attention']
 
 # %% ../nbs/04_attention.ipynb #3d6e1f30
 def llama3_inv_freq(inv_freq, factor: float, low_freq_factor: float, high_freq_factor: float, original_max_len: int):
@@ -319,69 +320,198 @@ class MLA(nn.Module):
         return self.o_proj(y.transpose(1, 2).flatten(2))
 
 # %% ../nbs/04_attention.ipynb #979e5fa2
+def block_sparse_attend(q, k, v, blocks, pos_q, size: int, scale: float, window: int|None = None, slopes=None):
+    "q (R, T, h, d) attends to its `blocks` (R, T, n; −1: none) of `size` keys of k, v (R, S, d): (out, log-sum-exp)."
+    # a query at pos_q (R, T) sees the keys at positions ≤ pos_q (and > pos_q − window), ALiBi `slopes` (R, h)
+    (R, T, h, _), S, n, dev = q.shape, k.shape[1], blocks.shape[-1], q.device
+    nblk = -(-S // size)
+    as_blocks = lambda t: F.pad(t, (0, 0, 0, nblk * size - S)).reshape(R * nblk, size, t.shape[-1])
+    flat = blocks.reshape(-1)
+    used = (flat >= 0).nonzero().squeeze(1)                     # pairs (query, block) in use
+    query, block = used // n, flat[used]                         # query = r·T + t
+    key = query // T * nblk + block
+    # pack the pairs of each block into tiles of `size` queries: tile and slot of every pair
+    order = key.argsort(stable=True)
+    counts = torch.bincount(key, minlength=R * nblk)
+    tiles = -(-counts // size)
+    first_pair, first_tile = counts.cumsum(0) - counts, tiles.cumsum(0) - tiles
+    rank = torch.empty_like(key)
+    rank[order] = torch.arange(len(key), device=dev) - first_pair[key[order]]
+    tile, slot = first_tile[key] + rank // size, rank % size
+    tile_key = torch.repeat_interleave(torch.arange(R * nblk, device=dev), tiles)
+    n_tiles = len(tile_key)
+    qt = q.new_zeros(n_tiles, size, h, q.shape[-1]).index_put((tile, slot), q.reshape(R * T, h, -1)[query])
+    s = (qt.view(n_tiles, size * h, q.shape[-1]) @ as_blocks(k)[tile_key].transpose(1, 2)).view(n_tiles, size, h, size)
+    s = s[tile, slot].to(torch.promote_types(s.dtype, torch.float32)) * scale                            # (pairs, h, size)
+    qpos = pos_q.reshape(-1)[query][:, None]
+    kpos = block[:, None] * size + torch.arange(size, device=dev)
+    ok = (kpos <= qpos) & (kpos < S)
+    if window is not None: ok &= kpos > qpos - window
+    if slopes is not None: s = s - slopes[query // T][..., None] * (qpos - kpos)[:, None].float()
+    logits = s.new_full((R * T * n, h, size), float('-inf')).index_put((used,), s.masked_fill(~ok[:, None], float('-inf')))
+    logits = logits.view(R * T, n, h, size).transpose(1, 2).reshape(R * T, h, n * size)
+    lse, p = logits.logsumexp(-1), logits.softmax(-1).nan_to_num(0.)
+    p = p.view(R * T, h, n, size).transpose(1, 2).reshape(R * T * n, h, size)[used].to(v.dtype)
+    pt = p.new_zeros(n_tiles, size, h, size).index_put((tile, slot), p)
+    o = (pt.view(n_tiles, size * h, size) @ as_blocks(v)[tile_key]).view(n_tiles, size, h, v.shape[-1])
+    return q.new_zeros(R * T, h, v.shape[-1]).index_add(0, query, o[tile, slot]).view(R, T, h, v.shape[-1]), lse.view(R, T, h)
+
+def banded_attend(q, k, v, size: int, scale: float, window: int|None = None, slopes=None, initial: bool = False):
+    "`block_sparse_attend` for queries and keys at positions 0..T−1 over each query's own and previous block, without gathers."
+    # with `initial`, block 0 too (for the queries whose near blocks do not already include it)
+    (R, T, h, d), nb, dev = q.shape, -(-q.shape[1] // size), q.device
+    pad = lambda t: F.pad(t, (0, 0) * (t.dim() - 2) + (0, nb * size - T))
+    kb, vb = (pad(t).view(R, nb, size, -1) for t in (k, v))
+    def keys(t):   # (R, nb, m·size, d): [block 0,] previous block, own block
+        near = [F.pad(t, (0, 0, 0, 0, 1, 0))[:, :-1], t]
+        return torch.cat(([t[:, :1].expand_as(t)] if initial else []) + near, 2)
+    s = (pad(q).reshape(R, nb, size * h, d) @ keys(kb).transpose(-1, -2)).view(R, nb, size, h, -1)
+    s = s.to(torch.promote_types(s.dtype, torch.float32)) * scale
+    c, i = torch.arange(nb, device=dev)[:, None], torch.arange(size, device=dev)
+    near = c * size - size + torch.arange(2 * size, device=dev)
+    kpos = torch.cat([i.expand(nb, size), near], 1) if initial else near
+    qpos = (c * size + i).view(nb, size, 1, 1)
+    kpos = kpos.view(nb, 1, 1, -1)
+    ok = (kpos <= qpos) & (kpos >= 0)
+    if initial: ok[:, :, :, :size] &= (c >= 2).view(nb, 1, 1, 1)   # block 0 is already among the near blocks of chunks 0 and 1
+    if window is not None: ok &= kpos > qpos - window
+    if slopes is not None: s = s - slopes[:, None, None, :, None] * (qpos - kpos)
+    s = s.masked_fill(~ok, float('-inf'))
+    lse, p = s.logsumexp(-1), s.softmax(-1).to(v.dtype)
+    o = (p.view(R, nb, size * h, -1) @ keys(vb)).view(R, nb * size, h, -1)
+    return o[:, :T], lse.reshape(R, nb * size, h)[:, :T]
+
+def merge_attention(*parts):
+    "Combine (out, log-sum-exp) of attentions over disjoint key sets into the attention over their union."
+    lse = torch.stack([l for _, l in parts]).logsumexp(0)
+    return sum(o * (l - lse).exp().nan_to_num(0.)[..., None].to(o.dtype) for o, l in parts)
+
+# %% ../nbs/04_attention.ipynb #c312a0d9
 class NSA(Attention):
-    "Native sparse attention: gated sum of compressed-block, selected-block and sliding-window attention."
+    "Native sparse attention: gated sum of compressed, selected-block and sliding-window attention, each with its own K/V."
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
-        hd = cfg.head_dim
-        self.block_pos = nn.Parameter(torch.zeros(cfg.nsa_block_size, hd))
-        self.compress_k, self.compress_v = nn.Linear(hd, hd, bias=False), nn.Linear(hd, hd, bias=False)
-        self.gate = nn.Linear(cfg.dim, 3 * cfg.n_heads, bias=False)
+        hd, kv = cfg.head_dim, 3 * cfg.n_kv_heads * cfg.head_dim   # keys and values of 3 branches
+        self.wk = nn.Linear(cfg.dim, kv, bias=cfg.qkv_bias)
+        self.wv = nn.Linear(cfg.dim, kv, bias=cfg.qkv_bias)
+        mlp = lambda n_in, n_out: nn.Sequential(nn.Linear(n_in, hd), nn.SiLU(), nn.Linear(hd, n_out))
+        self.compress_k, self.compress_v = mlp(cfg.nsa_block_size * hd, hd), mlp(cfg.nsa_block_size * hd, hd)
+        self.gate = mlp(cfg.dim, 3 * cfg.n_heads)
+
+    @staticmethod
+    def cache_values_per_token(cfg: ModelConfig) -> int:
+        "Keys and values of the three branches."
+        return 6 * cfg.n_kv_heads * cfg.head_dim
+
+    @staticmethod
+    def keys_per_query(cfg: ModelConfig, seq_len: int) -> tuple[int, int, int]:
+        "Keys the last of `seq_len` queries attends to in the compressed, selected and window branches."
+        n_cmp = max(0, (seq_len - cfg.nsa_block_size) // cfg.nsa_stride + 1)
+        n_sel = min(max(cfg.nsa_top_n, 3) * cfg.nsa_select_size, seq_len)
+        return n_cmp, n_sel, min(cfg.nsa_window, seq_len)
 
     @staticmethod
     def flops_per_token(cfg: ModelConfig, seq_len: int) -> int:
-        "Selected and window branches over all `seq_len` keys (dense masks), compressed over the blocks."
-        n_blocks = -(-seq_len // cfg.nsa_block_size)
-        return 2 * Attention.flops_per_token(cfg, seq_len) + Attention.flops_per_token(cfg, n_blocks)
+        "Scores and weighted values over the keys of the three branches (compression MLPs: counted as linear layers)."
+        return Attention.flops_per_token(cfg, sum(NSA.keys_per_query(cfg, seq_len)))
+
+    @staticmethod
+    def activations_per_token(cfg: ModelConfig) -> int:
+        "q and the output, three branches' k, v and outputs, a log-sum-exp per head and branch, the gates."
+        return 2 * cfg.n_heads * cfg.head_dim + 6 * cfg.n_kv_heads * cfg.head_dim + 3 * cfg.n_heads * cfg.head_dim + 6 * cfg.n_heads
 
     @staticmethod
     def hf_model_type(cfg: ModelConfig) -> str:
         raise ValueError("attention='nsa' cannot be exported to transformers: no transformers model "
                          "implements it; use 'standard' or 'mla'")
 
-    def compress(self, k, v, pos_k, valid):
-        "One key and value per block of positions: (B, Hkv, n_blocks, d) each."
-        bs = self.cfg.nsa_block_size
-        member = F.one_hot(pos_k // bs, -(-k.shape[2] // bs)).to(k.dtype) * valid[..., None]   # (B, S, n_blocks)
-        pool = lambda t: torch.einsum('bsn,bgsd->bgnd', member, t) / bs
-        return self.compress_k(pool(k + self.block_pos[pos_k % bs][:, None])), self.compress_v(pool(v))
+    def new_cache(self, batch_size: int, max_len: int, dtype=None, device=None) -> KVCache:
+        "An empty cache for the keys and values of the three branches (3·n_kv_heads heads)."
+        return KVCache(batch_size, 3 * self.cfg.n_kv_heads, max_len, self.cfg.head_dim, dtype, device)
 
-    def branches(self, q, k, v, ctx: AttnContext):
-        "Outputs (B, H, T, d) of the compressed, selected and window branches."
-        (B, H, T, d), (G, S), cfg = q.shape, k.shape[1:3], self.cfg
-        pos_k = ctx.pos_k if ctx.pos_k is not None else torch.arange(S, device=q.device).expand(B, S)
-        pos_q = pos_k[:, S - T:]
-        valid = ctx.key_valid if ctx.key_valid is not None else torch.ones(B, S, dtype=torch.bool, device=q.device)
-        allowed = ctx.allowed if ctx.allowed is not None else causal_mask(T, S, q.device)[None, None]
-        kc, vc = self.compress(k, v, pos_k, valid)
-        n_blocks, scale, rep = kc.shape[2], d ** -0.5, H // G
-        blocks = torch.arange(n_blocks, device=q.device)
-        done = ((blocks + 1) * cfg.nsa_block_size - 1 <= pos_q[..., None])[:, None]             # (B, 1, T, n_blocks)
-        s = (q @ kc.repeat_interleave(rep, 1).transpose(-2, -1)).float() * scale
-        p = s.masked_fill(~done, float('-inf')).masked_fill(~done.any(-1, keepdim=True), 0.).softmax(-1) * done
-        o_cmp = (p.to(q.dtype) @ vc.repeat_interleave(rep, 1))
-        cur = (pos_q // cfg.nsa_block_size)[:, None, :, None]
-        score = p.view(B, G, rep, T, n_blocks).sum(2).masked_fill(blocks > cur, float('-inf')).masked_fill(blocks == cur, float('inf'))
-        top = score.topk(min(cfg.nsa_top_n, n_blocks), -1)
-        chosen = torch.zeros_like(score, dtype=torch.bool).scatter(-1, top.indices, top.values > float('-inf'))
-        sel = chosen.gather(-1, (pos_k // cfg.nsa_block_size)[:, None, None, :].expand(B, G, T, S))
-        sel = sel.repeat_interleave(rep, 1) & allowed
-        win = allowed & (pos_q[:, None, :, None] - pos_k[:, None, None, :] < cfg.nsa_window)
-        biased = lambda m: m if ctx.bias is None else ctx.bias.masked_fill(~m, float('-inf'))
-        return o_cmp, attend(q, k, v, scale, cfg.flash_attn, biased(sel)), attend(q, k, v, scale, cfg.flash_attn, biased(win))
+    def compress(self, t, mlp):
+        "One key (or value) per block of l positions every d: (B, G, S, hd) -> (B, G, n_blocks, hd)."
+        l, d = self.cfg.nsa_block_size, self.cfg.nsa_stride
+        (B, G, S, hd), first, r = t.shape, mlp[0], l // d
+        n = (S - l) // d + 1 if S >= l else 0
+        # block i is strides i..i+r-1 of d positions, so mlp[0] on it is a sum of r per-stride products: one matmul
+        strides = t[:, :, :(n + r - 1) * d].reshape(B * G, max(n + r - 1, 0), d * hd)
+        y = torch.einsum('bsk,jrk->bsrj', strides, first.weight.view(-1, r, d * hd))
+        h = sum(y[:, m:m + n, m] for m in range(r)) + first.bias
+        return mlp[1:](h).view(B, G, n, hd)
 
-    def forward(self, x, rope=None, cache: KVCache|None = None, ctx: AttnContext|None = None):
-        "x: (B, T, dim) -> (B, T, dim); same calling convention as `Attention`."
-        ctx = ctx or AttnContext(rope=rope)
-        q, k, v = self.project(x, ctx.rope)
-        if cache is not None: k, v = cache.update(k, v)
-        B, T, _ = x.shape
-        g = torch.sigmoid(self.gate(x)).view(B, T, 3, -1).permute(2, 0, 3, 1)[..., None]   # (3, B, H, T, 1)
-        y = sum(gi * oi for gi, oi in zip(g, self.branches(q, k, v, ctx)))
-        y = F.dropout(y, self.dropout, self.training)
-        return self.wo(y.transpose(1, 2).flatten(2))
+# %% ../nbs/04_attention.ipynb #69d14a99
+from fastcore.basics import patch_to
 
-# %% ../nbs/04_attention.ipynb #de339da7
+def selection_overlap(n_cmp: int, n_sel: int, block: int, stride: int, select: int, device=None) -> torch.Tensor:
+    "(n_cmp, n_sel) count of the stride-long pieces compressed block i and selection block j share (NSA eq. 9)."
+    i, j = torch.arange(n_cmp, device=device)[:, None], torch.arange(n_sel, device=device)
+    per = select // stride
+    return (torch.minimum(i + block // stride, (j + 1) * per) - torch.maximum(i, j * per)).clamp(min=0).float()
+
+@patch_to(NSA)
+def branches(self, q, k, v, ctx: AttnContext):
+    "Outputs (B, H, T, hd) of the compressed, selected and window branches; k, v hold the 3 branches' heads."
+    (B, H, T, hd), S, cfg = q.shape, k.shape[2], self.cfg
+    G, rep, scale, dev = cfg.n_kv_heads, H // cfg.n_kv_heads, hd ** -0.5, q.device
+    pos_q = ctx.pos_q if ctx.pos_q is not None else torch.arange(S - T, S, device=dev).expand(B, T)
+    if ctx.key_valid is not None:   # keys in position order: key p of a row is its p-th real token
+        order = (~ctx.key_valid).int().argsort(dim=-1, stable=True)[:, None, :, None]
+        k, v = k.gather(2, order.expand_as(k)), v.gather(2, order.expand_as(v))
+    (kc, ks, kw), (vc, vs, vw) = k.chunk(3, 1), v.chunk(3, 1)
+    # compressed: dense attention over the blocks that end at or before the query
+    kcmp, vcmp = self.compress(kc, self.compress_k), self.compress(vc, self.compress_v)
+    n_cmp = kcmp.shape[2]
+    ends = torch.arange(n_cmp, device=dev) * cfg.nsa_stride + cfg.nsa_block_size - 1
+    seen = (ends <= pos_q[..., None])[:, None, None]                          # (B, 1, 1, T, n_cmp)
+    s = (q.reshape(B, G, rep * T, hd) @ kcmp.transpose(-1, -2)).view(B, G, rep, T, n_cmp)
+    s = s.to(torch.promote_types(s.dtype, torch.float32)) * scale
+    p = s.masked_fill(~seen, float('-inf')).softmax(-1).nan_to_num(0.)
+    o_cmp = (p.view(B, G, rep * T, n_cmp).to(vcmp.dtype) @ vcmp).view(B, H, T, hd)
+    # selected: forced initial and local blocks, then the best-ranked others
+    l_sel = cfg.nsa_select_size
+    n_sel = -(-S // l_sel)
+    rank = p.sum(2) @ selection_overlap(n_cmp, n_sel, cfg.nsa_block_size, cfg.nsa_stride, l_sel, dev).to(p.dtype)   # (B, G, T, n_sel)
+    cur = (pos_q // l_sel)[:, None, :, None].expand(B, G, T, 1)
+    j = torch.arange(n_sel, device=dev)
+    rank = rank.masked_fill((j < 1) | (j > cur - 2), float('-inf'))
+    best = rank.topk(min(max(cfg.nsa_top_n - 3, 0), n_sel), -1)
+    forced = [cur.new_zeros(B, G, T, 1).masked_fill(cur < 2, -1), (cur - 1).clamp(min=-1), cur]
+    chosen = torch.cat(forced + [best.indices.masked_fill(best.values.isneginf(), -1)], -1)
+    group = lambda t: t.reshape(B, G, rep, T, hd).transpose(2, 3).reshape(B * G, T, rep, hd)
+    ungroup = lambda t: t.view(B, G, T, rep, hd).transpose(2, 3).reshape(B, H, T, hd)
+    flat = lambda t: t.reshape(B * G, S, hd)
+    rows_q = pos_q.repeat_interleave(G, 0)
+    slopes = alibi_slopes(H).to(dev).view(G, rep).repeat(B, 1) if cfg.position == 'alibi' else None
+    qs, w = group(q), cfg.nsa_window
+    if ctx.key_valid is None and T == S:   # queries at positions 0..T-1: the banded parts need no gathers
+        o_sel = banded_attend(qs, flat(ks), flat(vs), l_sel, scale, None, slopes, initial=True)
+        if chosen.shape[-1] > 3:
+            free = block_sparse_attend(qs, flat(ks), flat(vs), chosen[..., 3:].reshape(B * G, T, -1), rows_q, l_sel, scale, None, slopes)
+            o_sel = merge_attention(o_sel, free)
+        else: o_sel = o_sel[0]
+        o_win = banded_attend(qs, flat(kw), flat(vw), w, scale, w, slopes)[0]
+    else:
+        o_sel = block_sparse_attend(qs, flat(ks), flat(vs), chosen.view(B * G, T, -1), rows_q, l_sel, scale, None, slopes)[0]
+        # window: the query's own window-sized block and the one before, masked to the last w positions
+        cur_w = (rows_q // w)[..., None]
+        o_win = block_sparse_attend(qs, flat(kw), flat(vw), torch.cat([(cur_w - 1).clamp(min=-1), cur_w], -1),
+                                    rows_q, w, scale, w, slopes)[0]
+    return o_cmp, ungroup(o_sel), ungroup(o_win)
+
+@patch_to(NSA)
+def forward(self, x, rope=None, cache: KVCache|None = None, ctx: AttnContext|None = None):
+    "x: (B, T, dim) -> (B, T, dim); same calling convention as `Attention`."
+    ctx = ctx or AttnContext(rope=rope)
+    q, k, v = self.project(x, ctx.rope)
+    if cache is not None: k, v = cache.update(k, v)
+    B, T, _ = x.shape
+    g = torch.sigmoid(self.gate(x)).view(B, T, 3, -1).permute(2, 0, 3, 1)[..., None]   # (3, B, H, T, 1)
+    y = sum(gi * oi for gi, oi in zip(g, self.branches(q, k, v, ctx)))
+    y = F.dropout(y, self.dropout, self.training)
+    return self.wo(y.transpose(1, 2).flatten(2))
+
+# %% ../nbs/04_attention.ipynb #ee691798
 ATTENTION_CLASSES = {'standard': Attention, 'mla': MLA, 'nsa': NSA}
 
 def attention_class(cfg: ModelConfig) -> type:

@@ -21,7 +21,8 @@ import zer0llm.zo_methods   # the ZO methods' names, for bench_zo(optimizer=...)
 from .metrics import cpu_info, device_memory_bytes, device_peak_flops, flops_per_token
 
 # %% auto #0
-__all__ = ['BENCH_MODES', 'CLOCKS', 'BENCH_ROWS', 'bench_zo', 'machine_info', 'median_seconds', 'bench', 'bench_data']
+__all__ = ['BENCH_MODES', 'CLOCKS', 'BENCH_ROWS', 'bench_zo', 'machine_info', 'median_seconds', 'bench', 'bench_data',
+           'bench_nsa']
 
 # %% ../nbs/10_bench.ipynb #d70a1fb3
 BENCH_MODES = ('inference', 'zo-sgd', 'fo-adamw')
@@ -257,3 +258,27 @@ def bench_data(tokenizer=None, copies: int = 4, repeats: int = 5, batch_size: in
     return {'tokens': n_tok, 'raw_tok_per_s': n_tok / min(raw), 'raw_fast_tok_per_s': n_tok / min(fast),
             'cache_tok_per_s': n_tok / min(build), 'cache_vs_raw': min(raw) / min(build), 'cache_vs_raw_fast': min(fast) / min(build), 'next_ms': t_next * 1e3, 'step_ms': t_step * 1e3,
             'data_share': t_next / (t_next + t_step)}
+
+# %% ../nbs/10_bench.ipynb #5c94885a
+def bench_nsa(seq_lens=(256, 1024), model: str = '20M', batch: int = 1, repeats: int = 7, device='cpu',
+              threads: int|None = None, **nsa) -> 'pandas.DataFrame':
+    "Median time of one NSA layer over one standard attention layer of `model`'s shapes, forward and forward+backward, per length."
+    import pandas as pd
+    from zer0llm.attention import make_attention, rope_tables
+    if threads: torch.set_num_threads(threads)
+    device, rows = get_device(device), []
+    for T in seq_lens:
+        cfgs = [ModelConfig.from_name(model, max_seq_len=T, **kw) for kw in ({}, dict(attention='nsa', **nsa))]
+        torch.manual_seed(0)
+        layers = [make_attention(c).to(device) for c in cfgs]
+        x = torch.randn(batch, T, cfgs[0].dim, device=device, requires_grad=True)
+        rope = rope_tables(cfgs[0], device)
+        def forward(m):
+            def f():
+                with torch.no_grad(): m(x, rope)
+            return f
+        def backward(m): return lambda: m(x, rope).sum().backward()
+        for name, work in (('forward', forward), ('forward+backward', backward)):
+            t_std, t_nsa = _interleaved_seconds([work(m) for m in layers], device, repeats)
+            rows.append(dict(seq=T, passes=name, standard_ms=t_std * 1e3, nsa_ms=t_nsa * 1e3, ratio=t_nsa / t_std))
+    return pd.DataFrame(rows)

@@ -66,10 +66,12 @@ class ModelConfig:
     qk_rope_head_dim: int = 16
     qk_nope_head_dim: int|None = None  # None: head_dim
     v_head_dim: int|None = None        # None: head_dim
-    # NSA (native sparse attention)
-    nsa_block_size: int = 16
-    nsa_top_n: int = 4
-    nsa_window: int = 64
+    # NSA (native sparse attention); the paper's l, d, l', n, w
+    nsa_block_size: int = 16           # l: length of a compressed block
+    nsa_stride: int|None = None        # d: a compressed block every d positions; None: l // 2
+    nsa_select_size: int|None = None   # l': length of a selection block, a multiple of d; None: 2·l
+    nsa_top_n: int = 4                 # n: selected blocks per query, the initial and two local ones included
+    nsa_window: int = 64               # w: sliding-window length
     # MoE: n_experts == 0 means a dense MLP
     n_experts: int = 0
     n_shared_experts: int = 0
@@ -100,6 +102,11 @@ class ModelConfig:
             if self.moe_hidden_dim is None:   # a token's active MLP width (top_k routed + shared) = the dense hidden_dim
                 self.moe_hidden_dim = self.multiple_of * math.ceil(self.hidden_dim / (self.top_k + self.n_shared_experts) / self.multiple_of)
         if self.head_dim is None: self.head_dim = self.dim // self.n_heads
+        if self.nsa_stride is None: self.nsa_stride = max(1, self.nsa_block_size // 2)
+        if self.nsa_select_size is None: self.nsa_select_size = 2 * self.nsa_block_size
+        if self.attention == 'nsa' and (self.nsa_block_size % self.nsa_stride or self.nsa_select_size % self.nsa_stride):
+            raise ValueError(f"NSA needs nsa_stride={self.nsa_stride} to divide nsa_block_size={self.nsa_block_size} "
+                             f"and nsa_select_size={self.nsa_select_size}")
 
 # %% ../nbs/03_config.ipynb #cde170f1
 QWEN_VOCAB = 151936   # Qwen2.5's tokenizer
