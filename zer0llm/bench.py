@@ -16,6 +16,7 @@ from .config import ModelConfig
 from .data import embedded_texts, build_token_cache, TokenCache, BlockDataset
 from .tokenizer import train_tokenizer
 from .model import Transformer, lm_loss, generate, param_count
+from .optim import make_fo_optimizer
 from .zo import ZOSGD, lm_closure, make_optimizer, state_bytes, master_bytes, ZO_OPTIMIZERS
 import zer0llm.zo_methods   # the ZO methods' names, for bench_zo(optimizer=...)
 from .metrics import cpu_info, device_memory_bytes, device_peak_flops, flops_per_token
@@ -45,7 +46,7 @@ def _bench_work(mode: str, cfg_dict: dict, batch: int, seq: int, q: int, device,
         zo = make_optimizer(mode, model, 1e-7, q=q)
         work = lambda: zo.step(closure)
     else:
-        fo = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        fo = make_fo_optimizer('adamw', model, lr=1e-4)
         def work():
             fo.zero_grad(set_to_none=True); lm_loss(model(tokens[:, :-1]), tokens[:, 1:]).backward(); fo.step()
     work.n_params = sum(p.numel() for p in model.parameters())
@@ -80,16 +81,17 @@ def _seconds(fn, device, repeats: int) -> float:
     "Median wall time of `fn()` after one warm-up call."
     return _interleaved_seconds([fn], device, repeats)[0]
 
-def _interleaved_seconds(fns: list, device, repeats: int) -> list[float]:
-    "Median wall time of each of `fns`, after one warm-up call each, timed in turns so that all see the same machine."
+def _interleaved_seconds(fns: list, device, repeats: int, clock: str = 'wall') -> list[float]:
+    "Median time of each of `fns`, after one warm-up call each, timed in turns so that all see the same machine."
+    now = time.perf_counter if clock == 'wall' else time.process_time
     for fn in fns: fn()
     times = [[] for _ in fns]
     for _ in range(repeats):
         for fn, ts in zip(fns, times):
             if device.type == 'cuda': torch.cuda.synchronize(device)
-            t = time.perf_counter(); fn()
+            t = now(); fn()
             if device.type == 'cuda': torch.cuda.synchronize(device)
-            ts.append(time.perf_counter() - t)
+            ts.append(now() - t)
     return [sorted(ts)[len(ts) // 2] for ts in times]
 
 def bench_zo(model_cfg, batch: int = 8, seq: int = 256, q: int = 1, device='cpu', dtype: str = 'float32',
@@ -137,8 +139,8 @@ def machine_info(device='cpu') -> dict:
 
 # %% ../nbs/10_bench.ipynb #2d5dc71c
 def _train_step(model, tokens, hf: bool = False):
-    "One AdamW step on `tokens` (B, T+1): forward, next-token loss (+ MoE aux loss), backward, step."
-    opt, x, y = torch.optim.AdamW(model.parameters(), lr=1e-4), tokens[:, :-1], tokens[:, 1:]
+    "One AdamW step (`make_fo_optimizer`'s) on `tokens` (B, T+1): forward, next-token loss (+ MoE aux loss), backward, step."
+    opt, x, y = make_fo_optimizer('adamw', model, lr=1e-4), tokens[:, :-1], tokens[:, 1:]
     model.train()
     def step():
         if hf: loss = lm_loss(model(input_ids=x, use_cache=False).logits, y)
@@ -158,15 +160,7 @@ CLOCKS = ('wall', 'process')
 
 def median_seconds(fn, device, repeats: int, clock: str = 'wall') -> float:
     "Median time of `fn()` after one warm-up call: wall clock (CUDA synchronized), or this process's CPU time."
-    if check_choice('clock', clock, CLOCKS) == 'wall': return _seconds(fn, device, repeats)
-    fn(); times = []
-    for _ in range(repeats):
-        t = time.process_time(); fn(); times.append(time.process_time() - t)
-    return sorted(times)[len(times) // 2]
-
-def _timed(fn, device, repeats: int, clock: str) -> tuple:
-    "(median seconds, result of one more call)."
-    return median_seconds(fn, device, repeats, clock), fn()
+    return _interleaved_seconds([fn], device, repeats, check_choice('clock', clock, CLOCKS))[0]
 
 # %% ../nbs/10_bench.ipynb #a851b477
 BENCH_ROWS = ('train tokens/s (FO AdamW step)', 'generate tokens/s (greedy, KV cache)', 'ZO step time / 2q forwards',
@@ -194,11 +188,14 @@ def bench(model: str|ModelConfig = 'tiny', batch: int = 8, seq: int|None = None,
     g = torch.Generator().manual_seed(0)
     prompt = torch.randint(1, cfg.vocab_size, (gen_batch, prompt_len), generator=g).to(device)
     tokens = torch.randint(0, cfg.vocab_size, (batch, seq + 1), generator=g).to(device)
-    (t_gen, ids), (t_gen_hf, ids_hf) = (_timed(_generate(m, prompt, new_tokens, h), device, repeats, clock) for m, h in ((ours, False), (hf, True)))
-    t_train, t_train_hf = T(_train_step(ours, tokens)), T(_train_step(hf, tokens, True))
+    gens = [_generate(m, prompt, new_tokens, h) for m, h in ((ours, False), (hf, True))]
+    t_gen, t_gen_hf = _interleaved_seconds(gens, device, repeats, clock)
+    ids, ids_hf = (g() for g in gens)
     moe_cfg = ModelConfig.from_dict({**cfg.to_dict(), 'name': f'{cfg.name}-moe{n_experts}', 'n_experts': n_experts, 'top_k': top_k, 'moe_hidden_dim': None})
     torch.manual_seed(0); moe = Transformer(moe_cfg).to(device=device, dtype=get_dtype(dtype))
-    t_moe = T(_train_step(moe, tokens))
+    steps = [_train_step(ours, tokens), _train_step(hf, tokens, True), _train_step(moe, tokens)]
+    t_train, t_train_hf, t_moe = _interleaved_seconds(steps, device, repeats, clock)
+    del steps
     del ours, hf, moe
     zo = bench_zo(cfg, batch=batch, seq=seq, q=q, device=device, dtype=dtype, repeats=repeats if clock == 'wall' else 1,
                   threads=torch.get_num_threads())

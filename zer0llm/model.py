@@ -143,7 +143,7 @@ def pad_prompts(prompts: list[list[int]], pad_id: int):
     ids = torch.tensor([[pad_id] * (T - len(p)) + list(p) for p in prompts])
     return ids, torch.tensor([[0] * (T - len(p)) + [1] * len(p) for p in prompts])
 
-@torch.no_grad()
+@torch.inference_mode()
 def generate(model: Transformer, input_ids, max_new_tokens: int, temperature: float = 1.0, top_k: int|None = None,
              top_p: float|None = None, eos_id: int|None = None, use_cache: bool = True, generator=None,
              repetition_penalty: float = 1.0, attention_mask=None, pad_id: int|None = None) -> Iterator[torch.Tensor]:
@@ -155,17 +155,20 @@ def generate(model: Transformer, input_ids, max_new_tokens: int, temperature: fl
     caches = model.new_caches(B) if use_cache and hasattr(model, 'new_caches') else None   # a transformers model: none
     use_cache = caches is not None
     seq, pos, inp = input_ids, 0, input_ids
+    keep_seq = repetition_penalty != 1 or not use_cache    # else nothing reads the tokens so far
     done = torch.zeros(B, dtype=torch.bool, device=input_ids.device)
     for _ in range(min(max_new_tokens, model.cfg.max_seq_len - T)):
-        out = model(inp, caches, pos, mask) if use_cache else model(seq, attention_mask=mask)
-        logits = getattr(out, 'logits', out)[:, -1]     # transformers models return an output object
+        if use_cache: logits = model.output(model.hidden(inp, caches, pos, mask)[:, -1])   # the last position only
+        else:
+            out = model(seq, attention_mask=mask)
+            logits = getattr(out, 'logits', out)[:, -1]     # transformers models return an output object
         if repetition_penalty != 1: logits = apply_repetition_penalty(logits, seq, repetition_penalty, mask)
         nxt = sample_next(logits, temperature, top_k, top_p, generator)
         if eos_id is not None: nxt = nxt.masked_fill(done, fill); done |= nxt == eos_id
         yield nxt
         if eos_id is not None and done.all(): return
         if use_cache: pos += inp.shape[1]; inp = nxt[:, None]
-        seq = torch.cat([seq, nxt[:, None]], 1)
+        if keep_seq: seq = torch.cat([seq, nxt[:, None]], 1)
         if mask is not None: mask = torch.cat([mask, mask.new_ones(B, 1)], 1)
 
 # %% ../nbs/06_model.ipynb #efb09f5b

@@ -32,14 +32,14 @@ def route(logits, top_k: int, score_func: str = 'softmax', norm_topk_prob: bool 
     return scores, weights, experts
 
 # %% ../nbs/05_moe.ipynb #e8c1b305
-def dispatch(x, experts: nn.ModuleList, weights, expert_ids):
+def dispatch(x, experts: nn.ModuleList, weights, expert_ids, counts=None):
     "Sum over each token's chosen experts of weight · expert(token), for x (N, d), weights and ids (N, k)."
     k = expert_ids.shape[1]
     flat = expert_ids.flatten()
     order = flat.argsort(stable=True)                  # assignments grouped by expert
     token = order // k                                 # the token of each sorted assignment
-    counts = flat.bincount(minlength=len(experts)).tolist()
-    xs = x[token].split(counts)
+    if counts is None: counts = flat.bincount(minlength=len(experts))
+    xs = x.index_select(0, token).split(counts.tolist())   # backward: index_add, not x[token]'s slower index_put
     ys = torch.cat([expert(chunk) for expert, chunk in zip(experts, xs)])
     ys = ys * weights.flatten()[order, None].to(ys.dtype)
     return torch.zeros_like(x).index_add(0, token, ys)
@@ -71,9 +71,9 @@ class MoE(nn.Module):
         cfg, (B, T, D) = self.cfg, x.shape
         flat = x.reshape(-1, D)
         scores, weights, ids = route(self.gate(flat), cfg.top_k, cfg.score_func, cfg.norm_topk_prob)
-        y = dispatch(flat, self.experts, weights, ids)
+        self.load = ids.flatten().bincount(minlength=cfg.n_experts)
+        y = dispatch(flat, self.experts, weights, ids, self.load)
         if self.shared is not None: y = y + self.shared(flat)
-        self.load = ids.flatten().bincount(minlength=cfg.n_experts).detach()
         self.aux_loss = load_balancing_loss(scores, ids, cfg.n_experts, cfg.aux_loss_alpha, B if cfg.seq_aux else 1)
         return self.dropout(y.view(B, T, D))
 

@@ -11,8 +11,8 @@ import torch, torch.nn as nn
 from .core import *
 
 # %% auto #0
-__all__ = ['FO_OPTIMIZERS', 'NS_COEFFS', 'SCHEDULES', 'trainable', 'param_groups', 'hidden_size_of', 'make_fo_optimizer',
-           'newton_schulz', 'mudamw_update_', 'MuDaMW', 'lr_factor', 'make_scheduler']
+__all__ = ['FUSED_DEVICES', 'FO_OPTIMIZERS', 'NS_COEFFS', 'SCHEDULES', 'trainable', 'param_groups', 'hidden_size_of',
+           'make_fo_optimizer', 'newton_schulz', 'mudamw_update_', 'MuDaMW', 'lr_factor', 'make_scheduler']
 
 # %% ../nbs/07_optim.ipynb #4f0f840c
 def trainable(params_or_model) -> list[nn.Parameter]:
@@ -36,8 +36,17 @@ def hidden_size_of(model) -> int|None:
     return None
 
 # %% ../nbs/07_optim.ipynb #9604c84c
+FUSED_DEVICES = ('cpu', 'cuda')   # devices where torch has a fused AdamW kernel
+
+def _adamw(groups, lr, betas=(0.9, 0.95), **kw):
+    "torch's AdamW, fused unless asked otherwise (`fused=False`, `foreach=...`) or a parameter's device lacks the kernel."
+    if 'foreach' not in kw and 'differentiable' not in kw:
+        params = [p for g in groups for p in g['params']]
+        kw.setdefault('fused', all(p.device.type in FUSED_DEVICES and p.is_floating_point() for p in params))
+    return torch.optim.AdamW(groups, lr=lr, betas=betas, **kw)
+
 FO_OPTIMIZERS = {
-    'adamw': lambda groups, lr, betas=(0.9, 0.95), **kw: torch.optim.AdamW(groups, lr=lr, betas=betas, **kw),
+    'adamw': _adamw,
     'sgd':   lambda groups, lr, momentum=0.9, **kw: torch.optim.SGD(groups, lr=lr, momentum=momentum, **kw),
     'mudamw': lambda groups, lr, **kw: MuDaMW(groups, lr=lr, **kw),
 }
