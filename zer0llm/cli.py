@@ -15,7 +15,7 @@ from .tokenizer import load_tokenizer, prepare
 from .config import ModelConfig, MODEL_CHOICES, MINIMIND_MOE, model_field_types
 from .model import model_table
 from typing import Callable, Iterable, Iterator
-import torch
+import torch, numpy as np
 from .checkpoint import load_model
 from .model import generate
 from .learner import sample_text, NonFiniteLossError
@@ -23,11 +23,11 @@ from . import train as T
 from .evaluate import evaluate_checkpoint, load_eval_model
 
 # %% auto #0
-__all__ = ['TRAIN_ALIASES', 'MODEL_NO_FLAG', 'UsageError', 'Parser', 'add_train_args', 'add_model_args', 'model_overrides',
-           'train_config_from_args', 'load_config_file', 'as_flag_error', 'run_train', 'run_generate', 'run_eval',
-           'run_eval_tasks', 'run_data', 'run_model', 'add_signature_args', 'run_bench', 'chat_prompt_ids',
-           'reply_pieces', 'chat', 'load_run', 'run_chat', 'add_chat_args', 'run_export', 'torchrun_command',
-           'process_count', 'make_parser', 'format_warning', 'main']
+__all__ = ['TRAIN_ALIASES', 'MODEL_NO_FLAG', 'DATA_READ_FLAGS', 'UsageError', 'Parser', 'add_train_args', 'add_model_args',
+           'model_overrides', 'train_config_from_args', 'load_config_file', 'as_flag_error', 'score_test', 'run_train',
+           'run_generate', 'run_eval', 'run_eval_tasks', 'data_read_options', 'run_data', 'run_model',
+           'add_signature_args', 'run_bench', 'chat_prompt_ids', 'reply_pieces', 'chat', 'load_run', 'run_chat',
+           'add_chat_args', 'run_export', 'torchrun_command', 'process_count', 'make_parser', 'format_warning', 'main']
 
 # %% ../nbs/14_cli.ipynb #e0acaa63
 class UsageError(Exception):
@@ -46,7 +46,8 @@ class Parser(argparse.ArgumentParser):
 # %% ../nbs/14_cli.ipynb #7f10c2e6
 TRAIN_ALIASES = {'query_budget': ['query_budget_q'], 'lr': ['learning_rate'], 'epochs': ['num_epochs'],
                  'target_cos': ['instruct_cosine_target'], 'noise_scale': ['instruct_noise_scale'],
-                 'save_every': ['save_interval_steps'], 'keep_checkpoints': ['keep_checkpoint_max']}
+                 'save_every': ['save_interval_steps'], 'keep_checkpoints': ['keep_checkpoint_max'],
+                 'text_field': ['text_fields']}
 MODEL_NO_FLAG = ('name', 'vocab_size')   # the preset's name; the tokenizer's size
 
 def _choices(name: str):
@@ -115,6 +116,20 @@ def as_flag_error(e: Exception) -> Exception:
 def _num(v, spec: str = '.3f') -> str:
     return 'n/a' if v is None else format(v, spec)
 
+def score_test(cfg: T.TrainConfig, res: dict) -> float:
+    "Mean loss of the trained model on `eval_batches` batches of `cfg.test_file`; rank 0 adds it to summary.json."
+    learn = res['learner']
+    v = learn.val_data
+    block = v.block_size if hasattr(v, 'block_size') else v.examples.max_len   # the run's own cut
+    test = T.build_data(cfg, res['tokenizer'], block).test
+    learn.model.eval()
+    with torch.no_grad():
+        loss = float(np.mean([learn.task.loss(learn.model, learn.batch(test))[0].item() for _ in range(cfg.eval_batches)]))
+    if int(os.environ.get('RANK', 0)) == 0:
+        path = Path(res['out'])/'summary.json'
+        save_json({**load_json(path), 'test_loss': loss, 'test_file': cfg.test_file}, path)
+    return loss
+
 def run_train(args):
     "Train from flags, print a summary: losses, the corpus's unigram entropy, and a generated sample."
     try: return _run_train(args)
@@ -127,6 +142,7 @@ def _run_train(args):
     print(f"zer0llm train: {cfg.task}, {start}, {cfg.dataset} data, {rule}, {cfg.mode} {T.optimizer_name(cfg)}, out {cfg.out}", flush=True)
     res = T.train(cfg)
     if res['status'] == 'complete': print(f"run {cfg.out} is already complete ({res['steps']:,} steps): nothing to train")
+    if cfg.test_file: res['test_loss'] = score_test(cfg, res)
     print(f"\n{res['params']:,} parameters ({res['trainable_params']:,} trained), {res['tokens']:,} tokens and "
           f"{res['forward_passes']:,} forward passes in all; {_num(res['seconds'], '.1f')} s of training "
           f"({res['tokens_per_s'] or 0:,.0f} tok/s)")
@@ -135,6 +151,7 @@ def _run_train(args):
     if res['unigram_entropy'] and res['val_loss'] is not None:
         verdict = 'below' if res['val_loss'] < res['unigram_entropy'] else 'NOT below'
         print(f"validation loss is {res['unigram_entropy'] - res['val_loss']:.2f} nats {verdict} the unigram entropy")
+    if cfg.test_file: print(f"test loss {res['test_loss']:.3f} on {cfg.test_file}")
     print(f"checkpoint {T.checkpoint_dir(res['out'])} | loss curve {res['plot']}")
     print(f"\nsample> {cfg.sample_prompt}", end='', flush=True)
     for piece in sample_text(res['learner'].model, res['tokenizer'], cfg.sample_prompt, cfg.sample_tokens):
@@ -179,13 +196,28 @@ def run_eval_tasks(args):
     return res
 
 # %% ../nbs/14_cli.ipynb #19f9e70c
+DATA_READ_FLAGS = ('text_field', 'text_template', 'on_error')
+
+def data_read_options(args) -> dict:
+    "The reading options the `data prepare` flags set, spelled as `train` keys its caches (`read_options`)."
+    kw = {k: v for k in DATA_READ_FLAGS if (v := getattr(args, k, None)) is not None}
+    if kw.get('on_error') == 'raise': del kw['on_error']
+    if (args.kind or 'text') != 'text': kw = {k: v for k, v in kw.items() if k == 'on_error'}
+    return kw
+
 def run_data(args):
-    "`zer0llm data list|info|prepare`."
+    "`zer0llm data list|info|prepare`: prepare also builds the caches of `--validation-file` and `--test-file`."
+    if getattr(args, 'dataset_spec', None): D.load_dataset_specs(args.dataset_spec)
     if args.action == 'list': print(D.dataset_table().to_string(index=False)); return
     if not args.name: raise UsageError(f"zer0llm data {args.action}: give a dataset name or path")
     if args.action == 'info': print(D.dataset_info(args.name)); return
-    tc = prepare(args.name, args.tokenizer, args.block_size, args.max_samples, args.force, args.num_proc)
+    kw = data_read_options(args)
+    tc = prepare(args.name, args.tokenizer, args.block_size, args.max_samples, args.force, args.num_proc, args.kind,
+                 0 if args.validation_file else 20, **kw)
     print(f"{tc!r} at {tc.path}")
+    for f in filter(None, (args.validation_file, args.test_file)):   # under the training data's tokenizer, whole
+        held = prepare(f, tc.meta['tokenizer'], 1, None, args.force, args.num_proc, args.kind, 0, **kw)
+        print(f"{held!r} at {held.path}")
 
 def run_model(args):
     "`zer0llm model list`: presets, parameters and training memory at `--batch-size` x `--seq-len`."
@@ -350,6 +382,13 @@ def make_parser() -> Parser:
     d.add_argument('--tokenizer', default='bpe:4096', help="'bpe:N' (trained on the data), a path or a hub name")
     d.add_argument('--block-size', type=int, default=256); d.add_argument('--max-samples', type=int)
     d.add_argument('--num-proc', type=int, default=1); d.add_argument('--force', action='store_true')
+    d.add_argument('--kind', choices=D.DATASET_KINDS, help="record shape (default: the spec's; text for files): sft/dpo build an example cache")
+    d.add_argument('--text-field', '--text-fields', dest='text_field', help="the text column, or 'prompt,response' to join several")
+    d.add_argument('--text-template', dest='text_template', help=r"join columns with a template: '{prompt}\n{response}'")
+    d.add_argument('--validation-file', dest='validation_file', help='held-out data (replaces the every-20th split); cached too')
+    d.add_argument('--test-file', dest='test_file', help='test data, cached too (what train --test-file scores)')
+    d.add_argument('--on-error', dest='on_error', choices=('raise', 'skip'), help='a malformed JSON line: stop (default) or skip it')
+    d.add_argument('--dataset-spec', dest='dataset_spec', help='a YAML/JSON file of dataset specs to register first')
     d.set_defaults(func=run_data)
     m = sub.add_parser('model', help='list the model presets with parameters and training memory')
     m.add_argument('action', choices=('list',)); m.add_argument('--batch-size', type=int, default=8)

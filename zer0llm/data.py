@@ -6,7 +6,7 @@ Docs: https://zer0llm.github.io/zer0llm/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #4dd23c16
 from __future__ import annotations
-import os, re, json, glob, math, time, warnings, importlib, itertools
+import os, re, json, glob, math, time, warnings, importlib, itertools, contextlib
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 import numpy as np, torch
@@ -15,12 +15,14 @@ from .core import *
 
 # %% auto #0
 __all__ = ['DATASET_KINDS', 'DATASETS', 'SPEC_FIELDS', 'FILE_FORMATS', 'ROLE_ALIASES', 'CHAT_TEMPLATE', 'CACHE_VERSION',
-           'DatasetSpec', 'register_dataset', 'get_dataset_spec', 'dataset_table', 'load_dataset_specs',
-           'embedded_texts', 'embedded_records', 'is_local_source', 'local_files', 'iter_file_records', 'source_spec',
-           'iter_records', 'iter_texts', 'chat_messages', 'assistant_spans', 'masked_ids', 'sft_example', 'dpo_example',
-           'pad_collate', 'tokenize_records', 'PaddedBatches', 'token_dtype', 'build_token_cache', 'TokenCache',
-           'tokenizer_hash', 'source_fingerprint', 'cache_path', 'get_token_cache', 'unigram_entropy', 'built_caches',
-           'dataset_info', 'BlockDataset']
+           'EXAMPLE_SIDES', 'DatasetSpec', 'register_dataset', 'get_dataset_spec', 'dataset_table',
+           'load_dataset_specs', 'embedded_texts', 'embedded_records', 'is_local_source', 'local_files',
+           'iter_file_records', 'source_spec', 'located_records', 'iter_records', 'text_columns', 'iter_texts',
+           'chat_messages', 'assistant_spans', 'masked_ids', 'sft_example', 'dpo_example', 'pad_collate',
+           'tokenize_records', 'PaddedBatches', 'token_dtype', 'build_token_cache', 'TokenCache', 'tokenizer_hash',
+           'source_fingerprint', 'cache_path', 'get_token_cache', 'unigram_entropy', 'example_key',
+           'build_example_cache', 'ExampleCache', 'CachedExamples', 'example_cache_path', 'get_example_cache',
+           'built_caches', 'dataset_info', 'BlockDataset']
 
 # %% ../nbs/01_data.ipynb #42b801af
 DATASET_KINDS = ('text', 'sft', 'dpo')
@@ -203,24 +205,32 @@ def _read_json(file: Path, on_error: str = 'raise', encoding_errors: str = 'stri
 
 # %% ../nbs/01_data.ipynb #78cddf05
 def _read_parquet(file: Path, columns: list[str]|None = None, batch_rows: int = 2048, **_):
-    import pyarrow.parquet as pq
-    pf = pq.ParquetFile(file)
-    names = pf.schema_arrow.names
-    for c in columns or []:
-        if c not in names: raise ValueError(f"{file}: no column '{c}'; the columns are: {', '.join(names)}")
-    for batch in pf.iter_batches(batch_size=batch_rows, columns=columns): yield from batch.to_pylist()
+    import pyarrow as pa, pyarrow.parquet as pq
+    try:
+        pf = pq.ParquetFile(file)
+        names = pf.schema_arrow.names
+        for c in columns or []:
+            if c not in names: raise ValueError(f"{file}: no column '{c}'; the columns are: {', '.join(names)}")
+        for batch in pf.iter_batches(batch_size=batch_rows, columns=columns): yield from batch.to_pylist()
+    except pa.ArrowException as e:   # a truncated or foreign file: say which one
+        raise ValueError(f"{file}: not a readable parquet file ({type(e).__name__}: {e})") from None
 
 _READERS = {'text': _read_text, 'json': _read_json, 'parquet': _read_parquet}
+_UNIT = {'text': 'paragraph', 'json': 'record', 'parquet': 'row'}
 
-def iter_file_records(path: str|Path, columns: list[str]|None = None, **kw):
-    "Yield the records (dicts) of the local files that `path` names, file by file, with bounded memory."
+def _located_file_records(path: str|Path, columns: list[str]|None = None, **kw):
+    "Yield (where, record) of the local files `path` names; `where` is 'file: row N' (record N, paragraph N)."
     files = local_files(path)
     for f in files:
-        n = 0
-        for n, rec in enumerate(_READERS[FILE_FORMATS[f.suffix]](f, columns=columns, **kw), 1): yield rec
+        n, fmt = 0, FILE_FORMATS[f.suffix]
+        for n, rec in enumerate(_READERS[fmt](f, columns=columns, **kw), 1): yield f"{f}: {_UNIT[fmt]} {n}", rec
         if n == 0:
             if len(files) == 1: raise ValueError(f"{f}: empty file (no records)")
             warnings.warn(f"{f}: empty file (no records), skipped")
+
+def iter_file_records(path: str|Path, columns: list[str]|None = None, **kw):
+    "Yield the records (dicts) of the local files that `path` names, file by file, with bounded memory."
+    for _, rec in _located_file_records(path, columns, **kw): yield rec
 
 # %% ../nbs/01_data.ipynb #2fd30dde
 def source_spec(name_or_path: str|Path) -> DatasetSpec:
@@ -243,29 +253,58 @@ def _iter_hub(spec: DatasetSpec, max_samples: int|None, columns: list[str]|None 
     return ds.take(max_samples) if spec.streaming and max_samples is not None else ds
 
 # %% ../nbs/01_data.ipynb #dee515dd
+def _stream_cap(spec: DatasetSpec, max_samples: int|None) -> int|None:
+    "`max_samples`, or for a streaming hub set without one its `recommended_samples` (said on the console)."
+    if max_samples is not None or not spec.streaming or not spec.recommended_samples: return max_samples
+    warnings.warn(f"{spec.name}: a streaming dataset ({spec.approx_size or 'large'}); reading its first "
+                  f"{spec.recommended_samples:,} records (recommended_samples); pass max_samples to change this")
+    return spec.recommended_samples
+
+def located_records(name_or_path: str|Path = 'embedded', max_samples: int|None = None,
+                    columns: list[str]|None = None, **read_kw):
+    "Yield (where, record) pairs of `iter_records`: `where` names the file and row, or the dataset and record."
+    spec = source_spec(name_or_path)
+    if spec.path != 'embedded' and is_local_source(spec.path):
+        return itertools.islice(_located_file_records(spec.path, columns=columns, **read_kw), max_samples)
+    max_samples = _stream_cap(spec, max_samples)
+    recs = embedded_records(spec.config or 'text') if spec.path == 'embedded' else _iter_hub(spec, max_samples, columns)
+    return ((f"{spec.name}: record {i}", r) for i, r in enumerate(itertools.islice(recs, max_samples), 1))
+
 def iter_records(name_or_path: str|Path = 'embedded', max_samples: int|None = None, columns: list[str]|None = None,
                  **read_kw):
     "Yield up to `max_samples` records (dicts) of a registered dataset or of local files."
-    spec = source_spec(name_or_path)
-    if spec.path == 'embedded': recs = embedded_records(spec.config or 'text')
-    elif is_local_source(spec.path): recs = iter_file_records(spec.path, columns=columns, **read_kw)
-    else: recs = _iter_hub(spec, max_samples, columns)
-    return itertools.islice(recs, max_samples)
+    return (rec for _, rec in located_records(name_or_path, max_samples, columns, **read_kw))
 
 def _field(rec: dict, name: str, where: str):
     if name not in rec: raise ValueError(f"{where}: records have no field '{name}'; their fields are: {', '.join(rec)}")
     return rec[name]
 
-def iter_texts(name: str|Path = 'embedded', max_samples: int|None = None, text_field: str|None = None, **read_kw):
-    "Yield the documents (strings) among the first `max_samples` records of `name`, skipping empty ones."
+def text_columns(text_field: str, text_template: str|None = None) -> tuple[list[str], str|None]:
+    "The columns a document is made of, and the template that joins them (None: one column, taken as it is)."
+    if text_template:
+        import string
+        cols = [f for _, f, _, _ in string.Formatter().parse(text_template) if f]
+        if not cols: raise ValueError(f"text_template {text_template!r}: names no column; write e.g. '{{prompt}}\\n{{response}}'")
+        return list(dict.fromkeys(cols)), text_template
+    cols = [c.strip() for c in text_field.split(',') if c.strip()]
+    return cols, ('\n'.join(f'{{{c}}}' for c in cols) if len(cols) > 1 else None)
+
+def _text_value(rec: dict, col: str, where: str) -> str:
+    t = _field(rec, col, where)
+    if t is None: return ''
+    if not isinstance(t, str): raise ValueError(f"{where}: column '{col}' holds {type(t).__name__} ({t!r}), not text")
+    return t
+
+def iter_texts(name: str|Path = 'embedded', max_samples: int|None = None, text_field: str|None = None,
+               text_template: str|None = None, **read_kw):
+    "Yield the documents among the first `max_samples` records of `name`: one column, or several joined by a template."
     spec = source_spec(name)
-    f = text_field or spec.text_field
-    cols = None if spec.path == 'embedded' else [f]
-    for rec in iter_records(name, max_samples, columns=cols, **read_kw):
-        t = _field(rec, f, name)
-        if t is None or isinstance(t, str) and not t.strip(): continue  # wikitext's blank rows, nulls
-        if not isinstance(t, str): raise ValueError(f"{name}: field '{f}' holds {type(t).__name__} ({t!r}), not text")
-        yield t
+    cols, template = text_columns(text_field or spec.text_field, text_template)
+    for where, rec in located_records(name, max_samples, columns=None if spec.path == 'embedded' else cols, **read_kw):
+        vals = {c: _text_value(rec, c, where) for c in cols}
+        if template is None: t = vals[cols[0]]
+        else: t = template.format(**vals) if any(v.strip() for v in vals.values()) else ''
+        if t.strip(): yield t   # wikitext's blank rows, nulls
 
 # %% ../nbs/01_data.ipynb #456713cc
 ROLE_ALIASES = {'human': 'user', 'gpt': 'assistant', 'bot': 'assistant', 'model': 'assistant'}
@@ -370,8 +409,8 @@ def _in_main_process(ds):
     return ds
 
 class PaddedBatches(torch.utils.data.IterableDataset):
-    "Infinite, resumable batches of padded examples: a seeded permutation per epoch, one stride per rank."
-    def __init__(self, examples: list[dict], batch_size: int, pad_id: int, seed: int = 0, rank: int = 0, world_size: int = 1):
+    "Infinite, resumable batches of padded examples (a list, or `CachedExamples` on disk): a seeded permutation per epoch, one stride per rank."
+    def __init__(self, examples, batch_size: int, pad_id: int, seed: int = 0, rank: int = 0, world_size: int = 1):
         if len(examples) < world_size * batch_size:
             raise ValueError(f"{len(examples)} examples cannot fill a batch of {batch_size} on each of {world_size} rank(s)")
         store_attr('examples,batch_size,pad_id,seed,rank,world_size')
@@ -379,9 +418,15 @@ class PaddedBatches(torch.utils.data.IterableDataset):
     def state_dict(self) -> dict: return {'seed': self.seed, 'drawn': self.drawn}
     def load_state_dict(self, sd: dict): self.seed, self.drawn = sd['seed'], sd['drawn']
     def __iter__(self): return _in_main_process(self)
+    def order(self, epoch: int) -> np.ndarray:
+        "This rank's examples of `epoch`, in drawing order (kept while the epoch lasts: one permutation per epoch)."
+        if getattr(self, '_order_of', None) != (self.seed, epoch):
+            perm = np.random.default_rng((self.seed, epoch)).permutation(len(self.examples))
+            self._order, self._order_of = perm[self.rank::self.world_size], (self.seed, epoch)
+        return self._order
     def __next__(self) -> dict[str, torch.Tensor]:
         epoch, k = divmod(self.drawn, self.per_epoch)
-        order = np.random.default_rng((self.seed, epoch)).permutation(len(self.examples))[self.rank::self.world_size]
+        order = self.order(epoch)
         self.drawn += 1
         return pad_collate([self.examples[i] for i in order[k * self.batch_size:(k + 1) * self.batch_size]], self.pad_id)
 
@@ -434,7 +479,7 @@ def build_token_cache(texts, tokenizer, out_dir: str|Path, meta: dict|None = Non
             for batch in _encoded_batches(texts, tokenizer, batch_size, num_proc):
                 flat = {'train': [], 'val': []}
                 for ids in batch:
-                    split = 'val' if n_docs % val_every == val_every - 1 else 'train'
+                    split = 'val' if val_every and n_docs % val_every == val_every - 1 else 'train'
                     flat[split] += ids; flat[split].append(eos); n_docs += 1
                 for split, f in (('train', ft), ('val', fv)):
                     f.write(np.array(flat[split], dtype=dtype).tobytes()); counts[split] += len(flat[split])
@@ -503,6 +548,137 @@ def unigram_entropy(tokens: np.ndarray) -> float:
     counts = np.bincount(np.asarray(tokens, dtype=np.int64))
     p = counts[counts > 0] / counts.sum()
     return float(-(p * np.log(p)).sum())
+
+# %% ../nbs/01_data.ipynb #e10efe43
+EXAMPLE_SIDES = {'sft': ('input',), 'dpo': ('chosen', 'rejected')}
+_NO_LABEL = np.iinfo(np.int32).max
+
+def example_key(side: str, what: str) -> str:
+    "The batch key of a side's `ids` or `labels`: `input_ids`, `chosen_labels`, ..."
+    if side == 'input': return 'input_ids' if what == 'ids' else what
+    return f'{side}_{what}'
+
+def _record_chats(rec: dict, kind: str, where: str) -> list[list[dict]]:
+    "The chat of each side of one record, with errors that say where the record is."
+    try: return [chat_messages(rec)] if kind == 'sft' else [_side(rec, 'chosen'), _side(rec, 'rejected')]
+    except ValueError as e: raise ValueError(f"{where}: {e}") from None
+
+def _encode_chats(chats: list[list[dict]], tokenizer, last_only: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+    "(ids, loss mask) of each chat: rendered one by one, tokenized as one batch."
+    rendered = [assistant_spans(m, tokenizer, last_only) for m in chats]
+    enc = tokenizer([t for t, _ in rendered], add_special_tokens=False, return_offsets_mapping=True)
+    out = []
+    for ids, offs, (_, spans) in zip(enc['input_ids'], enc['offset_mapping'], rendered):
+        starts, mask = np.array([o[0] for o in offs], dtype=np.int64), np.zeros(len(ids), np.uint8)
+        for a, b in spans: mask |= (starts >= a) & (starts < b)
+        out.append((np.array(ids, dtype=np.int64), mask))
+    return out
+
+# %% ../nbs/01_data.ipynb #4435bae4
+def _split_of(n: int, val_every: int) -> str: return 'val' if val_every and n % val_every == val_every - 1 else 'train'
+
+def build_example_cache(records, tokenizer, out_dir: str|Path, kind: str = 'sft', meta: dict|None = None,
+                        val_every: int = 20, batch_rows: int = 512) -> Path:
+    "Tokenize (where, record) pairs into `out_dir` memmaps of ids, loss masks and offsets per split, atomically."
+    sides, out_dir, t0 = EXAMPLE_SIDES[check_choice('kind', kind, EXAMPLE_SIDES)], Path(out_dir), time.time()
+    dtype, n = token_dtype(len(tokenizer)), 0
+    names = [(s, side) for s in ('train', 'val') for side in sides]
+    ends, count = {k: 0 for k in names}, {'train': 0, 'val': 0}
+    with atomic_dir(out_dir) as tmp:
+        with contextlib.ExitStack() as stack:
+            f = {(s, side, w): stack.enter_context(open(tmp/f'{s}.{side}.{w}.bin', 'wb'))
+                 for s, side in names for w in ('ids', 'mask', 'offsets', 'first')}
+            for s, side in names: f[s, side, 'offsets'].write(np.zeros(1, np.int64).tobytes())
+            for batch in _batched(records, batch_rows):
+                chats = [c for where, rec in batch for c in _record_chats(rec, kind, where)]
+                enc, parts = iter(_encode_chats(chats, tokenizer, kind == 'dpo')), {}
+                for _ in batch:
+                    s = _split_of(n, val_every); n += 1; count[s] += 1
+                    for side in sides:
+                        ids, mask = next(enc)
+                        ends[s, side] += len(ids)
+                        first = int(mask.argmax()) if mask.any() else _NO_LABEL
+                        for w, a in (('ids', ids.astype(dtype)), ('mask', mask), ('offsets', np.array([ends[s, side]])),
+                                     ('first', np.array([first], np.int32))):
+                            parts.setdefault((s, side, w), []).append(a)
+                for k, arrs in parts.items(): f[k].write(np.concatenate(arrs).astype(arrs[0].dtype).tobytes())
+        if count['train'] == 0: raise ValueError(f"{out_dir}: no examples (the dataset yielded no records)")
+        save_json({**(meta or {}), 'kind': kind, 'sides': list(sides), 'dtype': np.dtype(dtype).name,
+                   'vocab_size': len(tokenizer), 'examples': count, 'val_every': val_every,
+                   'tokens': {f'{s}.{side}': ends[s, side] for s, side in names},
+                   'build_seconds': round(time.time() - t0, 3)}, tmp/'meta.json')
+    return out_dir
+
+# %% ../nbs/01_data.ipynb #7988fd53
+class ExampleCache:
+    "A built SFT/DPO example cache: memmaps per split and side, opened lazily, and the `meta` sidecar."
+    def __init__(self, path: str|Path):
+        self.path = Path(path)
+        if not (self.path/'meta.json').exists():
+            raise FileNotFoundError(f"{self.path}: not an example cache (no meta.json); build it with get_example_cache")
+        self.meta = load_json(self.path/'meta.json')
+        self.kind, self.sides, self._maps = self.meta['kind'], tuple(self.meta['sides']), {}
+    def array(self, split: str, side: str, what: str) -> np.ndarray:
+        "One memmap (`ids`, `mask`, `offsets` or `first`), opened on first use; checked against the sidecar."
+        key = (check_choice('split', split, ('train', 'val')), side, what)
+        if key not in self._maps:
+            dt = {'ids': self.meta['dtype'], 'mask': 'uint8', 'offsets': 'int64', 'first': 'int32'}[what]
+            n = self.meta['tokens'][f'{split}.{side}'] if what in ('ids', 'mask') else self.meta['examples'][split] + (what == 'offsets')
+            file = self.path/f'{split}.{side}.{what}.bin'
+            if file.stat().st_size != n * np.dtype(dt).itemsize:
+                raise ValueError(f"{file}: {file.stat().st_size} bytes, the sidecar says {n * np.dtype(dt).itemsize}: "
+                                 f"the cache is damaged; rebuild it with force=True")
+            self._maps[key] = np.memmap(file, dtype=dt, mode='r') if n else np.zeros(0, dt)
+        return self._maps[key]
+    def examples(self, split: str = 'train', max_len: int|None = None) -> CachedExamples:
+        "The examples of `split`, cut to `max_len`, those with no labelled token inside the cut left out."
+        return CachedExamples(self, split, max_len)
+    def __len__(self): return self.meta['examples']['train']
+    def __repr__(self): return f"ExampleCache({self.path.name}: {self.kind}, {self.meta['examples']['train']:,} train / {self.meta['examples']['val']:,} val)"
+
+class CachedExamples:
+    "A sequence of tokenized examples read from an `ExampleCache` by offset: what `PaddedBatches` draws from."
+    def __init__(self, cache: ExampleCache, split: str = 'train', max_len: int|None = None):
+        store_attr('cache,split,max_len')
+        lim = _NO_LABEL if max_len is None else max_len
+        keep = np.ones(cache.meta['examples'][split], bool)
+        for side in cache.sides: keep &= np.asarray(cache.array(split, side, 'first')) < lim
+        self.index, self.dropped = np.flatnonzero(keep), int((~keep).sum())
+    def __len__(self): return len(self.index)
+    def lengths(self, side: str|None = None) -> np.ndarray:
+        "Token count of each kept example (after the cut) on `side` (default: the first)."
+        o = np.asarray(self.cache.array(self.split, side or self.cache.sides[0], 'offsets'))
+        n = (o[1:] - o[:-1])[self.index]
+        return n if self.max_len is None else np.minimum(n, self.max_len)
+    def __getitem__(self, i: int) -> dict[str, list[int]]:
+        j, out = self.index[i], {}
+        for side in self.cache.sides:
+            o = self.cache.array(self.split, side, 'offsets')
+            lo, hi = int(o[j]), int(o[j + 1])
+            if self.max_len is not None: hi = min(hi, lo + self.max_len)
+            ids = self.cache.array(self.split, side, 'ids')[lo:hi].astype(np.int64)
+            mask = self.cache.array(self.split, side, 'mask')[lo:hi].astype(bool)
+            out[example_key(side, 'ids')], out[example_key(side, 'labels')] = ids.tolist(), np.where(mask, ids, -100).tolist()
+        return out
+
+# %% ../nbs/01_data.ipynb #15588660
+def example_cache_path(dataset: str|Path, tokenizer, kind: str, max_samples: int|None = None, val_every: int = 20,
+                       **read_kw) -> Path:
+    "Where the example cache of `dataset` under `tokenizer` lives (whether or not it is built)."
+    key = hash_of(source_fingerprint(dataset), tokenizer_hash(tokenizer), getattr(tokenizer, 'chat_template', None),
+                  kind, max_samples, val_every, read_kw, CACHE_VERSION)
+    return cache_dir('examples')/f"{source_spec(dataset).name}-{kind}-{key}"
+
+def get_example_cache(dataset: str|Path, tokenizer, kind: str|None = None, max_samples: int|None = None,
+                      force: bool = False, val_every: int = 20, batch_rows: int = 512, **read_kw) -> ExampleCache:
+    "The SFT/DPO example cache of `dataset` under `tokenizer`: built on first use (or when `force`), loaded afterwards."
+    kind = check_choice('kind', kind or source_spec(dataset).kind, EXAMPLE_SIDES)
+    path = example_cache_path(dataset, tokenizer, kind, max_samples, val_every, **read_kw)
+    if force or not (path/'meta.json').exists():
+        meta = {'dataset': str(dataset), 'tokenizer_hash': tokenizer_hash(tokenizer), 'tokenizer': tokenizer.name_or_path,
+                'max_samples': max_samples, 'read_options': read_kw, 'cache_version': CACHE_VERSION}
+        build_example_cache(located_records(dataset, max_samples, **read_kw), tokenizer, path, kind, meta, val_every, batch_rows)
+    return ExampleCache(path)
 
 # %% ../nbs/01_data.ipynb #4de9fe6e
 def _fmt_bytes(n: int) -> str:

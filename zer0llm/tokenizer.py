@@ -12,7 +12,7 @@ from tokenizers import Tokenizer, models, trainers, pre_tokenizers, decoders
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 from .core import *
 from .data import (CHAT_TEMPLATE, iter_texts, source_fingerprint, source_spec, get_token_cache,
-                          TokenCache)
+                          TokenCache, ExampleCache, get_example_cache)
 
 # %% auto #0
 __all__ = ['SPECIAL_TOKENS', 'CHAT_TOKENS', 'train_tokenizer', 'load_tokenizer', 'trained_tokenizer', 'get_tokenizer', 'prepare']
@@ -67,10 +67,15 @@ def get_tokenizer(name: str|Path, dataset: str|Path = 'embedded', max_samples: i
 
 # %% ../nbs/02_tokenizer.ipynb #e109d4d0
 def prepare(name_or_path: str|Path = 'embedded', tokenizer='bpe:4096', block_size: int = 256,
-            max_samples: int|None = None, force: bool = False, num_proc: int = 1, **read_kw) -> TokenCache:
-    "Build (or reuse) the token cache of a dataset for training with `block_size` windows."
-    if isinstance(tokenizer, (str, Path)): tokenizer = get_tokenizer(tokenizer, name_or_path, max_samples)
-    tc = get_token_cache(name_or_path, tokenizer, max_samples, force, num_proc, **read_kw)
+            max_samples: int|None = None, force: bool = False, num_proc: int = 1, kind: str|None = None,
+            val_every: int = 20, **read_kw) -> TokenCache|ExampleCache:
+    "Build (or reuse) the token cache of text for `block_size` windows, or the example cache of SFT/DPO records (`val_every=0`: no held-out split)."
+    kind = check_choice('kind', kind or source_spec(name_or_path).kind, ('text', 'sft', 'dpo'))
+    if kind != 'text':   # a BPE for chat records is trained on the embedded corpus, as `train` does
+        if isinstance(tokenizer, (str, Path)): tokenizer = get_tokenizer(tokenizer, 'embedded')
+        return get_example_cache(name_or_path, tokenizer, kind, max_samples, force, val_every, **read_kw)
+    if isinstance(tokenizer, (str, Path)): tokenizer = get_tokenizer(tokenizer, name_or_path, max_samples, **read_kw)
+    tc = get_token_cache(name_or_path, tokenizer, max_samples, force, num_proc, val_every, **read_kw)
     if len(tc.train) < block_size + 2:
         raise ValueError(f"block_size={block_size} is larger than the data ({len(tc.train)} train tokens in {tc.path})")
     if tc.meta.get('block_size') != block_size:

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Callable
 import numpy as np, torch
 from .core import *
-from .data import (get_token_cache, BlockDataset, unigram_entropy, source_spec, tokenize_records,
-                          PaddedBatches, is_local_source, iter_records)
+from .data import (get_token_cache, BlockDataset, unigram_entropy, source_spec, get_example_cache,
+                          PaddedBatches, is_local_source, iter_records, load_dataset_specs)
 from .tokenizer import trained_tokenizer, load_tokenizer
 from .config import ModelConfig, PRESETS
 from .model import Transformer, num_params, training_memory
@@ -35,11 +35,12 @@ import torch.distributed as dist
 # %% auto #0
 __all__ = ['TASKS', 'MODES', 'PRECISIONS', 'PARALLEL', 'FIELD_CHOICES', 'NOT_OVERRIDES', 'FIELD_RANGES', 'TRAIN_LOGGERS',
            'SUMMARY_KEYS', 'RUN_TOTALS', 'RUN_OUTPUTS', 'check_model_overrides', 'check_range', 'uses_queries',
-           'TrainConfig', 'task_dataset', 'dataset_kind', 'build_tokenizer', 'build_model', 'checkpoint_dir',
-           'load_start_model', 'start_tokenizer', 'start_model', 'RunData', 'build_data', 'build_task',
-           'optimizer_name', 'instruct_schedule', 'zo_options', 'build_optimizer', 'register_logger', 'run_loggers',
-           'MergeLoRA', 'recent_train_loss', 'finish_run', 'main_first', 'resume_point', 'free_memory', 'check_memory',
-           'check_out', 'clear_out', 'warmup_for', 'sharded_run', 'run_callbacks', 'complete_run', 'train']
+           'TrainConfig', 'task_dataset', 'read_options', 'dataset_kind', 'build_tokenizer', 'build_model',
+           'checkpoint_dir', 'load_start_model', 'start_tokenizer', 'start_model', 'RunData', 'build_data',
+           'build_task', 'optimizer_name', 'instruct_schedule', 'zo_options', 'build_optimizer', 'register_logger',
+           'run_loggers', 'MergeLoRA', 'recent_train_loss', 'finish_run', 'main_first', 'resume_point', 'free_memory',
+           'check_memory', 'check_out', 'clear_out', 'warmup_for', 'sharded_run', 'run_callbacks', 'complete_run',
+           'train']
 
 # %% ../nbs/09_train.ipynb #2dde5c40
 TASKS = ('pretrain', 'sft', 'dpo', 'lora')
@@ -51,7 +52,7 @@ PARALLEL = ('ddp', 'fsdp')
 FIELD_CHOICES = {'task': TASKS, 'model_size': tuple(PRESETS), 'mode': MODES, 'optimizer': tuple(OPTIMIZERS),
                  'schedule': SCHEDULES, 'precision': PRECISIONS, 'direction': DIRECTIONS, 'scope': SCOPES,
                  'parallel': PARALLEL, 'sign_rule': SIGN_RULES, 'cons_rule': CONSERVATIVE_RULES,
-                 'log_format': LOG_FORMATS}
+                 'log_format': LOG_FORMATS, 'on_error': ('raise', 'skip')}
 
 NOT_OVERRIDES = {'name': 'model_size names the preset',
                  'vocab_size': "the tokenizer's size decides it (vocab_size sets the trained BPE's; or give tokenizer)"}
@@ -170,6 +171,13 @@ class TrainConfig:
     parallel: str = 'ddp'           # ddp | fsdp (FO only): how several torchrun ranks share the model
     out: str = 'runs/default'
     progress: bool = True
+    # the data's shape and files (nbs/01_data): columns, held-out files, spec files, bad lines
+    text_field: str|None = None     # the text column (default: the spec's); 'prompt,response' joins several by newlines
+    text_template: str|None = None  # or a template that joins columns: '{prompt}\n{response}'
+    validation_file: str|None = None  # held-out data of the training data's shape; replaces the every-20th split
+    test_file: str|None = None      # test data, scored once after training: test_loss in summary.json (zer0llm train)
+    dataset_spec: str|None = None   # a YAML/JSON file of DatasetSpecs, registered before `dataset` is looked up
+    on_error: str = 'raise'         # a malformed JSON line: 'raise', or 'skip' it (counted in a warning)
 
     def __post_init__(self):
         for name, choices in FIELD_CHOICES.items():
@@ -195,9 +203,16 @@ class TrainConfig:
 
 # %% ../nbs/09_train.ipynb #7a4bea1e
 def task_dataset(cfg: TrainConfig) -> str:
-    "The dataset a task reads: `embedded` means the embedded records of the task's kind."
+    "The dataset a task reads (after registering `cfg.dataset_spec`): `embedded` means the embedded records of the task's kind."
+    if cfg.dataset_spec: load_dataset_specs(cfg.dataset_spec)
     kind = {'sft': 'sft', 'dpo': 'dpo'}.get(cfg.task)
     return f'embedded-{kind}' if kind and cfg.dataset == 'embedded' else cfg.dataset
+
+def read_options(cfg: TrainConfig, text: bool = True) -> dict:
+    "The reading options the config sets (left out when default, so cache keys stay): bad lines, and for `text` the columns."
+    kw = {'on_error': cfg.on_error} if cfg.on_error != 'raise' else {}
+    if text: kw |= {k: v for k in ('text_field', 'text_template') if (v := getattr(cfg, k)) is not None}
+    return kw
 
 def dataset_kind(cfg: TrainConfig) -> str:
     "Record shape of the task's dataset: a registered dataset's kind; for local files, what the task reads."
@@ -207,14 +222,16 @@ def dataset_kind(cfg: TrainConfig) -> str:
     spec = source_spec(ds)
     if spec.path == 'embedded' or not is_local_source(ds): return spec.kind
     if cfg.task in ('sft', 'dpo'): return cfg.task
-    rec = next(iter(iter_records(ds, 1)), {})   # lora and pretrain: look at the first record
+    if cfg.text_field or cfg.text_template: return 'text'   # columns named as text: pretraining on them
+    rec = next(iter(iter_records(ds, 1, **read_options(cfg, text=False))), {})   # lora and pretrain: look at the first record
     return 'sft' if {'messages', 'conversations', 'prompt'} & set(rec) else 'text'
 
 def build_tokenizer(cfg: TrainConfig):
     "The run's tokenizer: `cfg.tokenizer` if given, else a cached BPE trained on the dataset's texts."
     if cfg.tokenizer: return load_tokenizer(cfg.tokenizer)
     ds = cfg.dataset if dataset_kind(cfg) == 'text' else 'embedded'
-    return trained_tokenizer(ds, cfg.vocab_size, cfg.max_samples if ds == cfg.dataset else None)
+    if ds != cfg.dataset: return trained_tokenizer(ds, cfg.vocab_size)
+    return trained_tokenizer(ds, cfg.vocab_size, cfg.max_samples, **read_options(cfg))
 
 def build_model(cfg: TrainConfig, vocab_size: int) -> Transformer:
     "The model of preset `cfg.model_size` with the overrides `cfg.model`, sized to the tokenizer's vocabulary."
@@ -267,42 +284,63 @@ class RunData:
     steps_per_epoch: int
     tokens_per_step: int
     unigram_entropy: float|None = None
+    test: object = None             # batches of `test_file`, scored once after training
 
 
 def _too_small(cfg, ds, what, n, need):
     return ValueError(f"dataset '{ds}' is too small: {n} {what}, and one batch needs {need} "
                       f"(batch_size={cfg.batch_size}, block_size={cfg.block_size}); use more data (max_samples) or smaller batches")
 
+def _val_every(cfg: TrainConfig) -> int:
+    "Every how many documents one is held out: 0 when a validation file holds the held-out data."
+    return 0 if cfg.validation_file else 20
+
+def _block_data(cfg, ds, tokenizer, block, env, global_batch) -> RunData:
+    kw = read_options(cfg)
+    cache = get_token_cache(ds, tokenizer, cfg.max_samples, val_every=_val_every(cfg), **kw)
+    if len(cache.train) < block + 2: raise _too_small(cfg, ds, f"training tokens ({cache.path})", len(cache.train), block + 2)
+    world = env.world_size
+    if cfg.batch_size * block * world > len(cache.train):    # every batch would repeat the corpus
+        raise _too_small(cfg, ds, f"training tokens ({cache.path})", len(cache.train), cfg.batch_size * block * world)
+    held = lambda f: get_token_cache(f, tokenizer, val_every=0, **kw).train
+    val = held(cfg.validation_file) if cfg.validation_file else cache.val
+    if len(val) <= block + 1: val = cache.train   # a tiny corpus may have no held-out block
+    def blocks(tokens, seed):
+        shard = (env.rank, env.world_size) if len(tokens) // env.world_size >= block + 2 else (0, 1)  # too little to shard: all of it
+        return BlockDataset(tokens, block, cfg.batch_size, seed=seed, rank=shard[0], world_size=shard[1])
+    return RunData(BlockDataset(cache.train, block, cfg.batch_size, seed=cfg.seed, rank=env.rank, world_size=env.world_size),
+                   blocks(val, cfg.seed + 1), max(1, len(cache.train) // block // global_batch), global_batch * block,
+                   unigram_entropy(cache.train), blocks(held(cfg.test_file), cfg.seed + 2) if cfg.test_file else None)
+
+def _example_data(cfg, ds, kind, tokenizer, block, env, global_batch) -> RunData:
+    kw = read_options(cfg, text=False)
+    cache = get_example_cache(ds, tokenizer, kind, cfg.max_samples, val_every=_val_every(cfg), **kw)
+    held = lambda f: get_example_cache(f, tokenizer, kind, val_every=0, **kw).examples('train', block)
+    train = cache.examples('train', block)
+    if len(train) < cfg.batch_size * env.world_size:
+        raise _too_small(cfg, ds, 'training examples', len(train), cfg.batch_size * env.world_size)
+    val = held(cfg.validation_file) if cfg.validation_file else cache.examples('val', block)
+    def batches(exs, seed):
+        exs = exs if len(exs) else train
+        shard = (env.rank, env.world_size) if len(exs) >= env.world_size else (0, 1)
+        return PaddedBatches(exs, min(cfg.batch_size, len(exs) // shard[1]), tokenizer.pad_token_id, seed=seed,
+                             rank=shard[0], world_size=shard[1])
+    tokens = int(train.lengths().mean() * global_batch * (2 if kind == 'dpo' else 1))
+    return RunData(PaddedBatches(train, cfg.batch_size, tokenizer.pad_token_id, seed=cfg.seed, rank=env.rank,
+                                 world_size=env.world_size),
+                   batches(val, cfg.seed + 1), max(1, len(train) // global_batch), tokens,
+                   test=batches(held(cfg.test_file), cfg.seed + 2) if cfg.test_file else None)
+
 def build_data(cfg: TrainConfig, tokenizer, max_len: int, env: DistEnv = DistEnv()) -> RunData:
-    "Batches for the task: blocks of a token cache (pretraining), or padded examples (SFT, DPO); this rank's shard."
+    "Batches for the task: blocks of a token cache (pretraining), or padded examples of an example cache (SFT, DPO); this rank's shard."
     ds, block = task_dataset(cfg), min(cfg.block_size or max_len, max_len)
-    rank, world = env.rank, env.world_size
-    global_batch = cfg.batch_size * cfg.grad_accum * world
+    global_batch = cfg.batch_size * cfg.grad_accum * env.world_size
     kind = dataset_kind(cfg)
     if cfg.task == 'pretrain' or (cfg.task == 'lora' and kind == 'text'):
-        cache = get_token_cache(ds, tokenizer, cfg.max_samples)
-        if len(cache.train) < block + 2: raise _too_small(cfg, ds, f"training tokens ({cache.path})", len(cache.train), block + 2)
-        if cfg.batch_size * block * world > len(cache.train):    # every batch would repeat the corpus
-            raise _too_small(cfg, ds, f"training tokens ({cache.path})", len(cache.train), cfg.batch_size * block * world)
-        val = cache.val if len(cache.val) > block + 1 else cache.train   # a tiny corpus may have no held-out block
-        vshard = (rank, world) if len(val) // world >= block + 2 else (0, 1)   # too little to shard: every rank reads it all
-        return RunData(BlockDataset(cache.train, block, cfg.batch_size, seed=cfg.seed, rank=rank, world_size=world),
-                       BlockDataset(val, block, cfg.batch_size, seed=cfg.seed + 1, rank=vshard[0], world_size=vshard[1]),
-                       max(1, len(cache.train) // block // global_batch), global_batch * block, unigram_entropy(cache.train))
+        return _block_data(cfg, ds, tokenizer, block, env, global_batch)
     if cfg.task == 'dpo' and kind != 'dpo' or cfg.task != 'dpo' and kind != 'sft':
         raise ValueError(f"dataset: '{ds}' holds {kind} records, task {cfg.task} needs {'dpo' if cfg.task == 'dpo' else 'sft'} records")
-    with warnings.catch_warnings():
-        warnings.filterwarnings('ignore', message='.*dropped.*')   # examples cut before their answer: expected with small blocks
-        exs = tokenize_records(ds, tokenizer, block, cfg.max_samples, kind=kind)
-    train, val = [e for i, e in enumerate(exs) if i % 20 != 19], [e for i, e in enumerate(exs) if i % 20 == 19]
-    if len(train) < cfg.batch_size * world: raise _too_small(cfg, ds, 'training examples', len(train), cfg.batch_size * world)
-    val = val or train
-    vshard = (rank, world) if len(val) >= world else (0, 1)
-    tokens = int(np.mean([len(next(iter(e.values()))) for e in train]) * global_batch * (2 if kind == 'dpo' else 1))
-    return RunData(PaddedBatches(train, cfg.batch_size, tokenizer.pad_token_id, seed=cfg.seed, rank=rank, world_size=world),
-                   PaddedBatches(val, min(cfg.batch_size, len(val) // vshard[1]), tokenizer.pad_token_id, seed=cfg.seed + 1,
-                                 rank=vshard[0], world_size=vshard[1]),
-                   max(1, len(train) // global_batch), tokens)
+    return _example_data(cfg, ds, kind, tokenizer, block, env, global_batch)
 
 # %% ../nbs/09_train.ipynb #46a233f4
 def build_task(cfg: TrainConfig, model):
