@@ -21,14 +21,21 @@ __all__ = ['ATTENTION_CLASSES', 'llama3_inv_freq', 'rope_cache', 'rotate_half', 
            'make_attention']
 
 # %% ../nbs/04_attention.ipynb #3d6e1f30
-def llama3_inv_freq(inv_freq, factor: float, low_freq_factor: float, high_freq_factor: float, original_max_len: int):
+def llama3_inv_freq(
+    inv_freq, factor: float, low_freq_factor: float, high_freq_factor: float, original_max_len: int
+):
     "Llama-3.1's frequency bands: long wavelengths divided by `factor`, short ones kept, a smooth ramp between."
     wavelen = 2 * math.pi / inv_freq
-    smooth = ((original_max_len / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor)).clamp(0, 1)
+    smooth = ((original_max_len / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor)).clamp(
+        0, 1
+    )
     return (1 - smooth) * inv_freq / factor + smooth * inv_freq
 
-def rope_cache(head_dim: int, max_len: int, theta: float = 10000., scaling: float|None = None, device=None,
-               rope_type: str = 'linear', low_freq_factor: float = 1., high_freq_factor: float = 4., original_max_len: int = 8192):
+def rope_cache(
+    head_dim: int, max_len: int, theta: float = 10000.0, scaling: float | None = None, device=None,
+    rope_type: str = 'linear', low_freq_factor: float = 1.0, high_freq_factor: float = 4.0,
+    original_max_len: int = 8192,
+):
     "cos and sin tables of shape (max_len, head_dim) for rotary embeddings."
     inv_freq = 1.0 / theta ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim)
     pos = torch.arange(max_len, device=device, dtype=torch.float32)
@@ -98,7 +105,8 @@ def attend(q, k, v, scale: float|None = None, flash: bool = True, mask=None):
 class AttnContext:
     "Positions and masks of one forward pass, shared by every layer."
     rope: tuple|None = None             # (cos, sin) of the query positions, broadcastable to (B, H, T, d)
-    mask: torch.Tensor|None = None      # for `attend`: None = causal; bool (B,1,T,S) or additive float (B,H,T,S)
+    # for `attend`: None = causal; bool (B,1,T,S) or additive float (B,H,T,S)
+    mask: torch.Tensor | None = None
     allowed: torch.Tensor|None = None   # bool (B,1,T,S): causal and not padding; None = plain causal
     bias: torch.Tensor|None = None      # ALiBi bias (B,H,T,S), or None
     pos_q: torch.Tensor|None = None     # (B,T) position of each query
@@ -117,7 +125,10 @@ def make_context(cfg: ModelConfig, batch_size: int, T: int, start_pos: int = 0, 
         pos_k, valid, allowed = torch.arange(S, device=device).expand(B, S), None, None
     else:
         if tuple(attention_mask.shape) != (B, S):
-            raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)}, expected (batch, start_pos + T) = {(B, S)}")
+            raise ValueError(
+                f"attention_mask has shape {tuple(attention_mask.shape)}, expected (batch, "
+                f"start_pos + T) = {(B, S)}"
+            )
         valid = attention_mask.to(device).bool()
         pos_k, idx = positions_from_mask(valid), torch.arange(S, device=device)
         own = idx[None, :] == idx[S - T:, None]
@@ -126,7 +137,11 @@ def make_context(cfg: ModelConfig, batch_size: int, T: int, start_pos: int = 0, 
     rope = None
     if rope_tables is not None:
         cos, sin = rope_tables
-        rope = (cos[start_pos:S], sin[start_pos:S]) if valid is None else (cos[pos_q][:, None], sin[pos_q][:, None])
+        rope = (
+            (cos[start_pos:S], sin[start_pos:S])
+            if valid is None
+            else (cos[pos_q][:, None], sin[pos_q][:, None])
+        )
     bias = alibi_bias(alibi_slopes(cfg.n_heads), pos_q, pos_k) if cfg.position == 'alibi' else None
     mask = allowed
     if bias is not None:
@@ -140,20 +155,31 @@ class KVCache(nn.Module):
     def __init__(self, batch_size: int, n_kv_heads: int, max_len: int, head_dim: int, dtype=None, device=None,
                  v_head_dim: int|None = None):
         super().__init__()
-        self.register_buffer('k', torch.zeros(batch_size, n_kv_heads, max_len, head_dim, dtype=dtype, device=device), persistent=False)
-        self.register_buffer('v', torch.zeros(batch_size, n_kv_heads, max_len, v_head_dim or head_dim, dtype=dtype, device=device), persistent=False)
+        self.register_buffer(
+            'k', torch.zeros(batch_size, n_kv_heads, max_len, head_dim, dtype=dtype, device=device),
+            persistent=False,
+        )
+        self.register_buffer(
+            'v',
+            torch.zeros(batch_size, n_kv_heads, max_len, v_head_dim or head_dim, dtype=dtype, device=device),
+            persistent=False,
+        )
         self.pos = 0
     def update(self, k, v):
         "Append k, v (B, Hkv, T, d) at the current position; return all keys and values so far."
         T = k.shape[2]
-        if self.pos + T > self.k.shape[2]: raise ValueError(f"KV cache full: {self.pos}+{T} > max_len={self.k.shape[2]}")
-        self.k[:, :, self.pos:self.pos + T] = k; self.v[:, :, self.pos:self.pos + T] = v
+        if self.pos + T > self.k.shape[2]:
+            raise ValueError(f"KV cache full: {self.pos}+{T} > max_len={self.k.shape[2]}")
+        self.k[:, :, self.pos:self.pos + T] = k
+        self.v[:, :, self.pos:self.pos + T] = v
         self.pos += T
         return self.k[:, :, :self.pos], self.v[:, :, :self.pos]
 
 class MLACache(KVCache):
     "MLA's cache: `k` holds the normalized latent (B, 1, max_len, kv_lora_rank), `v` the roped shared key (B, 1, max_len, rope_dim)."
-    def __init__(self, batch_size: int, max_len: int, kv_lora_rank: int, rope_dim: int, dtype=None, device=None):
+    def __init__(
+        self, batch_size: int, max_len: int, kv_lora_rank: int, rope_dim: int, dtype=None, device=None
+    ):
         super().__init__(batch_size, 1, max_len, kv_lora_rank, dtype, device, v_head_dim=rope_dim)
 
 # %% ../nbs/04_attention.ipynb #f05a6f42
@@ -166,7 +192,8 @@ class Attention(nn.Module):
         self.wk = nn.Linear(cfg.dim, cfg.n_kv_heads * hd, bias=cfg.qkv_bias)
         self.wv = nn.Linear(cfg.dim, cfg.n_kv_heads * hd, bias=cfg.qkv_bias)
         self.wo = nn.Linear(cfg.n_heads * hd, cfg.dim, bias=False)
-        if cfg.qk_norm: self.q_norm, self.k_norm = nn.RMSNorm(hd, eps=cfg.norm_eps), nn.RMSNorm(hd, eps=cfg.norm_eps)
+        if cfg.qk_norm:
+            self.q_norm, self.k_norm = nn.RMSNorm(hd, eps=cfg.norm_eps), nn.RMSNorm(hd, eps=cfg.norm_eps)
         self.dropout = cfg.dropout
 
     # Facts about the kind, from the config alone (no module is built): see "Facts of each kind" below.
@@ -196,8 +223,15 @@ class Attention(nn.Module):
         if cfg.qk_norm and (cfg.n_experts or cfg.qkv_bias):
             raise ValueError("qk_norm=True exports as Qwen3, a dense model without q/k/v biases: "
                              "set n_experts=0 and qkv_bias=False, or qk_norm=False")
-        if cfg.qkv_bias and cfg.n_experts and (cfg.score_func == 'sigmoid' or not cfg.n_shared_experts and cfg.norm_topk_prob):
-            raise ValueError("qkv_bias=True with this MoE has no transformers twin (only qwen2_moe has q/k/v biases): set qkv_bias=False")
+        if (
+            cfg.qkv_bias
+            and cfg.n_experts
+            and (cfg.score_func == 'sigmoid' or not cfg.n_shared_experts and cfg.norm_topk_prob)
+        ):
+            raise ValueError(
+                "qkv_bias=True with this MoE has no transformers twin (only qwen2_moe has q/k/v "
+                "biases): set qkv_bias=False"
+            )
         if cfg.qk_norm: return 'qwen3'
         if not cfg.n_experts: return 'qwen2' if cfg.qkv_bias else 'llama'
         if cfg.score_func == 'sigmoid': return 'glm4_moe'
@@ -205,7 +239,8 @@ class Attention(nn.Module):
 
     def project(self, x, rope=None):
         "Queries (B, H, T, d) and keys, values (B, Hkv, T, d), rotated by `rope` if given."
-        B, T, _ = x.shape; hd = self.cfg.head_dim
+        B, T, _ = x.shape
+        hd = self.cfg.head_dim
         q, k, v = (w(x).view(B, T, -1, hd) for w in (self.wq, self.wk, self.wv))
         if self.cfg.qk_norm: q, k = self.q_norm(q), self.k_norm(k)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
@@ -300,7 +335,10 @@ class MLA(nn.Module):
         "Attention without expanding the cache: kv_b_proj's key half folded into q, its value half applied after."
         w = self.kv_b_proj.weight.view(self.cfg.n_heads, self.nope + self.v_dim, -1)
         q_lat = torch.einsum('bhtn,hnr->bhtr', q_nope, w[:, :self.nope])
-        y = attend(torch.cat([q_lat, q_rope], -1), torch.cat([c, k_rope], -1), c, self.scale, self.cfg.flash_attn, mask)
+        y = attend(
+            torch.cat([q_lat, q_rope], -1), torch.cat([c, k_rope], -1), c, self.scale, self.cfg.flash_attn,
+            mask,
+        )
         return torch.einsum('bhtr,hvr->bhtv', y, w[:, self.nope:])
 
     def new_cache(self, batch_size: int, max_len: int, dtype=None, device=None) -> MLACache:
@@ -320,7 +358,9 @@ class MLA(nn.Module):
         return self.o_proj(y.transpose(1, 2).flatten(2))
 
 # %% ../nbs/04_attention.ipynb #979e5fa2
-def block_sparse_attend(q, k, v, blocks, pos_q, size: int, scale: float, window: int|None = None, slopes=None):
+def block_sparse_attend(
+    q, k, v, blocks, pos_q, size: int, scale: float, window: int | None = None, slopes=None
+):
     "q (R, T, h, d) attends to its `blocks` (R, T, n; −1: none) of `size` keys of k, v (R, S, d): (out, log-sum-exp)."
     # a query at pos_q (R, T) sees the keys at positions ≤ pos_q (and > pos_q − window), ALiBi `slopes` (R, h)
     (R, T, h, _), S, n, dev = q.shape, k.shape[1], blocks.shape[-1], q.device
@@ -341,22 +381,31 @@ def block_sparse_attend(q, k, v, blocks, pos_q, size: int, scale: float, window:
     tile_key = torch.repeat_interleave(torch.arange(R * nblk, device=dev), tiles)
     n_tiles = len(tile_key)
     qt = q.new_zeros(n_tiles, size, h, q.shape[-1]).index_put((tile, slot), q.reshape(R * T, h, -1)[query])
-    s = (qt.view(n_tiles, size * h, q.shape[-1]) @ as_blocks(k)[tile_key].transpose(1, 2)).view(n_tiles, size, h, size)
-    s = s[tile, slot].to(torch.promote_types(s.dtype, torch.float32)) * scale                            # (pairs, h, size)
+    s = (qt.view(n_tiles, size * h, q.shape[-1]) @ as_blocks(k)[tile_key].transpose(1, 2)).view(
+        n_tiles, size, h, size
+    )
+    # (pairs, h, size)
+    s = s[tile, slot].to(torch.promote_types(s.dtype, torch.float32)) * scale
     qpos = pos_q.reshape(-1)[query][:, None]
     kpos = block[:, None] * size + torch.arange(size, device=dev)
     ok = (kpos <= qpos) & (kpos < S)
     if window is not None: ok &= kpos > qpos - window
     if slopes is not None: s = s - slopes[query // T][..., None] * (qpos - kpos)[:, None].float()
-    logits = s.new_full((R * T * n, h, size), float('-inf')).index_put((used,), s.masked_fill(~ok[:, None], float('-inf')))
+    logits = s.new_full((R * T * n, h, size), float('-inf')).index_put(
+        (used,), s.masked_fill(~ok[:, None], float('-inf'))
+    )
     logits = logits.view(R * T, n, h, size).transpose(1, 2).reshape(R * T, h, n * size)
     lse, p = logits.logsumexp(-1), logits.softmax(-1).nan_to_num(0.)
     p = p.view(R * T, h, n, size).transpose(1, 2).reshape(R * T * n, h, size)[used].to(v.dtype)
     pt = p.new_zeros(n_tiles, size, h, size).index_put((tile, slot), p)
     o = (pt.view(n_tiles, size * h, size) @ as_blocks(v)[tile_key]).view(n_tiles, size, h, v.shape[-1])
-    return q.new_zeros(R * T, h, v.shape[-1]).index_add(0, query, o[tile, slot]).view(R, T, h, v.shape[-1]), lse.view(R, T, h)
+    return q.new_zeros(R * T, h, v.shape[-1]).index_add(0, query, o[tile, slot]).view(
+        R, T, h, v.shape[-1]
+    ), lse.view(R, T, h)
 
-def banded_attend(q, k, v, size: int, scale: float, window: int|None = None, slopes=None, initial: bool = False):
+def banded_attend(
+    q, k, v, size: int, scale: float, window: int | None = None, slopes=None, initial: bool = False
+):
     "`block_sparse_attend` for queries and keys at positions 0..T−1 over each query's own and previous block, without gathers."
     # with `initial`, block 0 too (for the queries whose near blocks do not already include it)
     (R, T, h, d), nb, dev = q.shape, -(-q.shape[1] // size), q.device
@@ -373,7 +422,9 @@ def banded_attend(q, k, v, size: int, scale: float, window: int|None = None, slo
     qpos = (c * size + i).view(nb, size, 1, 1)
     kpos = kpos.view(nb, 1, 1, -1)
     ok = (kpos <= qpos) & (kpos >= 0)
-    if initial: ok[:, :, :, :size] &= (c >= 2).view(nb, 1, 1, 1)   # block 0 is already among the near blocks of chunks 0 and 1
+    if initial:
+        # block 0 is already among the near blocks of chunks 0 and 1
+        ok[:, :, :, :size] &= (c >= 2).view(nb, 1, 1, 1)
     if window is not None: ok &= kpos > qpos - window
     if slopes is not None: s = s - slopes[:, None, None, :, None] * (qpos - kpos)
     s = s.masked_fill(~ok, float('-inf'))
@@ -418,7 +469,12 @@ class NSA(Attention):
     @staticmethod
     def activations_per_token(cfg: ModelConfig) -> int:
         "q and the output, three branches' k, v and outputs, a log-sum-exp per head and branch, the gates."
-        return 2 * cfg.n_heads * cfg.head_dim + 6 * cfg.n_kv_heads * cfg.head_dim + 3 * cfg.n_heads * cfg.head_dim + 6 * cfg.n_heads
+        return (
+            2 * cfg.n_heads * cfg.head_dim
+            + 6 * cfg.n_kv_heads * cfg.head_dim
+            + 3 * cfg.n_heads * cfg.head_dim
+            + 6 * cfg.n_heads
+        )
 
     @staticmethod
     def hf_model_type(cfg: ModelConfig) -> str:
@@ -434,7 +490,8 @@ class NSA(Attention):
         l, d = self.cfg.nsa_block_size, self.cfg.nsa_stride
         (B, G, S, hd), first, r = t.shape, mlp[0], l // d
         n = (S - l) // d + 1 if S >= l else 0
-        # block i is strides i..i+r-1 of d positions, so mlp[0] on it is a sum of r per-stride products: one matmul
+        # block i is strides i..i+r-1 of d positions, so mlp[0] on it is a sum of r per-stride products: one
+        # matmul
         strides = t[:, :, :(n + r - 1) * d].reshape(B * G, max(n + r - 1, 0), d * hd)
         y = torch.einsum('bsk,jrk->bsrj', strides, first.weight.view(-1, r, d * hd))
         h = sum(y[:, m:m + n, m] for m in range(r)) + first.bias
@@ -443,11 +500,15 @@ class NSA(Attention):
 # %% ../nbs/04_attention.ipynb #69d14a99
 from fastcore.basics import patch_to
 
-def selection_overlap(n_cmp: int, n_sel: int, block: int, stride: int, select: int, device=None) -> torch.Tensor:
+def selection_overlap(
+    n_cmp: int, n_sel: int, block: int, stride: int, select: int, device=None
+) -> torch.Tensor:
     "(n_cmp, n_sel) count of the stride-long pieces compressed block i and selection block j share (NSA eq. 9)."
     i, j = torch.arange(n_cmp, device=device)[:, None], torch.arange(n_sel, device=device)
     per = select // stride
-    return (torch.minimum(i + block // stride, (j + 1) * per) - torch.maximum(i, j * per)).clamp(min=0).float()
+    return (
+        (torch.minimum(i + block // stride, (j + 1) * per) - torch.maximum(i, j * per)).clamp(min=0).float()
+    )
 
 @patch_to(NSA)
 def branches(self, q, k, v, ctx: AttnContext):
@@ -471,7 +532,10 @@ def branches(self, q, k, v, ctx: AttnContext):
     # selected: forced initial and local blocks, then the best-ranked others
     l_sel = cfg.nsa_select_size
     n_sel = -(-S // l_sel)
-    rank = p.sum(2) @ selection_overlap(n_cmp, n_sel, cfg.nsa_block_size, cfg.nsa_stride, l_sel, dev).to(p.dtype)   # (B, G, T, n_sel)
+    # (B, G, T, n_sel)
+    rank = p.sum(2) @ selection_overlap(n_cmp, n_sel, cfg.nsa_block_size, cfg.nsa_stride, l_sel, dev).to(
+        p.dtype
+    )
     cur = (pos_q // l_sel)[:, None, :, None].expand(B, G, T, 1)
     j = torch.arange(n_sel, device=dev)
     rank = rank.masked_fill((j < 1) | (j > cur - 2), float('-inf'))
@@ -487,12 +551,17 @@ def branches(self, q, k, v, ctx: AttnContext):
     if ctx.key_valid is None and T == S:   # queries at positions 0..T-1: the banded parts need no gathers
         o_sel = banded_attend(qs, flat(ks), flat(vs), l_sel, scale, None, slopes, initial=True)
         if chosen.shape[-1] > 3:
-            free = block_sparse_attend(qs, flat(ks), flat(vs), chosen[..., 3:].reshape(B * G, T, -1), rows_q, l_sel, scale, None, slopes)
+            free = block_sparse_attend(
+                qs, flat(ks), flat(vs), chosen[..., 3:].reshape(B * G, T, -1), rows_q, l_sel, scale, None,
+                slopes,
+            )
             o_sel = merge_attention(o_sel, free)
         else: o_sel = o_sel[0]
         o_win = banded_attend(qs, flat(kw), flat(vw), w, scale, w, slopes)[0]
     else:
-        o_sel = block_sparse_attend(qs, flat(ks), flat(vs), chosen.view(B * G, T, -1), rows_q, l_sel, scale, None, slopes)[0]
+        o_sel = block_sparse_attend(
+            qs, flat(ks), flat(vs), chosen.view(B * G, T, -1), rows_q, l_sel, scale, None, slopes
+        )[0]
         # window: the query's own window-sized block and the one before, masked to the last w positions
         cur_w = (rows_q // w)[..., None]
         o_win = block_sparse_attend(qs, flat(kw), flat(vw), torch.cat([(cur_w - 1).clamp(min=-1), cur_w], -1),
@@ -520,8 +589,10 @@ def attention_class(cfg: ModelConfig) -> type:
 
 def rope_tables(cfg: ModelConfig, device=None):
     "The (cos, sin) tables of a model `cfg` over `max_seq_len` positions, for its kind's rope channels."
-    return rope_cache(attention_class(cfg).rope_dims(cfg), cfg.max_seq_len, cfg.rope_theta, cfg.rope_scaling, device,
-                      cfg.rope_type, cfg.rope_low_freq_factor, cfg.rope_high_freq_factor, cfg.rope_original_max_seq_len)
+    return rope_cache(
+        attention_class(cfg).rope_dims(cfg), cfg.max_seq_len, cfg.rope_theta, cfg.rope_scaling, device,
+        cfg.rope_type, cfg.rope_low_freq_factor, cfg.rope_high_freq_factor, cfg.rope_original_max_seq_len,
+    )
 
 def make_attention(cfg: ModelConfig) -> nn.Module:
     "The attention module `cfg.attention` names."

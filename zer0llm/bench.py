@@ -48,33 +48,58 @@ def _bench_work(mode: str, cfg_dict: dict, batch: int, seq: int, q: int, device,
     else:
         fo = make_fo_optimizer('adamw', model, lr=1e-4)
         def work():
-            fo.zero_grad(set_to_none=True); lm_loss(model(tokens[:, :-1]), tokens[:, 1:]).backward(); fo.step()
+            fo.zero_grad(set_to_none=True)
+            lm_loss(model(tokens[:, :-1]), tokens[:, 1:]).backward()
+            fo.step()
     work.n_params = sum(p.numel() for p in model.parameters())
     work.opt = zo if mode in ZO_OPTIMIZERS else None
     return work
 
 def _bench_memory_worker(args: str) -> None:
     "Subprocess entry: print the peak RSS (minus RSS after imports) of two runs of one mode."
-    a = json.loads(args); torch.set_num_threads(a.pop('threads'))
-    torch.optim.SGD([torch.zeros(1, requires_grad=True)])   # the first optimizer imports ~70 MB of torch: not ours
+    a = json.loads(args)
+    torch.set_num_threads(a.pop('threads'))
+    # the first optimizer imports ~70 MB of torch: not ours
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)])
     base = process_memory_bytes('VmRSS')
-    if base is None: raise RuntimeError("bench_zo measures memory from /proc/self/status, which this system lacks (Linux only)")
-    work = _bench_work(**a); work(); work()
+    if base is None:
+        raise RuntimeError(
+            "bench_zo measures memory from /proc/self/status, which this system lacks (Linux only)"
+        )
+    work = _bench_work(**a)
+    work()
+    work()
     print(json.dumps(dict(peak=process_memory_bytes('VmHWM') - base)))
 
 def _peak_bytes(mode, cfg_dict, batch, seq, q, device, dtype, threads) -> int:
     "Peak memory of `mode` (see above for how it is measured on each device)."
     if device.type == 'cuda':
-        import gc; gc.collect(); torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats(device)
+        import gc
+        gc.collect()
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
         base = torch.cuda.memory_allocated(device)
-        work = _bench_work(mode, cfg_dict, batch, seq, q, device, dtype); work(); work(); torch.cuda.synchronize(device)
+        work = _bench_work(mode, cfg_dict, batch, seq, q, device, dtype)
+        work()
+        work()
+        torch.cuda.synchronize(device)
         peak = torch.cuda.max_memory_allocated(device) - base
-        del work; gc.collect(); torch.cuda.empty_cache()
+        del work
+        gc.collect()
+        torch.cuda.empty_cache()
         return peak
-    args = json.dumps(dict(mode=mode, cfg_dict=cfg_dict, batch=batch, seq=seq, q=q, device='cpu', dtype=dtype, threads=threads))
+    args = json.dumps(
+        dict(
+            mode=mode, cfg_dict=cfg_dict, batch=batch, seq=seq, q=q, device='cpu', dtype=dtype,
+            threads=threads,
+        )
+    )
     code = f"from zer0llm.bench import _bench_memory_worker; _bench_memory_worker({args!r})"
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='65536')   # glibc: blocks >= 64 KiB are mmapped and unmapped on free
-    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True, env=env).stdout
+    # glibc: blocks >= 64 KiB are mmapped and unmapped on free
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='65536')
+    out = subprocess.run(
+        [sys.executable, '-c', code], capture_output=True, text=True, check=True, env=env
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])['peak']
 
 def _seconds(fn, device, repeats: int) -> float:
@@ -89,13 +114,16 @@ def _interleaved_seconds(fns: list, device, repeats: int, clock: str = 'wall') -
     for _ in range(repeats):
         for fn, ts in zip(fns, times):
             if device.type == 'cuda': torch.cuda.synchronize(device)
-            t = now(); fn()
+            t = now()
+            fn()
             if device.type == 'cuda': torch.cuda.synchronize(device)
             ts.append(now() - t)
     return [sorted(ts)[len(ts) // 2] for ts in times]
 
-def bench_zo(model_cfg, batch: int = 8, seq: int = 256, q: int = 1, device='cpu', dtype: str = 'float32',
-             repeats: int = 3, memory: bool = True, threads: int|None = None, optimizer: str = 'zo-sgd') -> dict:
+def bench_zo(
+    model_cfg, batch: int = 8, seq: int = 256, q: int = 1, device='cpu', dtype: str = 'float32',
+    repeats: int = 3, memory: bool = True, threads: int | None = None, optimizer: str = 'zo-sgd',
+) -> dict:
     "Peak memory of inference / ZO step (`optimizer`) / FO AdamW step, and ZO step time vs its forwards, as a dict."
     from dataclasses import asdict
     check_choice('optimizer', optimizer, tuple(ZO_OPTIMIZERS))
@@ -106,13 +134,19 @@ def bench_zo(model_cfg, batch: int = 8, seq: int = 256, q: int = 1, device='cpu'
                optimizer=optimizer)
     if memory:
         peaks = {m: _peak_bytes(m, cfg_dict, batch, seq, q, device, dtype, threads) for m in modes}
-        res.update(peak_mb={m: round(b / 2**20, 1) for m, b in peaks.items()},
-                   zo_over_inference=peaks[optimizer] / peaks['inference'], fo_over_zo=peaks['fo-adamw'] / peaks[optimizer],
-                   memory_method='torch.cuda.max_memory_allocated' if device.type == 'cuda'
-                   else 'subprocess peak RSS (VmHWM) minus RSS after imports')
+        res.update(
+            peak_mb={m: round(b / 2**20, 1) for m, b in peaks.items()},
+            zo_over_inference=peaks[optimizer] / peaks['inference'],
+            fo_over_zo=peaks['fo-adamw'] / peaks[optimizer],
+            memory_method='torch.cuda.max_memory_allocated'
+            if device.type == 'cuda'
+            else 'subprocess peak RSS (VmHWM) minus RSS after imports',
+        )
     forward = _bench_work('inference', cfg_dict, batch, seq, q, device, dtype)
     zo_step = _bench_work(optimizer, cfg_dict, batch, seq, q, device, dtype)
-    res.update(params=zo_step.n_params, weights_mb=round(zo_step.n_params * get_dtype(dtype).itemsize / 2**20, 1))
+    res.update(
+        params=zo_step.n_params, weights_mb=round(zo_step.n_params * get_dtype(dtype).itemsize / 2**20, 1)
+    )
     t_fwd, t_zo = _interleaved_seconds([forward, zo_step], device, repeats)
     res.update(forward_s=t_fwd, zo_step_s=t_zo, zo_step_over_2q_forwards=t_zo / (2 * q * t_fwd))
     if zo_step.opt is not None:
@@ -127,11 +161,15 @@ def machine_info(device='cpu') -> dict:
     "CPU model, cores, threads, memory, library versions and GPU of this machine."
     import transformers
     device, cpu = get_device(device), cpu_info()
-    info = dict(cpu=cpu['model'], cpu_ghz=cpu['ghz'], physical_cores=cpu['physical_cores'], logical_cpus=os.cpu_count(),
-                usable_cpus=len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count(),
-                torch_threads=torch.get_num_threads(), ram_gb=round((device_memory_bytes('cpu') or 0) / 2**30, 1),
-                load_avg_1min=os.getloadavg()[0] if hasattr(os, 'getloadavg') else None, python=platform.python_version(),
-                platform=platform.platform(), torch=torch.__version__, transformers=transformers.__version__, device=str(device))
+    info = dict(
+        cpu=cpu['model'], cpu_ghz=cpu['ghz'], physical_cores=cpu['physical_cores'],
+        logical_cpus=os.cpu_count(),
+        usable_cpus=len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count(),
+        torch_threads=torch.get_num_threads(), ram_gb=round((device_memory_bytes('cpu') or 0) / 2**30, 1),
+        load_avg_1min=os.getloadavg()[0] if hasattr(os, 'getloadavg') else None,
+        python=platform.python_version(), platform=platform.platform(), torch=torch.__version__,
+        transformers=transformers.__version__, device=str(device),
+    )
     if device.type == 'cuda':
         info.update(gpu=torch.cuda.get_device_name(device), cuda=torch.version.cuda,
                     gpu_memory_gb=round(torch.cuda.get_device_properties(device).total_memory / 2**30, 1))
@@ -145,15 +183,19 @@ def _train_step(model, tokens, hf: bool = False):
     def step():
         if hf: loss = lm_loss(model(input_ids=x, use_cache=False).logits, y)
         else: loss = lm_loss(model(x), y) + model.aux_loss()
-        loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
     return step
 
 def _generate(model, prompt, new_tokens: int, hf: bool = False):
     "Greedy decoding of exactly `new_tokens` tokens with a KV cache; returns the (B, new_tokens) ids."
     model.eval()
     if hf:
-        return lambda: model.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=new_tokens, min_new_tokens=new_tokens,
-                                      do_sample=False, use_cache=True, pad_token_id=0)[:, prompt.shape[1]:]
+        return lambda: model.generate(
+            prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=new_tokens,
+            min_new_tokens=new_tokens, do_sample=False, use_cache=True, pad_token_id=0,
+        )[:, prompt.shape[1] :]
     return lambda: torch.stack(list(generate(model, prompt, new_tokens, temperature=0)), 1)
 
 CLOCKS = ('wall', 'process')
@@ -163,73 +205,112 @@ def median_seconds(fn, device, repeats: int, clock: str = 'wall') -> float:
     return _interleaved_seconds([fn], device, repeats, check_choice('clock', clock, CLOCKS))[0]
 
 # %% ../nbs/10_bench.ipynb #a851b477
-BENCH_ROWS = ('train tokens/s (FO AdamW step)', 'generate tokens/s (greedy, KV cache)', 'ZO step time / 2q forwards',
-              'ZO peak memory / inference peak', 'FO-AdamW peak memory / ZO peak', 'MoE / dense train tokens/s')
+BENCH_ROWS = (
+    'train tokens/s (FO AdamW step)', 'generate tokens/s (greedy, KV cache)', 'ZO step time / 2q forwards',
+    'ZO peak memory / inference peak', 'FO-AdamW peak memory / ZO peak', 'MoE / dense train tokens/s',
+)
 
 def _row(metric, ours, ref, unit, compared) -> dict:
-    return dict(metric=metric, zer0llm=ours, reference=ref, ratio=ours / ref, unit=unit, compared_with=compared)
+    return dict(
+        metric=metric, zer0llm=ours, reference=ref, ratio=ours / ref, unit=unit, compared_with=compared
+    )
 
-def bench(model: str|ModelConfig = 'tiny', batch: int = 8, seq: int|None = None, q: int = 1, gen_batch: int = 1,
-          prompt_len: int = 8, new_tokens: int = 32, n_experts: int = 4, top_k: int = 2, device='cpu', dtype: str = 'float32',
-          repeats: int = 3, threads: int|None = None, clock: str = 'wall', out: str|Path|None = None) -> 'pandas.DataFrame':
+def bench(
+    model: str | ModelConfig = 'tiny', batch: int = 8, seq: int | None = None, q: int = 1, gen_batch: int = 1,
+    prompt_len: int = 8, new_tokens: int = 32, n_experts: int = 4, top_k: int = 2, device='cpu',
+    dtype: str = 'float32', repeats: int = 3, threads: int | None = None, clock: str = 'wall',
+    out: str | Path | None = None,
+) -> 'pandas.DataFrame':
     "Time and memory ratios of zer0llm vs transformers, ZO vs inference/FO, MoE vs dense; a table, also saved as JSON at `out`."
     import pandas as pd
     from zer0llm.hf import to_hf
     if threads: torch.set_num_threads(threads)
     device, cfg = get_device(device), ModelConfig.from_name(model) if isinstance(model, str) else model
     if check_choice('clock', clock, CLOCKS) == 'process' and device.type != 'cpu':
-        raise ValueError(f"clock='process' measures CPU time, which says nothing about {device.type} kernels: use clock='wall'")
+        raise ValueError(
+            f"clock='process' measures CPU time, which says nothing about {device.type} kernels: "
+            f"use clock='wall'"
+        )
     T = lambda fn: median_seconds(fn, device, repeats, clock)
     seq = seq or cfg.max_seq_len
     if prompt_len + new_tokens > cfg.max_seq_len:
-        raise ValueError(f"prompt_len + new_tokens = {prompt_len + new_tokens} is longer than max_seq_len={cfg.max_seq_len} of {cfg.name}")
+        raise ValueError(
+            f"prompt_len + new_tokens = {prompt_len + new_tokens} is longer than "
+            f"max_seq_len={cfg.max_seq_len} of {cfg.name}"
+        )
     torch.manual_seed(0)
-    ours = Transformer(cfg).to(device=device, dtype=get_dtype(dtype)); hf = to_hf(ours).to(device)
+    ours = Transformer(cfg).to(device=device, dtype=get_dtype(dtype))
+    hf = to_hf(ours).to(device)
     g = torch.Generator().manual_seed(0)
     prompt = torch.randint(1, cfg.vocab_size, (gen_batch, prompt_len), generator=g).to(device)
     tokens = torch.randint(0, cfg.vocab_size, (batch, seq + 1), generator=g).to(device)
     gens = [_generate(m, prompt, new_tokens, h) for m, h in ((ours, False), (hf, True))]
     t_gen, t_gen_hf = _interleaved_seconds(gens, device, repeats, clock)
     ids, ids_hf = (g() for g in gens)
-    moe_cfg = ModelConfig.from_dict({**cfg.to_dict(), 'name': f'{cfg.name}-moe{n_experts}', 'n_experts': n_experts, 'top_k': top_k, 'moe_hidden_dim': None})
-    torch.manual_seed(0); moe = Transformer(moe_cfg).to(device=device, dtype=get_dtype(dtype))
+    moe_cfg = ModelConfig.from_dict(
+        {
+            **cfg.to_dict(), 'name': f'{cfg.name}-moe{n_experts}', 'n_experts': n_experts, 'top_k': top_k,
+            'moe_hidden_dim': None,
+        }
+    )
+    torch.manual_seed(0)
+    moe = Transformer(moe_cfg).to(device=device, dtype=get_dtype(dtype))
     steps = [_train_step(ours, tokens), _train_step(hf, tokens, True), _train_step(moe, tokens)]
     t_train, t_train_hf, t_moe = _interleaved_seconds(steps, device, repeats, clock)
     del steps
     del ours, hf, moe
-    zo = bench_zo(cfg, batch=batch, seq=seq, q=q, device=device, dtype=dtype, repeats=repeats if clock == 'wall' else 1,
-                  threads=torch.get_num_threads())
+    zo = bench_zo(
+        cfg, batch=batch, seq=seq, q=q, device=device, dtype=dtype, repeats=repeats if clock == 'wall' else 1,
+        threads=torch.get_num_threads(),
+    )
     if clock == 'process':
         work = lambda mode: _bench_work(mode, asdict(cfg), batch, seq, q, device, dtype)
         zo.update(forward_s=T(work('inference')), zo_step_s=T(work('zo-sgd')), clock='process')
         zo['zo_step_over_2q_forwards'] = zo['zo_step_s'] / (2 * q * zo['forward_s'])
-    tps = lambda t: batch * seq / t; gps = lambda t: gen_batch * new_tokens / t
+    tps = lambda t: batch * seq / t
+    gps = lambda t: gen_batch * new_tokens / t
     twin = 'transformers LlamaForCausalLM (to_hf twin)' if not cfg.n_experts else 'transformers twin (to_hf)'
-    rows = [_row(BENCH_ROWS[0], tps(t_train), tps(t_train_hf), 'tokens/s', twin),
-            _row(BENCH_ROWS[1], gps(t_gen), gps(t_gen_hf), 'tokens/s', twin + ' generate()'),
-            _row(BENCH_ROWS[2], zo['zo_step_s'], 2 * q * zo['forward_s'], 's', f'{2 * q} inference forwards'),
-            _row(BENCH_ROWS[3], zo['peak_mb']['zo-sgd'], zo['peak_mb']['inference'], 'MB', 'inference forward'),
-            _row(BENCH_ROWS[4], zo['peak_mb']['fo-adamw'], zo['peak_mb']['zo-sgd'], 'MB', 'ZO-SGD step'),
-            _row(BENCH_ROWS[5], tps(t_moe), tps(t_train), 'tokens/s', f'dense {cfg.name} ({n_experts} experts, top-{top_k}, same active params)')]
+    rows = [
+        _row(BENCH_ROWS[0], tps(t_train), tps(t_train_hf), 'tokens/s', twin),
+        _row(BENCH_ROWS[1], gps(t_gen), gps(t_gen_hf), 'tokens/s', twin + ' generate()'),
+        _row(BENCH_ROWS[2], zo['zo_step_s'], 2 * q * zo['forward_s'], 's', f'{2 * q} inference forwards'),
+        _row(BENCH_ROWS[3], zo['peak_mb']['zo-sgd'], zo['peak_mb']['inference'], 'MB', 'inference forward'),
+        _row(BENCH_ROWS[4], zo['peak_mb']['fo-adamw'], zo['peak_mb']['zo-sgd'], 'MB', 'ZO-SGD step'),
+        _row(
+            BENCH_ROWS[5], tps(t_moe), tps(t_train), 'tokens/s',
+            f'dense {cfg.name} ({n_experts} experts, top-{top_k}, same active params)',
+        ),
+    ]
     df = pd.DataFrame(rows)
     peak, peak_source = device_peak_flops(device, {'bfloat16': 'bf16', 'float16': 'fp16'}.get(dtype, 'fp32'))
     fo_flops = flops_per_token(cfg, seq, 'FO')
     df.attrs['report'] = report = dict(
         machine=machine_info(device),
-        settings=dict(model=cfg.name, params=param_count(cfg)[0], moe_params=list(param_count(moe_cfg)), batch=batch, seq=seq, q=q,
-                      gen_batch=gen_batch, prompt_len=prompt_len, new_tokens=new_tokens, n_experts=n_experts, top_k=top_k,
-                      dtype=dtype, repeats=repeats, clock=clock, timing=f'median of {repeats} after one warm-up call, {clock} clock'),
-        rows=rows, generate_tokens_match=bool(torch.equal(ids.cpu(), ids_hf.cpu())),
-        train_mfu=dict(zer0llm=fo_flops * tps(t_train) / peak if peak else None, transformers=fo_flops * tps(t_train_hf) / peak if peak else None,
-                       peak_flops=peak, peak_flops_source=peak_source, flops_per_token=fo_flops),
-        zo=zo)
+        settings=dict(
+            model=cfg.name, params=param_count(cfg)[0], moe_params=list(param_count(moe_cfg)), batch=batch,
+            seq=seq, q=q, gen_batch=gen_batch, prompt_len=prompt_len, new_tokens=new_tokens,
+            n_experts=n_experts, top_k=top_k, dtype=dtype, repeats=repeats, clock=clock,
+            timing=f'median of {repeats} after one warm-up call, {clock} clock',
+        ),
+        rows=rows,
+        generate_tokens_match=bool(torch.equal(ids.cpu(), ids_hf.cpu())),
+        train_mfu=dict(
+            zer0llm=fo_flops * tps(t_train) / peak if peak else None,
+            transformers=fo_flops * tps(t_train_hf) / peak if peak else None, peak_flops=peak,
+            peak_flops_source=peak_source, flops_per_token=fo_flops,
+        ),
+        zo=zo,
+    )
     if out: save_json(report, out)
     return df
 
 # %% ../nbs/10_bench.ipynb #6b51bbe0
 def _best_of(f, repeats: int) -> float:
     ts = []
-    for _ in range(repeats): t = time.perf_counter(); f(); ts.append(time.perf_counter() - t)
+    for _ in range(repeats):
+        t = time.perf_counter()
+        f()
+        ts.append(time.perf_counter() - t)
     return min(ts)
 
 def bench_data(tokenizer=None, copies: int = 4, repeats: int = 5, batch_size: int = 16, block_size: int = 256,
@@ -252,9 +333,12 @@ def bench_data(tokenizer=None, copies: int = 4, repeats: int = 5, batch_size: in
     def step(): lm_loss(model(x), y).backward()
     step()
     t_step = _best_of(lambda: [step() for _ in range(steps)], max(1, repeats // 2)) / steps
-    return {'tokens': n_tok, 'raw_tok_per_s': n_tok / min(raw), 'raw_fast_tok_per_s': n_tok / min(fast),
-            'cache_tok_per_s': n_tok / min(build), 'cache_vs_raw': min(raw) / min(build), 'cache_vs_raw_fast': min(fast) / min(build), 'next_ms': t_next * 1e3, 'step_ms': t_step * 1e3,
-            'data_share': t_next / (t_next + t_step)}
+    return {
+        'tokens': n_tok, 'raw_tok_per_s': n_tok / min(raw), 'raw_fast_tok_per_s': n_tok / min(fast),
+        'cache_tok_per_s': n_tok / min(build), 'cache_vs_raw': min(raw) / min(build),
+        'cache_vs_raw_fast': min(fast) / min(build), 'next_ms': t_next * 1e3, 'step_ms': t_step * 1e3,
+        'data_share': t_next / (t_next + t_step),
+    }
 
 # %% ../nbs/10_bench.ipynb #5c94885a
 def bench_nsa(seq_lens=(256, 1024), model: str = '20M', batch: int = 1, repeats: int = 7, device='cpu',
@@ -265,7 +349,9 @@ def bench_nsa(seq_lens=(256, 1024), model: str = '20M', batch: int = 1, repeats:
     if threads: torch.set_num_threads(threads)
     device, rows = get_device(device), []
     for T in seq_lens:
-        cfgs = [ModelConfig.from_name(model, max_seq_len=T, **kw) for kw in ({}, dict(attention='nsa', **nsa))]
+        cfgs = [
+            ModelConfig.from_name(model, max_seq_len=T, **kw) for kw in ({}, dict(attention='nsa', **nsa))
+        ]
         torch.manual_seed(0)
         layers = [make_attention(c).to(device) for c in cfgs]
         x = torch.randn(batch, T, cfgs[0].dim, device=device, requires_grad=True)
@@ -277,5 +363,7 @@ def bench_nsa(seq_lens=(256, 1024), model: str = '20M', batch: int = 1, repeats:
         def backward(m): return lambda: m(x, rope).sum().backward()
         for name, work in (('forward', forward), ('forward+backward', backward)):
             t_std, t_nsa = _interleaved_seconds([work(m) for m in layers], device, repeats)
-            rows.append(dict(seq=T, passes=name, standard_ms=t_std * 1e3, nsa_ms=t_nsa * 1e3, ratio=t_nsa / t_std))
+            rows.append(
+                dict(seq=T, passes=name, standard_ms=t_std * 1e3, nsa_ms=t_nsa * 1e3, ratio=t_nsa / t_std)
+            )
     return pd.DataFrame(rows)

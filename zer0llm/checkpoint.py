@@ -31,9 +31,14 @@ def rng_state() -> dict:
     "RNG states of python, numpy, torch (and CUDA), as tensors and plain values."
     version, internal, gauss = random.getstate()
     kind, keys, pos, has_gauss, cached = np.random.get_state()
-    st = {'python': {'version': version, 'state': list(internal), 'gauss_next': gauss},
-          'numpy': {'kind': kind, 'keys': keys.tolist(), 'pos': int(pos), 'has_gauss': int(has_gauss), 'cached_gaussian': float(cached)},
-          'torch': torch.get_rng_state()}
+    st = {
+        'python': {'version': version, 'state': list(internal), 'gauss_next': gauss},
+        'numpy': {
+            'kind': kind, 'keys': keys.tolist(), 'pos': int(pos), 'has_gauss': int(has_gauss),
+            'cached_gaussian': float(cached),
+        },
+        'torch': torch.get_rng_state(),
+    }
     if torch.cuda.is_available(): st['cuda'] = torch.cuda.get_rng_state_all()
     return st
 
@@ -41,7 +46,12 @@ def set_rng_state(st: dict) -> None:
     "Restore the RNG states saved by `rng_state`."
     py, npy = st['python'], st['numpy']
     random.setstate((py['version'], tuple(py['state']), py['gauss_next']))
-    np.random.set_state((npy['kind'], np.array(npy['keys'], dtype=np.uint32), npy['pos'], npy['has_gauss'], npy['cached_gaussian']))
+    np.random.set_state(
+        (
+            npy['kind'], np.array(npy['keys'], dtype=np.uint32), npy['pos'], npy['has_gauss'],
+            npy['cached_gaussian'],
+        )
+    )
     torch.set_rng_state(st['torch'])
     if 'cuda' in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st['cuda'])
 
@@ -53,17 +63,23 @@ def flatten_state(obj, prefix: str = 'state') -> tuple:
         if torch.is_tensor(o):
             t = o.detach().cpu().contiguous()
             ptr = t.untyped_storage().data_ptr()
-            if ptr in storages and t.numel(): t = t.clone()         # safetensors refuses tensors sharing memory
-            storages.add(ptr); tensors[key] = t
+            if ptr in storages and t.numel():
+                t = t.clone()         # safetensors refuses tensors sharing memory
+            storages.add(ptr)
+            tensors[key] = t
             return {'__tensor__': key}
         if isinstance(o, dict):
             if all(isinstance(k, str) for k in o): return {k: walk(v, f'{key}/{k}') for k, v in o.items()}
-            return {'__items__': [[k, walk(v, f'{key}/{k}')] for k, v in o.items()]}   # e.g. optimizer param ids
+            # e.g. optimizer param ids
+            return {'__items__': [[k, walk(v, f'{key}/{k}')] for k, v in o.items()]}
         if isinstance(o, tuple): return {'__tuple__': [walk(v, f'{key}/{i}') for i, v in enumerate(o)]}
         if isinstance(o, list): return [walk(v, f'{key}/{i}') for i, v in enumerate(o)]
         if isinstance(o, (np.generic,)): return o.item()
         if o is None or isinstance(o, (bool, int, float, str)): return o
-        raise TypeError(f"{key}: a {type(o).__name__} cannot be saved in a checkpoint (tensors, numbers, strings, lists and dicts only)")
+        raise TypeError(
+            f"{key}: a {type(o).__name__} cannot be saved in a checkpoint (tensors, numbers, "
+            f"strings, lists and dicts only)"
+        )
     return walk(obj, prefix), tensors
 
 def unflatten_state(tree, tensors: dict):
@@ -79,7 +95,8 @@ def unflatten_state(tree, tensors: dict):
 # %% ../nbs/08_checkpoint.ipynb #ed0206d0
 def save_state(state: dict, path: str|Path) -> None:
     "Write a nested state as `path.safetensors` (tensors) and `path.json` (everything else)."
-    path = Path(path); tree, tensors = flatten_state(state)
+    path = Path(path)
+    tree, tensors = flatten_state(state)
     save_file(tensors, str(path.with_suffix('.safetensors')))
     save_json(tree, path.with_suffix('.json'))
 
@@ -116,9 +133,14 @@ def save_checkpoint(path: str|Path, model, state: dict|None = None, configs: dic
         save_model(model, str(tmp/'model.safetensors'))     # handles tied embeddings
         model.cfg.save(tmp/'config.json')
         if state is not None: save_state(state, tmp/'trainer_state')
-        for name, cfg in (configs or {}).items(): save_json(asdict(cfg) if is_dataclass(cfg) else cfg, tmp/f'{name}.json')
+        for name, cfg in (configs or {}).items():
+            save_json(asdict(cfg) if is_dataclass(cfg) else cfg, tmp/f'{name}.json')
         if tokenizer is not None: tokenizer.save_pretrained(tmp/'tokenizer')
-        save_json({'format': CHECKPOINT_FORMAT, 'version': 3, **(meta or {}), 'files': file_digests(tmp)}, tmp/'meta.json')  # last
+        # last
+        save_json(
+            {'format': CHECKPOINT_FORMAT, 'version': 3, **(meta or {}), 'files': file_digests(tmp)},
+            tmp / 'meta.json',
+        )
     return path
 
 # %% ../nbs/08_checkpoint.ipynb #1c7a6a58
@@ -130,46 +152,62 @@ def verify_checkpoint(path: str|Path) -> dict:
     "The metadata of checkpoint `path`, after checking every file it lists; errors name the bad file."
     path = Path(path)
     if not path.is_dir(): raise FileNotFoundError(f"checkpoint {path}: no such directory")
-    if not is_checkpoint(path): raise ValueError(f"checkpoint {path}: incomplete (no meta.json); it was interrupted while saving")
+    if not is_checkpoint(path):
+        raise ValueError(f"checkpoint {path}: incomplete (no meta.json); it was interrupted while saving")
     meta = load_json(path/'meta.json')
     if not isinstance(meta, dict) or meta.get('format') != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path/'meta.json'}: not a zer0llm checkpoint (format {meta.get('format') if isinstance(meta, dict) else None!r})")
+        raise ValueError(
+            f"{path / 'meta.json'}: not a zer0llm checkpoint (format "
+            f"{meta.get('format') if isinstance(meta, dict) else None!r})"
+        )
     for name, rec in meta.get('files', {}).items():
         f = path/name
-        size, digest = (rec, None) if isinstance(rec, int) else (rec['size'], rec.get('sha256'))   # version 2: sizes only
+        # version 2: sizes only
+        size, digest = (rec, None) if isinstance(rec, int) else (rec['size'], rec.get('sha256'))
         if not f.is_file(): raise ValueError(f"{f}: missing from checkpoint {path}")
-        if f.stat().st_size != size: raise ValueError(f"{f}: truncated or changed ({f.stat().st_size} bytes, meta.json says {size})")
+        if f.stat().st_size != size:
+            raise ValueError(f"{f}: truncated or changed ({f.stat().st_size} bytes, meta.json says {size})")
         if f.suffix == '.json' and f.parent == path: load_json(f)
         if f.suffix == '.safetensors':
             try:
                 with safe_open(str(f), 'pt') as st: st.keys()
             except Exception as e: raise ValueError(f"{f}: not a valid safetensors file ({e})") from None
-        if digest and sha256_file(f) != digest: raise ValueError(f"{f}: content changed (its sha256 differs from meta.json's)")
+        if digest and sha256_file(f) != digest:
+            raise ValueError(f"{f}: content changed (its sha256 differs from meta.json's)")
     return meta
 
 def load_model(path: str|Path, device='cpu') -> Transformer:
     "The model saved in checkpoint `path`, with a clear error if it is missing, incomplete or damaged."
-    path = Path(path); meta = verify_checkpoint(path)
+    path = Path(path)
+    meta = verify_checkpoint(path)
     if meta.get('lora'):
         raise ValueError(f"checkpoint {path}: holds a LoRA run's adapter-wrapped model (for resuming); "
                          f"load its merged export {path.parent/'merged'} instead")
     model = Transformer(ModelConfig.load(path/'config.json'))
     if meta.get('sharded'):
-        load_sharded(path, model); return model.to(device)
+        load_sharded(path, model)
+        return model.to(device)
     try: load_safetensors_into(model, str(path/'model.safetensors'), strict=True)
-    except Exception as e: raise ValueError(f"{path/'model.safetensors'}: unreadable or incompatible ({e})") from None
+    except Exception as e:
+        raise ValueError(f"{path/'model.safetensors'}: unreadable or incompatible ({e})") from None
     return model.to(device)
 
 # %% ../nbs/08_checkpoint.ipynb #5691eaa1
-RESUME_FREE_FIELDS = ('eval_every', 'eval_batches', 'sample_prompt', 'sample_tokens', 'device', 'out', 'progress',
-                      'resume', 'overwrite', 'save_every', 'keep_checkpoints', 'loggers', 'wandb_project')
+RESUME_FREE_FIELDS = (
+    'eval_every', 'eval_batches', 'sample_prompt', 'sample_tokens', 'device', 'out', 'progress', 'resume',
+    'overwrite', 'save_every', 'keep_checkpoints', 'loggers', 'wandb_project',
+)
 RESUME_STATE_FIELDS = ('task', 'mode', 'optimizer')
 
 def config_diff(saved: dict, current: dict, ignore=()) -> list[str]:
     "`field: saved -> current` for every field that differs (a field missing on one side shows as <absent>)."
     keys = [k for k in dict.fromkeys([*saved, *current]) if k not in ignore]
     show = lambda d, k: repr(d[k]) if k in d else '<absent>'
-    return [f"{k}: {show(saved, k)} -> {show(current, k)}" for k in keys if saved.get(k, ...) != current.get(k, ...)]
+    return [
+        f"{k}: {show(saved, k)} -> {show(current, k)}"
+        for k in keys
+        if saved.get(k, ...) != current.get(k, ...)
+    ]
 
 def _as_dict(cfg) -> dict: return asdict(cfg) if is_dataclass(cfg) else dict(cfg)
 
@@ -188,11 +226,20 @@ def check_resume_configs(path: str|Path, model_cfg=None, train_cfg=None, strict:
             raise ValueError(f"checkpoint {path}: model config differs, cannot resume: " + '; '.join(diff))
     if train_cfg is None or not (path/'train_config.json').exists(): return []
     saved, live = _as_built(load_json(path/'train_config.json'), train_cfg), _as_dict(train_cfg)
-    if diff := config_diff({k: saved.get(k) for k in RESUME_STATE_FIELDS}, {k: live.get(k) for k in RESUME_STATE_FIELDS}):
-        raise ValueError(f"checkpoint {path}: saved with another optimizer setup, cannot resume: " + '; '.join(diff))
+    if diff := config_diff(
+        {k: saved.get(k) for k in RESUME_STATE_FIELDS}, {k: live.get(k) for k in RESUME_STATE_FIELDS}
+    ):
+        raise ValueError(
+            f"checkpoint {path}: saved with another optimizer setup, cannot resume: " + '; '.join(diff)
+        )
     diff = config_diff(saved, live, ignore=RESUME_FREE_FIELDS)
-    if diff and strict: raise ValueError(f"checkpoint {path}: train config differs (strict): " + '; '.join(diff))
-    if diff: warnings.warn(f"resuming {path} with a different train config (the run will not match the original): " + '; '.join(diff))
+    if diff and strict:
+        raise ValueError(f"checkpoint {path}: train config differs (strict): " + '; '.join(diff))
+    if diff:
+        warnings.warn(
+            f"resuming {path} with a different train config (the run will not match the original): "
+            + '; '.join(diff)
+        )
     return diff
 
 # %% ../nbs/08_checkpoint.ipynb #228b203a
@@ -209,11 +256,16 @@ def _data_streams(learn) -> dict:
 
 def training_state(learn) -> dict:
     "Everything but the weights that resuming `learn` (a Learner or an object with its attributes) needs."
-    st = {'optimizer': learn.opt.state_dict(), 'rng': rng_state(),
-          'data': {k: d.state_dict() for k, d in _data_streams(learn).items()},
-          'counters': {'step': learn.step_n, 'tokens': learn.tokens, 'epoch': _epoch(getattr(learn, 'train_data', None)),
-                       'forward_passes': getattr(learn, 'forward_passes', 0),
-                       'forward_equivalents': getattr(learn, 'forward_equivalents', 0) or 0}}
+    st = {
+        'optimizer': learn.opt.state_dict(),
+        'rng': rng_state(),
+        'data': {k: d.state_dict() for k, d in _data_streams(learn).items()},
+        'counters': {
+            'step': learn.step_n, 'tokens': learn.tokens, 'epoch': _epoch(getattr(learn, 'train_data', None)),
+            'forward_passes': getattr(learn, 'forward_passes', 0),
+            'forward_equivalents': getattr(learn, 'forward_equivalents', 0) or 0,
+        },
+    }
     for k in ('sched', 'scaler'):
         if getattr(learn, k, None) is not None: st[k] = getattr(learn, k).state_dict()
     return st
@@ -225,10 +277,15 @@ def _rank():
 def _state_to_json(st: dict) -> dict:
     "A nested state as pure JSON (tensors as dtype and nested lists), for the `extra` of a sharded checkpoint."
     tree, tensors = flatten_state(st)
-    return {'tree': tree, 'tensors': {k: [str(t.dtype).removeprefix('torch.'), t.tolist()] for k, t in tensors.items()}}
+    return {
+        'tree': tree,
+        'tensors': {k: [str(t.dtype).removeprefix('torch.'), t.tolist()] for k, t in tensors.items()},
+    }
 
 def _state_from_json(d: dict) -> dict:
-    return unflatten_state(d['tree'], {k: torch.tensor(v, dtype=getattr(torch, dt)) for k, (dt, v) in d['tensors'].items()})
+    return unflatten_state(
+        d['tree'], {k: torch.tensor(v, dtype=getattr(torch, dt)) for k, (dt, v) in d['tensors'].items()}
+    )
 
 def _load_sharded_state(path: Path, parts) -> dict:
     "Load model and optimizer shards (any world size) into `parts`; the rest of the training state."
@@ -238,14 +295,19 @@ def _rank_data(per_rank: list, path: Path) -> dict:
     "This rank's data positions from a checkpoint that saved every rank's."
     rank, world = _rank()
     if len(per_rank) == world: return per_rank[rank]
-    warnings.warn(f"checkpoint {path}: saved by {len(per_rank)} ranks, resumed on {world}: each rank's data stream goes on "
-                  f"after as many batches as rank 0 had drawn, on its new shard (not the batches the old run would have drawn)")
+    warnings.warn(
+        f"checkpoint {path}: saved by {len(per_rank)} ranks, resumed on {world}: each rank's data "
+        f"stream goes on "
+        f"after as many batches as rank 0 had drawn, on its new shard (not the batches the old run "
+        f"would have drawn)"
+    )
     return per_rank[0]
 
 # %% ../nbs/08_checkpoint.ipynb #179db2e3
 def resume(learn, path: str|Path, strict: bool = False) -> dict:
     "Restore weights, optimizer, scheduler, scaler, RNG, data positions and counters of `learn` (or a dict of parts) from `path`."
-    path = Path(path); meta = verify_checkpoint(path)
+    path = Path(path)
+    meta = verify_checkpoint(path)
     parts = SimpleNamespace(**learn) if isinstance(learn, dict) else learn
     model = unwrap(parts.model)
     check_resume_configs(path, getattr(model, 'cfg', None), getattr(parts, 'cfg', None), strict)
@@ -283,7 +345,8 @@ def _sharded_items(model, opt):
     flat, seen = {}, set()
     for k, v in msd.items():
         if (ptr := _storage_ptr(v)) in seen and v.numel(): continue    # a tied copy: stored once
-        seen.add(ptr); flat[f'model.{k}'] = v
+        seen.add(ptr)
+        flat[f'model.{k}'] = v
     for fqn, st in (osd or {}).get('state', {}).items():
         for k, v in st.items():
             if torch.is_tensor(v): flat[f'optim.{fqn}.{k}'] = v
@@ -299,9 +362,12 @@ def save_sharded(path: str|Path, model, opt=None, extra: dict|None = None, confi
                  tokenizer=None, meta: dict|None = None) -> Path:
     "Write a sharded checkpoint of an FSDP `model` (and `opt`) from all ranks; rank 0 adds `extra`, `configs` (JSON), `tokenizer`, `meta`."
     import torch.distributed.checkpoint as dcp
-    path = Path(path); main = not dist.is_initialized() or dist.get_rank() == 0
+    path = Path(path)
+    main = not dist.is_initialized() or dist.get_rank() == 0
     tmp = path.with_name(f'.{path.name}.sharded.tmp')
-    if main: shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
+    if main:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
     if dist.is_initialized(): dist.barrier()
     msd, osd, flat = _sharded_items(model, opt)
     dcp.save(flat, storage_writer=dcp.HuggingFaceStorageWriter(str(tmp), save_distributed=True))
@@ -310,8 +376,13 @@ def save_sharded(path: str|Path, model, opt=None, extra: dict|None = None, confi
         save_json(extra or {}, tmp/'extra.json')
         for name, cfg in (configs or {}).items(): save_json(cfg, tmp/f'{name}.json')
         if tokenizer is not None: tokenizer.save_pretrained(tmp/'tokenizer')
-        save_json({'format': CHECKPOINT_FORMAT, 'version': 3, **(meta or {}), 'sharded': True, 'files': file_digests(tmp)},
-                  tmp/'meta.json')
+        save_json(
+            {
+                'format': CHECKPOINT_FORMAT, 'version': 3, **(meta or {}), 'sharded': True,
+                'files': file_digests(tmp),
+            },
+            tmp / 'meta.json',
+        )
         if path.exists(): shutil.rmtree(path)
         os.replace(tmp, path)
     if dist.is_initialized(): dist.barrier()
@@ -324,14 +395,20 @@ def load_sharded(path: str|Path, model, opt=None) -> dict:
     path = Path(path)
     if not (path/'meta.json').is_file(): raise ValueError(f"checkpoint {path}: incomplete (no meta.json)")
     msd, osd, flat = _sharded_items(model, opt)
-    with warnings.catch_warnings():   # one process without a process group is a supported reader: no need to warn
+    # one process without a process group is a supported reader: no need to warn
+    with warnings.catch_warnings():
         warnings.filterwarnings('ignore', message='torch.distributed is disabled')
-        dcp.load(flat, storage_reader=dcp.HuggingFaceStorageReader(str(path)))   # fills the tensors of msd/osd in place
+        # fills the tensors of msd/osd in place
+        dcp.load(flat, storage_reader=dcp.HuggingFaceStorageReader(str(path)))
     if opt is not None:
         saved = unflatten_state(load_json(path/'optimizer.json'), {})
         for fqn, st in saved['plain'].items(): osd['state'][fqn].update(st)
-        for g, sg in zip(osd['param_groups'], saved['param_groups']): g.update({k: v for k, v in sg.items() if k != 'params'})
-    set_state_dict(model, opt if opt is not None else [], model_state_dict=msd, optim_state_dict=osd if opt is not None else {})
+        for g, sg in zip(osd['param_groups'], saved['param_groups']):
+            g.update({k: v for k, v in sg.items() if k != 'params'})
+    set_state_dict(
+        model, opt if opt is not None else [], model_state_dict=msd,
+        optim_state_dict=osd if opt is not None else {},
+    )
     return load_json(path/'extra.json')
 
 # %% ../nbs/08_checkpoint.ipynb #bd003c6b
@@ -339,8 +416,10 @@ STEP_DIR = re.compile(r'^step_(\d+)$')
 
 class Checkpointer:
     "Checkpoints of a run under `run_dir/checkpoints`: every `save_every` steps (keeping `keep`), `best`, `last`."
-    def __init__(self, run_dir: str|Path, save_every: int = 0, keep: int = 2, best: bool = True, tokenizer=None,
-                 rank: int|None = None, sharded: bool = False):
+    def __init__(
+        self, run_dir: str | Path, save_every: int = 0, keep: int = 2, best: bool = True, tokenizer=None,
+        rank: int | None = None, sharded: bool = False,
+    ):
         if keep < 1: raise ValueError(f"keep: must keep at least 1 step checkpoint, got {keep}")
         self.run_dir, self.dir = Path(run_dir), Path(run_dir)/'checkpoints'
         self.save_every, self.keep, self.best, self.tokenizer = save_every, keep, best, tokenizer
@@ -350,15 +429,20 @@ class Checkpointer:
     def save(self, learn, name: str) -> Path|None:
         "Write checkpoint `name` of `learn` (rank 0 only; sharded: every rank, together); returns its path."
         if self.rank != 0 and not self.sharded: return None
-        st = training_state(learn); st['counters']['best_val_loss'] = self.best_val
+        st = training_state(learn)
+        st['counters']['best_val_loss'] = self.best_val
         cfg, val = getattr(learn, 'cfg', None), getattr(learn, 'val_loss', None)
-        meta = {'step': learn.step_n, 'tokens': learn.tokens, 'epoch': st['counters']['epoch'], 'val_loss': val,
-                'tokenizer': 'tokenizer' if self.tokenizer is not None else getattr(cfg, 'tokenizer', None)}
+        meta = {
+            'step': learn.step_n, 'tokens': learn.tokens, 'epoch': st['counters']['epoch'], 'val_loss': val,
+            'tokenizer': 'tokenizer' if self.tokenizer is not None else getattr(cfg, 'tokenizer', None),
+        }
         if is_lora(unwrap(learn.model)): meta['lora'] = True   # adapter layout: resumable, not loadable as is
         if self.sharded: return self.save_sharded(learn, name, st, meta)
         try:
-            return save_checkpoint(self.dir/name, learn.model, st, {'train_config': cfg} if cfg is not None else {},
-                                   self.tokenizer, meta)
+            return save_checkpoint(
+                self.dir / name, learn.model, st, {'train_config': cfg} if cfg is not None else {},
+                self.tokenizer, meta,
+            )
         except OSError as e:
             raise OSError(e.errno, f"checkpoint {self.dir/name}: could not be written ({e.strerror or e}); "
                                    f"earlier checkpoints are untouched") from e
@@ -367,12 +451,19 @@ class Checkpointer:
         "Model and optimizer as DCP shards from every rank; the rest (every rank's data positions) as JSON `extra`."
         del st['optimizer']                                       # in the shards
         if dist.is_initialized():
-            per_rank = [None] * dist.get_world_size(); dist.all_gather_object(per_rank, st['data']); st['data'] = per_rank
+            per_rank = [None] * dist.get_world_size()
+            dist.all_gather_object(per_rank, st['data'])
+            st['data'] = per_rank
         else: st['data'] = [st['data']]
         cfg = getattr(learn, 'cfg', None)
-        configs = {'config': unwrap(learn.model).cfg.to_dict(), **({'train_config': _as_dict(cfg)} if cfg is not None else {})}
-        return save_sharded(self.dir/name, learn.model, learn.opt, {'state': _state_to_json(st)}, configs=configs,
-                            tokenizer=self.tokenizer, meta=meta)
+        configs = {
+            'config': unwrap(learn.model).cfg.to_dict(),
+            **({'train_config': _as_dict(cfg)} if cfg is not None else {}),
+        }
+        return save_sharded(
+            self.dir / name, learn.model, learn.opt, {'state': _state_to_json(st)}, configs=configs,
+            tokenizer=self.tokenizer, meta=meta,
+        )
 
     def step_dirs(self) -> list[Path]:
         "The step checkpoints, oldest first."
@@ -396,7 +487,8 @@ class Checkpointer:
     def remove_stale(self) -> None:
         "Delete temporary directories left by a process killed while saving (or while replacing `last`/`best`)."
         if self.rank == 0 and self.dir.is_dir():
-            for p in [*self.dir.glob('.*.tmp'), *self.dir.glob('.*.old')]: shutil.rmtree(p, ignore_errors=True)
+            for p in [*self.dir.glob('.*.tmp'), *self.dir.glob('.*.old')]:
+                shutil.rmtree(p, ignore_errors=True)
 
 # %% ../nbs/08_checkpoint.ipynb #fa13d2ca
 def find_resume(run_dir: str|Path) -> Path|None:
@@ -406,11 +498,16 @@ def find_resume(run_dir: str|Path) -> Path|None:
         if not p.is_dir() or p.name.startswith('.'): continue
         try: meta = verify_checkpoint(p)
         except (ValueError, FileNotFoundError) as e:
-            warnings.warn(f"skipping checkpoint {p}: {e}"); damaged.append(str(e)); continue
-        if meta.get('export'): continue          # e.g. a LoRA run's `merged`: a model to use, no training state
+            warnings.warn(f"skipping checkpoint {p}: {e}")
+            damaged.append(str(e))
+            continue
+        if meta.get('export'):
+            continue          # e.g. a LoRA run's `merged`: a model to use, no training state
         good.append((meta.get('step', -1), p.name == 'last', p))
     if damaged and not good:                     # starting fresh would overwrite the run's metrics
-        raise ValueError(f"{root}: every checkpoint is damaged, nothing to resume from: " + '; '.join(damaged))
+        raise ValueError(
+            f"{root}: every checkpoint is damaged, nothing to resume from: " + '; '.join(damaged)
+        )
     return max(good)[2] if good else None
 
 def resolve_resume(run_dir: str|Path, resume: str|Path|None) -> Path|None:
@@ -424,10 +521,15 @@ def resolve_resume(run_dir: str|Path, resume: str|Path|None) -> Path|None:
 class CheckpointCallback(Checkpointer, Callback):
     "Save `step_N` every `save_every` steps, `best` on validation improvements, `last` at the end; resume in `before_fit`."
     order = -20                                   # resume before other callbacks look at the counters
-    def __init__(self, run_dir: str|Path, save_every: int = 0, keep: int = 2, best: bool = True, tokenizer=None,
-                 resume: str|Path|None = None, strict: bool = False, rank: int|None = None, sharded: bool = False):
+    def __init__(
+        self, run_dir: str | Path, save_every: int = 0, keep: int = 2, best: bool = True, tokenizer=None,
+        resume: str | Path | None = None, strict: bool = False, rank: int | None = None,
+        sharded: bool = False,
+    ):
         super().__init__(run_dir, save_every, keep, best, tokenizer, rank, sharded)
-        self.resume_from, self.strict, self.resumed, self.in_step, self.started = resume, strict, None, False, False
+        self.resume_from, self.strict, self.resumed, self.in_step, self.started = (
+            resume, strict, None, False, False
+        )
 
     def before_fit(self, learn):
         self.remove_stale()
@@ -435,7 +537,8 @@ class CheckpointCallback(Checkpointer, Callback):
             self.resumed = resume(learn, path, self.strict)
             self.best_val = self.resumed['counters'].get('best_val_loss', math.inf)
             if math.isfinite(self.best_val): learn.best_val_loss = self.best_val
-        self.started = True                       # a failed resume must not overwrite `last` with a fresh model
+        # a failed resume must not overwrite `last` with a fresh model
+        self.started = True
 
     def before_step(self, learn): self.in_step = True
     def after_step(self, learn):

@@ -55,7 +55,9 @@ def _choices(name: str):
 
 def _spellings(name: str) -> list[str]:
     "`--dashed-name`, `--underscore_name` and the aliases of a field, without repeats."
-    names = [name.replace('_', '-'), name] + [a for al in TRAIN_ALIASES.get(name, []) for a in (al.replace('_', '-'), al)]
+    names = [name.replace('_', '-'), name] + [
+        a for al in TRAIN_ALIASES.get(name, []) for a in (al.replace('_', '-'), al)
+    ]
     return ['--' + n for n in dict.fromkeys(names)]
 
 def _arg_type(hint):
@@ -69,17 +71,43 @@ def add_train_args(p: argparse.ArgumentParser):
     for f in fields(T.TrainConfig):
         if f.name == 'model': continue                # its fields have flags of their own (add_model_args)
         flags, typ, dflt = _spellings(f.name), _arg_type(hints[f.name]), getattr(default, f.name)
-        if typ is bool: p.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=f'(default: {dflt})')
-        else: p.add_argument(*flags, dest=f.name, type=typ, choices=_choices(f.name), default=None, metavar=f.name.upper(),
-                             help=f"(default: {dflt})" + (f"; one of {', '.join(_choices(f.name))}" if _choices(f.name) else ''))
-    p.add_argument('--config', type=Path, help='JSON or YAML file of TrainConfig fields (a model: section for ModelConfig ones); flags override it')
-    p.add_argument('--nproc', type=int, default=None, help='data-parallel processes on this machine (via torchrun); --batch-size is per process')
-    p.add_argument('--ddp', action='store_true', help='--nproc = every local CUDA device (1 on CPU), as MiniMind\'s torchrun runs')
+        if typ is bool:
+            p.add_argument(
+                *flags, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                help=f'(default: {dflt})',
+            )
+        else:
+            p.add_argument(
+                *flags,
+                dest=f.name,
+                type=typ,
+                choices=_choices(f.name),
+                default=None,
+                metavar=f.name.upper(),
+                help=f"(default: {dflt})"
+                + (f"; one of {', '.join(_choices(f.name))}" if _choices(f.name) else ''),
+            )
+    p.add_argument(
+        '--config',
+        type=Path,
+        help='JSON or YAML file of TrainConfig fields (a model: section for ModelConfig ones); flags '
+        'override it',
+    )
+    p.add_argument(
+        '--nproc', type=int, default=None,
+        help='data-parallel processes on this machine (via torchrun); --batch-size is per process',
+    )
+    p.add_argument(
+        '--ddp', action='store_true',
+        help='--nproc = every local CUDA device (1 on CPU), as MiniMind\'s torchrun runs',
+    )
     add_model_args(p)
 
 def add_model_args(p: argparse.ArgumentParser):
     "One `--flag` per `ModelConfig` field (but `MODEL_NO_FLAG`, and any whose flag is taken), into `args.model_flags`."
-    g = p.add_argument_group('model', "override the preset's architecture (ModelConfig fields; default: the preset's)")
+    g = p.add_argument_group(
+        'model', "override the preset's architecture (ModelConfig fields; default: the preset's)"
+    )
     taken = set(p._option_string_actions)
     for name, typ in model_field_types().items():
         flags = _spellings(name)
@@ -124,7 +152,11 @@ def score_test(cfg: T.TrainConfig, res: dict) -> float:
     test = T.build_data(cfg, res['tokenizer'], block).test
     learn.model.eval()
     with torch.no_grad():
-        loss = float(np.mean([learn.task.loss(learn.model, learn.batch(test))[0].item() for _ in range(cfg.eval_batches)]))
+        loss = float(
+            np.mean(
+                [learn.task.loss(learn.model, learn.batch(test))[0].item() for _ in range(cfg.eval_batches)]
+            )
+        )
     if int(os.environ.get('RANK', 0)) == 0:
         path = Path(res['out'])/'summary.json'
         save_json({**load_json(path), 'test_loss': loss, 'test_file': cfg.test_file}, path)
@@ -137,20 +169,43 @@ def run_train(args):
 
 def _run_train(args):
     cfg = train_config_from_args(args)
-    rule = f"{cfg.epochs} epochs" if cfg.epochs else f"{cfg.max_tokens:,} tokens" if cfg.max_tokens else f"{cfg.max_steps} steps"
+    rule = (
+        f"{cfg.epochs} epochs"
+        if cfg.epochs
+        else f"{cfg.max_tokens:,} tokens"
+        if cfg.max_tokens
+        else f"{cfg.max_steps} steps"
+    )
     start = f"from {cfg.init_from}" if cfg.init_from else f"{cfg.model_size} model"
-    print(f"zer0llm train: {cfg.task}, {start}, {cfg.dataset} data, {rule}, {cfg.mode} {T.optimizer_name(cfg)}, out {cfg.out}", flush=True)
+    print(
+        f"zer0llm train: {cfg.task}, {start}, {cfg.dataset} data, {rule}, {cfg.mode} "
+        f"{T.optimizer_name(cfg)}, out {cfg.out}",
+        flush=True,
+    )
     res = T.train(cfg)
-    if res['status'] == 'complete': print(f"run {cfg.out} is already complete ({res['steps']:,} steps): nothing to train")
+    if res['status'] == 'complete':
+        print(f"run {cfg.out} is already complete ({res['steps']:,} steps): nothing to train")
     if cfg.test_file: res['test_loss'] = score_test(cfg, res)
-    print(f"\n{res['params']:,} parameters ({res['trainable_params']:,} trained), {res['tokens']:,} tokens and "
-          f"{res['forward_passes']:,} forward passes in all; {_num(res['seconds'], '.1f')} s of training "
-          f"({res['tokens_per_s'] or 0:,.0f} tok/s)")
-    print(f"final train loss {_num(res['train_loss'])} | validation loss {_num(res['val_loss'])} (perplexity {_num(res['val_ppl'], '.2f')})"
-          + (f" | unigram entropy of the corpus {res['unigram_entropy']:.3f} nats/token" if res['unigram_entropy'] else ''))
+    print(
+        f"\n{res['params']:,} parameters ({res['trainable_params']:,} trained), {res['tokens']:,} tokens and "
+        f"{res['forward_passes']:,} forward passes in all; {_num(res['seconds'], '.1f')} s of training "
+        f"({res['tokens_per_s'] or 0:,.0f} tok/s)"
+    )
+    print(
+        f"final train loss {_num(res['train_loss'])} | validation loss {_num(res['val_loss'])} "
+        f"(perplexity {_num(res['val_ppl'], '.2f')})"
+        + (
+            f" | unigram entropy of the corpus {res['unigram_entropy']:.3f} nats/token"
+            if res['unigram_entropy']
+            else ''
+        )
+    )
     if res['unigram_entropy'] and res['val_loss'] is not None:
         verdict = 'below' if res['val_loss'] < res['unigram_entropy'] else 'NOT below'
-        print(f"validation loss is {res['unigram_entropy'] - res['val_loss']:.2f} nats {verdict} the unigram entropy")
+        print(
+            f"validation loss is {res['unigram_entropy'] - res['val_loss']:.2f} nats {verdict} the "
+            f"unigram entropy"
+        )
     if cfg.test_file: print(f"test loss {res['test_loss']:.3f} on {cfg.test_file}")
     print(f"checkpoint {T.checkpoint_dir(res['out'])} | loss curve {res['plot']}")
     print(f"\nsample> {cfg.sample_prompt}", end='', flush=True)
@@ -165,7 +220,9 @@ def run_generate(args):
     if args.chat: return run_chat(args, [args.prompt])
     model, tok = load_run(args.checkpoint, args.device)
     print(args.prompt, end='', flush=True)
-    for piece in sample_text(model, tok, args.prompt, args.max_new_tokens, args.temperature, args.top_k or None, args.seed):
+    for piece in sample_text(
+        model, tok, args.prompt, args.max_new_tokens, args.temperature, args.top_k or None, args.seed
+    ):
         print(piece, end='', flush=True)
     print()
 
@@ -173,15 +230,26 @@ def run_generate(args):
 def run_eval(args):
     "Print the perplexity and downstream scores of `--checkpoint` (see `zer0llm.evaluate`); also as JSON with `--json`."
     if args.tasks: return run_eval_tasks(args)
-    res = evaluate_checkpoint(args.checkpoint, args.dataset, args.lambada, args.sst2, args.squad, args.max_samples,
-                              args.block_size, args.device)
-    if args.json: print(json.dumps(res, indent=2)); return res
+    res = evaluate_checkpoint(
+        args.checkpoint, args.dataset, args.lambada, args.sst2, args.squad, args.max_samples, args.block_size,
+        args.device,
+    )
+    if args.json:
+        print(json.dumps(res, indent=2))
+        return res
     print(f"checkpoint {res['checkpoint']}")
-    if 'perplexity' in res: print(f"{args.dataset}: validation loss {res['perplexity']['loss']:.4f}, perplexity "
+    if 'perplexity' in res:
+        print(f"{args.dataset}: validation loss {res['perplexity']['loss']:.4f}, perplexity "
                                   f"{res['perplexity']['ppl']:.2f}, {res['perplexity']['bpb']:.4f} bits/byte "
                                   f"({res['perplexity']['tokens']:,} tokens)")
     for name in ('lambada', 'sst2', 'squad'):
-        if name in res: print(f"{name}: " + ', '.join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in res[name].items()))
+        if name in res:
+            print(
+                f"{name}: "
+                + ', '.join(
+                    f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in res[name].items()
+                )
+            )
     return res
 
 def run_eval_tasks(args):
@@ -189,9 +257,15 @@ def run_eval_tasks(args):
     try: from zer0llm.harness import evaluate_tasks, results_table
     except ImportError as e: raise UsageError(f"--tasks: {e}") from None
     _, model, tok = load_eval_model(args.checkpoint, args.device)
-    try: res = evaluate_tasks(model, tok, args.tasks, args.include_path, args.limit, args.num_fewshot, args.batch_size)
-    except ConnectionError as e: raise UsageError(f"--tasks {args.tasks}: {e}; run where the hub can be reached, or define "
-                                                  "the task over local files in a YAML under --include-path") from None
+    try:
+        res = evaluate_tasks(
+            model, tok, args.tasks, args.include_path, args.limit, args.num_fewshot, args.batch_size
+        )
+    except ConnectionError as e:
+        raise UsageError(
+            f"--tasks {args.tasks}: {e}; run where the hub can be reached, or define "
+            "the task over local files in a YAML under --include-path"
+        ) from None
     print(json.dumps(res['results'], indent=2, default=str) if args.json else results_table(res))
     return res
 
@@ -208,14 +282,21 @@ def data_read_options(args) -> dict:
 def run_data(args):
     "`zer0llm data list|info|prepare`: prepare also builds the caches of `--validation-file` and `--test-file`."
     if getattr(args, 'dataset_spec', None): D.load_dataset_specs(args.dataset_spec)
-    if args.action == 'list': print(D.dataset_table().to_string(index=False)); return
+    if args.action == 'list':
+        print(D.dataset_table().to_string(index=False))
+        return
     if not args.name: raise UsageError(f"zer0llm data {args.action}: give a dataset name or path")
-    if args.action == 'info': print(D.dataset_info(args.name)); return
+    if args.action == 'info':
+        print(D.dataset_info(args.name))
+        return
     kw = data_read_options(args)
-    tc = prepare(args.name, args.tokenizer, args.block_size, args.max_samples, args.force, args.num_proc, args.kind,
-                 0 if args.validation_file else 20, **kw)
+    tc = prepare(
+        args.name, args.tokenizer, args.block_size, args.max_samples, args.force, args.num_proc, args.kind,
+        0 if args.validation_file else 20, **kw,
+    )
     print(f"{tc!r} at {tc.path}")
-    for f in filter(None, (args.validation_file, args.test_file)):   # under the training data's tokenizer, whole
+    # under the training data's tokenizer, whole
+    for f in filter(None, (args.validation_file, args.test_file)):
         held = prepare(f, tc.meta['tokenizer'], 1, None, args.force, args.num_proc, args.kind, 0, **kw)
         print(f"{held!r} at {held.path}")
 
@@ -229,11 +310,15 @@ def add_signature_args(p: argparse.ArgumentParser, fn, skip=()):
     import inspect
     for name, prm in inspect.signature(fn).parameters.items():
         if name in skip or prm.default is inspect.Parameter.empty: continue
-        try: hint = eval(prm.annotation, fn.__globals__) if isinstance(prm.annotation, str) else prm.annotation
+        try:
+            hint = eval(prm.annotation, fn.__globals__) if isinstance(prm.annotation, str) else prm.annotation
         except Exception: hint = str         # an annotation naming a type we do not import
         d, typ = prm.default, _arg_type(hint)
         if typ not in (int, float, str): typ = str
-        p.add_argument('--' + name.replace('_', '-'), dest=name, type=typ, default=d, metavar=name.upper(), help=f'(default: {d})')
+        p.add_argument(
+            '--' + name.replace('_', '-'), dest=name, type=typ, default=d, metavar=name.upper(),
+            help=f'(default: {d})',
+        )
 
 def run_bench(args):
     "Run `zer0llm.bench.bench` with the flags and print its table."
@@ -259,11 +344,17 @@ def reply_pieces(model, tokenizer, prompt_ids: list[int], max_new_tokens: int = 
     device = next(model.parameters()).device
     ids = torch.tensor([prompt_ids[-keep:]], device=device)
     gen, out, prev = torch.Generator(device=device).manual_seed(seed), [], ''
-    was_training = model.training; model.eval()
-    for t in generate(model, ids, max_new_tokens, temperature, top_k, eos_id=tokenizer.eos_token_id, generator=gen):
+    was_training = model.training
+    model.eval()
+    for t in generate(
+        model, ids, max_new_tokens, temperature, top_k, eos_id=tokenizer.eos_token_id, generator=gen
+    ):
         if t.item() in stops: break
-        out.append(t.item()); text = tokenizer.decode(out, skip_special_tokens=True)
-        if not text.endswith('\ufffd'): yield text[len(prev):]; prev = text   # whole UTF-8 characters only
+        out.append(t.item())
+        text = tokenizer.decode(out, skip_special_tokens=True)
+        if not text.endswith('\ufffd'):
+            yield text[len(prev):]
+            prev = text   # whole UTF-8 characters only
     model.train(was_training)
 
 def chat(model, tokenizer, lines: Iterable[str], messages: list|None = None, system: str|None = None,
@@ -285,7 +376,8 @@ def load_run(path: str|Path, device='cpu'):
     "(model, tokenizer) of a checkpoint, run or transformers directory (a run: its merged LoRA export or last checkpoint)."
     ck = T.checkpoint_dir(path)
     tok_dir = ck/'tokenizer' if (ck/'tokenizer').is_dir() else ck
-    if not (tok_dir/'tokenizer_config.json').is_file(): raise FileNotFoundError(f"--checkpoint {ck}: has no tokenizer/ directory")
+    if not (tok_dir/'tokenizer_config.json').is_file():
+        raise FileNotFoundError(f"--checkpoint {ck}: has no tokenizer/ directory")
     return T.load_start_model(ck, get_device(device)), load_tokenizer(tok_dir)
 
 def run_chat(args, lines: Iterable[str]|None = None):
@@ -298,13 +390,19 @@ def run_chat(args, lines: Iterable[str]|None = None):
             if line.strip(): yield line.strip()
             if interactive: print('> ', end='', flush=True)
     if interactive: print('> ', end='', flush=True)
-    kw = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k or None, seed=args.seed)
+    kw = dict(
+        max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k or None,
+        seed=args.seed,
+    )
     show = lambda piece: print(piece, end='', flush=True)
     for _ in chat(model, tok, user_lines(), system=args.system, stream=show, **kw): print(flush=True)
 
 def add_chat_args(p: argparse.ArgumentParser):
     "The flags `chat` and `generate` share: checkpoint, sampling, device."
-    p.add_argument('--checkpoint', required=True, help='checkpoint, run or transformers directory (a run: its merged LoRA export or last checkpoint)')
+    p.add_argument(
+        '--checkpoint', required=True,
+        help='checkpoint, run or transformers directory (a run: its merged LoRA export or last checkpoint)',
+    )
     p.add_argument('--max-new-tokens', type=int, default=100)
     p.add_argument('--temperature', type=float, default=0.8)
     p.add_argument('--top-k', type=int, default=50)
@@ -317,7 +415,9 @@ def run_export(args):
     from zer0llm.hf import save_pretrained as save_hf
     model, tok = load_run(args.checkpoint)
     if hasattr(model, 'save_pretrained'):        # already a transformers model
-        with atomic_dir(args.hf) as tmp: model.save_pretrained(tmp); tok.save_pretrained(tmp)
+        with atomic_dir(args.hf) as tmp:
+            model.save_pretrained(tmp)
+            tok.save_pretrained(tmp)
     else: save_hf(model, args.hf, tok)
     print(f"wrote {args.hf}: {load_json(Path(args.hf)/'config.json')['architectures'][0]} with its tokenizer")
 
@@ -337,8 +437,12 @@ def process_count(args) -> int:
 def _without_nproc(argv: list[str]) -> list[str]:
     out, skip = [], False
     for a in argv:
-        if skip: skip = False; continue
-        if a in ('--nproc', '--nproc-per-node'): skip = True; continue
+        if skip:
+            skip = False
+            continue
+        if a in ('--nproc', '--nproc-per-node'):
+            skip = True
+            continue
         if a.startswith(('--nproc=', '--nproc-per-node=')) or a == '--ddp': continue
         out.append(a)
     return out
@@ -346,61 +450,119 @@ def _without_nproc(argv: list[str]) -> list[str]:
 # %% ../nbs/14_cli.ipynb #7e823de8
 def make_parser() -> Parser:
     "The `zer0llm` argument parser with its subcommands."
-    p = Parser(prog='zer0llm', description='Pretrain and fine-tune small LMs with first- and zeroth-order optimizers.')
+    p = Parser(
+        prog='zer0llm',
+        description='Pretrain and fine-tune small LMs with first- and zeroth-order optimizers.',
+    )
     sub = p.add_subparsers(dest='command', parser_class=Parser, metavar='COMMAND')
     p.commands = sub.choices
     tr = sub.add_parser('train', help='train a model (no flags: the embedded default run)')
-    add_train_args(tr); tr.set_defaults(func=run_train)
+    add_train_args(tr)
+    tr.set_defaults(func=run_train)
     g = sub.add_parser('generate', help='stream text from a checkpoint')
-    add_chat_args(g); g.add_argument('--prompt', default='The ')
-    g.add_argument('--chat', action='store_true', help="answer --prompt as a user turn, with the tokenizer's chat template")
+    add_chat_args(g)
+    g.add_argument('--prompt', default='The ')
+    g.add_argument(
+        '--chat', action='store_true',
+        help="answer --prompt as a user turn, with the tokenizer's chat template",
+    )
     g.add_argument('--system', help='with --chat: a system message')
     g.set_defaults(func=run_generate)
     c = sub.add_parser('chat', help='chat with a checkpoint (an SFT run): one turn per line of stdin')
-    add_chat_args(c); c.add_argument('--system', help='a system message that opens the conversation')
+    add_chat_args(c)
+    c.add_argument('--system', help='a system message that opens the conversation')
     c.set_defaults(func=run_chat)
     x = sub.add_parser('export', help='write a checkpoint or run as a Hugging Face transformers directory')
     x.add_argument('checkpoint', help='checkpoint or run directory')
     x.add_argument('--hf', required=True, metavar='DIR', help='output directory')
     x.set_defaults(func=run_export)
-    e = sub.add_parser('eval', help='perplexity and downstream checks (LAMBADA, SST-2, SQuAD) of a checkpoint')
+    e = sub.add_parser(
+        'eval', help='perplexity and downstream checks (LAMBADA, SST-2, SQuAD) of a checkpoint'
+    )
     e.add_argument('--checkpoint', required=True, help='checkpoint or run directory')
-    e.add_argument('--dataset', help='perplexity on the validation split of this dataset (name or local path)')
-    for name in ('lambada', 'sst2', 'squad'): e.add_argument(f'--{name}', help=f'{name} records: a local jsonl/parquet file or a hub name')
+    e.add_argument(
+        '--dataset', help='perplexity on the validation split of this dataset (name or local path)'
+    )
+    for name in ('lambada', 'sst2', 'squad'):
+        e.add_argument(f'--{name}', help=f'{name} records: a local jsonl/parquet file or a hub name')
     for flag, typ in (('--max-samples', int), ('--block-size', int)):
-        e.add_argument(flag, flag.replace('-', '_').replace('__', '--'), type=typ, dest=flag[2:].replace('-', '_'))
-    e.add_argument('--tasks', help='lm-evaluation-harness tasks, comma-separated (e.g. lambada_openai,hellaswag,arc_easy,piqa)')
-    e.add_argument('--include-path', '--include_path', dest='include_path', help='a directory of lm-eval task YAMLs (for --tasks)')
+        e.add_argument(
+            flag, flag.replace('-', '_').replace('__', '--'), type=typ, dest=flag[2:].replace('-', '_')
+        )
+    e.add_argument(
+        '--tasks',
+        help='lm-evaluation-harness tasks, comma-separated (e.g. lambada_openai,hellaswag,arc_easy,piqa)',
+    )
+    e.add_argument(
+        '--include-path', '--include_path', dest='include_path',
+        help='a directory of lm-eval task YAMLs (for --tasks)',
+    )
     e.add_argument('--limit', type=int, help='at most this many documents per --tasks task')
     e.add_argument('--num-fewshot', '--num_fewshot', dest='num_fewshot', type=int,
                    help='few-shot examples per --tasks prompt (the task default if unset)')
-    e.add_argument('--batch-size', '--batch_size', dest='batch_size', type=int, default=8, help='requests per forward pass for --tasks')
-    e.add_argument('--device', default='auto'); e.add_argument('--json', action='store_true', help='print the results as JSON')
+    e.add_argument(
+        '--batch-size', '--batch_size', dest='batch_size', type=int, default=8,
+        help='requests per forward pass for --tasks',
+    )
+    e.add_argument('--device', default='auto')
+    e.add_argument('--json', action='store_true', help='print the results as JSON')
     e.set_defaults(func=run_eval)
     d = sub.add_parser('data', help='list the dataset registry, describe a dataset, build a token cache')
-    d.add_argument('action', choices=('list', 'info', 'prepare')); d.add_argument('name', nargs='?')
-    d.add_argument('--tokenizer', default='bpe:4096', help="'bpe:N' (trained on the data), a path or a hub name")
-    d.add_argument('--block-size', type=int, default=256); d.add_argument('--max-samples', type=int)
-    d.add_argument('--num-proc', type=int, default=1); d.add_argument('--force', action='store_true')
-    d.add_argument('--kind', choices=D.DATASET_KINDS, help="record shape (default: the spec's; text for files): sft/dpo build an example cache")
-    d.add_argument('--text-field', '--text-fields', dest='text_field', help="the text column, or 'prompt,response' to join several")
-    d.add_argument('--text-template', dest='text_template', help=r"join columns with a template: '{prompt}\n{response}'")
-    d.add_argument('--validation-file', dest='validation_file', help='held-out data (replaces the every-20th split); cached too')
-    d.add_argument('--test-file', dest='test_file', help='test data, cached too (what train --test-file scores)')
-    d.add_argument('--on-error', dest='on_error', choices=('raise', 'skip'), help='a malformed JSON line: stop (default) or skip it')
-    d.add_argument('--dataset-spec', dest='dataset_spec', help='a YAML/JSON file of dataset specs to register first')
+    d.add_argument('action', choices=('list', 'info', 'prepare'))
+    d.add_argument('name', nargs='?')
+    d.add_argument(
+        '--tokenizer', default='bpe:4096', help="'bpe:N' (trained on the data), a path or a hub name"
+    )
+    d.add_argument('--block-size', type=int, default=256)
+    d.add_argument('--max-samples', type=int)
+    d.add_argument('--num-proc', type=int, default=1)
+    d.add_argument('--force', action='store_true')
+    d.add_argument(
+        '--kind', choices=D.DATASET_KINDS,
+        help="record shape (default: the spec's; text for files): sft/dpo build an example cache",
+    )
+    d.add_argument(
+        '--text-field', '--text-fields', dest='text_field',
+        help="the text column, or 'prompt,response' to join several",
+    )
+    d.add_argument(
+        '--text-template', dest='text_template', help=r"join columns with a template: '{prompt}\n{response}'"
+    )
+    d.add_argument(
+        '--validation-file', dest='validation_file',
+        help='held-out data (replaces the every-20th split); cached too',
+    )
+    d.add_argument(
+        '--test-file', dest='test_file', help='test data, cached too (what train --test-file scores)'
+    )
+    d.add_argument(
+        '--on-error', dest='on_error', choices=('raise', 'skip'),
+        help='a malformed JSON line: stop (default) or skip it',
+    )
+    d.add_argument(
+        '--dataset-spec', dest='dataset_spec', help='a YAML/JSON file of dataset specs to register first'
+    )
     d.set_defaults(func=run_data)
     m = sub.add_parser('model', help='list the model presets with parameters and training memory')
-    m.add_argument('action', choices=('list',)); m.add_argument('--batch-size', type=int, default=8)
-    m.add_argument('--seq-len', type=int, default=1024); m.add_argument('--dtype', default='bf16')
+    m.add_argument('action', choices=('list',))
+    m.add_argument('--batch-size', type=int, default=8)
+    m.add_argument('--seq-len', type=int, default=1024)
+    m.add_argument('--dtype', default='bf16')
     m.set_defaults(func=run_model)
     from zer0llm import sweep, plot, bench
-    s = sub.add_parser('sweep', help='run, resume or report a grid of training runs (ZO vs FO, query budgets, ...)')
-    sweep.add_sweep_args(s); s.set_defaults(func=sweep.sweep_command)
+    s = sub.add_parser(
+        'sweep', help='run, resume or report a grid of training runs (ZO vs FO, query budgets, ...)'
+    )
+    sweep.add_sweep_args(s)
+    s.set_defaults(func=sweep.sweep_command)
     pl = sub.add_parser('plot', help='write the figures of a sweep or run directory')
-    plot.add_plot_args(pl); pl.set_defaults(func=plot.plot_command)
-    b = sub.add_parser('bench', help='side-by-side speed and memory ratios (vs transformers, ZO vs FO, MoE vs dense)')
-    add_signature_args(b, bench.bench); b.set_defaults(func=run_bench)
+    plot.add_plot_args(pl)
+    pl.set_defaults(func=plot.plot_command)
+    b = sub.add_parser(
+        'bench', help='side-by-side speed and memory ratios (vs transformers, ZO vs FO, MoE vs dense)'
+    )
+    add_signature_args(b, bench.bench)
+    b.set_defaults(func=run_bench)
     return p
 
 def format_warning(message, category, filename, lineno, line=None) -> str:
@@ -414,7 +576,9 @@ def main(argv: list[str]|None = None) -> int:
     warnings.formatwarning = format_warning
     try:
         args, extra = p.parse_known_args(argv)
-        if not getattr(args, 'func', None): p.print_help(); return 2
+        if not getattr(args, 'func', None):
+            p.print_help()
+            return 2
         if extra: p.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
         if args.command == 'train' and (n := process_count(args)) > 1 and 'RANK' not in os.environ:
             import subprocess
@@ -425,5 +589,6 @@ def main(argv: list[str]|None = None) -> int:
         print(f"error: {e}" if not str(e).startswith('zer0llm') else f"{e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print('\ninterrupted', file=sys.stderr); return 130
+        print('\ninterrupted', file=sys.stderr)
+        return 130
     finally: warnings.formatwarning = default_format

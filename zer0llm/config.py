@@ -21,7 +21,8 @@ __all__ = ['ATTENTION_KINDS', 'KV_SPELLINGS', 'POSITION_KINDS', 'SCORE_FUNCS', '
 ATTENTION_KINDS = ('standard', 'mla', 'nsa')   # standard covers MHA, GQA and MQA through n_kv_heads
 KV_SPELLINGS = ('mha', 'gqa', 'mqa')            # spellings of attention='standard' that also set n_kv_heads
 POSITION_KINDS = ('rope', 'sinusoidal', 'learned', 'alibi', 'none')
-SCORE_FUNCS = ('softmax', 'sigmoid')             # MoE router: probabilities over experts, or independent gates
+# MoE router: probabilities over experts, or independent gates
+SCORE_FUNCS = ('softmax', 'sigmoid')
 ROPE_TYPES = ('linear', 'llama3')                 # how rope_scaling stretches the context
 
 def kv_heads_of(spelling: str, n_heads: int, n_kv_heads: int) -> int:
@@ -30,7 +31,10 @@ def kv_heads_of(spelling: str, n_heads: int, n_kv_heads: int) -> int:
     if spelling == 'mqa': return 1
     if 1 < n_kv_heads < n_heads: return n_kv_heads
     groups = [d for d in range(2, n_heads) if n_heads % d == 0]
-    if not groups: raise ValueError(f"attention: gqa needs n_heads with a divisor between 1 and itself, got n_heads={n_heads}")
+    if not groups:
+        raise ValueError(
+            f"attention: gqa needs n_heads with a divisor between 1 and itself, got n_heads={n_heads}"
+        )
     return min(groups, key=lambda d: abs(d - n_heads / 4))
 
 @dataclass
@@ -48,9 +52,12 @@ class ModelConfig:
     norm_eps: float = 1e-6
     dropout: float = 0.0
     rope_theta: float = 10000.0
-    rope_scaling: float|None = None    # position interpolation factor for longer context (linear, or llama3 below)
-    rope_type: str = 'linear'          # how rope_scaling applies: 'linear' (all frequencies) or 'llama3' (Llama-3.1's bands)
-    rope_low_freq_factor: float = 1.0  # llama3: wavelengths above original_max/low_freq_factor are scaled by rope_scaling
+    # position interpolation factor for longer context (linear, or llama3 below)
+    rope_scaling: float | None = None
+    # how rope_scaling applies: 'linear' (all frequencies) or 'llama3' (Llama-3.1's bands)
+    rope_type: str = 'linear'
+    # llama3: wavelengths above original_max/low_freq_factor are scaled by rope_scaling
+    rope_low_freq_factor: float = 1.0
     rope_high_freq_factor: float = 4.0 # llama3: wavelengths below original_max/high_freq_factor are kept
     rope_original_max_seq_len: int = 8192   # llama3: the context the model was pretrained on
     head_dim: int|None = None          # per-head width; None: dim // n_heads (Qwen3, Gemma set it apart)
@@ -76,7 +83,8 @@ class ModelConfig:
     n_experts: int = 0
     n_shared_experts: int = 0
     top_k: int = 2
-    moe_hidden_dim: int|None = None    # None: hidden_dim / (top_k + n_shared_experts), rounded up to multiple_of
+    # None: hidden_dim / (top_k + n_shared_experts), rounded up to multiple_of
+    moe_hidden_dim: int | None = None
     score_func: str = 'softmax'
     norm_topk_prob: bool = True
     aux_loss_alpha: float = 0.01
@@ -92,46 +100,61 @@ class ModelConfig:
         check_choice('attention', self.attention, ATTENTION_KINDS + KV_SPELLINGS)
         check_choice('position', self.position, POSITION_KINDS)
         check_choice('rope_type', self.rope_type, ROPE_TYPES)
-        if self.head_dim is None and self.dim % self.n_heads: raise ValueError(f"dim={self.dim} must be divisible by n_heads={self.n_heads}")
+        if self.head_dim is None and self.dim % self.n_heads:
+            raise ValueError(f"dim={self.dim} must be divisible by n_heads={self.n_heads}")
         if self.n_heads % self.n_kv_heads:
             raise ValueError(f"n_heads={self.n_heads} must be divisible by n_kv_heads={self.n_kv_heads}")
         check_choice('score_func', self.score_func, SCORE_FUNCS)
         if self.n_experts:
             if not 0 < self.top_k <= self.n_experts:
                 raise ValueError(f"top_k={self.top_k} must be between 1 and n_experts={self.n_experts}")
-            if self.moe_hidden_dim is None:   # a token's active MLP width (top_k routed + shared) = the dense hidden_dim
-                self.moe_hidden_dim = self.multiple_of * math.ceil(self.hidden_dim / (self.top_k + self.n_shared_experts) / self.multiple_of)
+            # a token's active MLP width (top_k routed + shared) = the dense hidden_dim
+            if self.moe_hidden_dim is None:
+                self.moe_hidden_dim = self.multiple_of * math.ceil(
+                    self.hidden_dim / (self.top_k + self.n_shared_experts) / self.multiple_of
+                )
         if self.head_dim is None: self.head_dim = self.dim // self.n_heads
         if self.nsa_stride is None: self.nsa_stride = max(1, self.nsa_block_size // 2)
         if self.nsa_select_size is None: self.nsa_select_size = 2 * self.nsa_block_size
-        if self.attention == 'nsa' and (self.nsa_block_size % self.nsa_stride or self.nsa_select_size % self.nsa_stride):
-            raise ValueError(f"NSA needs nsa_stride={self.nsa_stride} to divide nsa_block_size={self.nsa_block_size} "
-                             f"and nsa_select_size={self.nsa_select_size}")
+        if self.attention == 'nsa' and (
+            self.nsa_block_size % self.nsa_stride or self.nsa_select_size % self.nsa_stride
+        ):
+            raise ValueError(
+                f"NSA needs nsa_stride={self.nsa_stride} to divide nsa_block_size={self.nsa_block_size} "
+                f"and nsa_select_size={self.nsa_select_size}"
+            )
 
 # %% ../nbs/03_config.ipynb #cde170f1
 QWEN_VOCAB = 151936   # Qwen2.5's tokenizer
 
 GPT2_VOCAB = 50257    # GPT-2's tokenizer
-MINIMIND_MOE = dict(n_experts=4, top_k=2, n_shared_experts=1, aux_loss_alpha=0.1, seq_aux=True)   # MiniMind's use_moe
+# MiniMind's use_moe
+MINIMIND_MOE = dict(n_experts=4, top_k=2, n_shared_experts=1, aux_loss_alpha=0.1, seq_aux=True)
 
 _qwen = dict(vocab_size=QWEN_VOCAB, rope_theta=1e6, max_seq_len=4096)
 _minimind = dict(vocab_size=6400, rope_theta=1e6, max_seq_len=512)
 PRESETS: dict[str, dict] = {
-    'tiny':  dict(dim=64, n_layers=2, n_heads=4, n_kv_heads=2, vocab_size=512, max_seq_len=64, multiple_of=32),
+    'tiny': dict(dim=64, n_layers=2, n_heads=4, n_kv_heads=2, vocab_size=512, max_seq_len=64, multiple_of=32),
     'micro': dict(dim=128, n_layers=4, n_heads=4, vocab_size=2048, max_seq_len=256, multiple_of=32),
-    '20M':   dict(dim=256, n_layers=6, n_heads=4, vocab_size=32000, tie_embeddings=False, max_seq_len=1024),
-    '200M':  dict(dim=768, n_layers=12, n_heads=12, vocab_size=QWEN_VOCAB, max_seq_len=2048),
-    '500M':  dict(dim=1024, n_layers=24, n_heads=16, hidden_dim=3328, vocab_size=QWEN_VOCAB, max_seq_len=2048),
-    '1B':    dict(dim=1536, n_layers=24, n_heads=24, hidden_dim=4864, vocab_size=QWEN_VOCAB, max_seq_len=2048),
-    '0.5B':  dict(dim=896, n_layers=24, n_heads=14, n_kv_heads=2, hidden_dim=4864, **_qwen),
-    '1.5B':  dict(dim=1536, n_layers=28, n_heads=12, n_kv_heads=2, hidden_dim=8960, **_qwen),
-    '3B':    dict(dim=2048, n_layers=36, n_heads=16, n_kv_heads=2, hidden_dim=11008, **_qwen),
-    '0.5Bx8': dict(dim=896, n_layers=24, n_heads=14, n_kv_heads=2, hidden_dim=4864, n_experts=8, top_k=2, **_qwen),
-    '1.5Bx8': dict(dim=1536, n_layers=28, n_heads=12, n_kv_heads=2, hidden_dim=8960, n_experts=8, top_k=2, **_qwen),
+    '20M': dict(dim=256, n_layers=6, n_heads=4, vocab_size=32000, tie_embeddings=False, max_seq_len=1024),
+    '200M': dict(dim=768, n_layers=12, n_heads=12, vocab_size=QWEN_VOCAB, max_seq_len=2048),
+    '500M': dict(dim=1024, n_layers=24, n_heads=16, hidden_dim=3328, vocab_size=QWEN_VOCAB, max_seq_len=2048),
+    '1B': dict(dim=1536, n_layers=24, n_heads=24, hidden_dim=4864, vocab_size=QWEN_VOCAB, max_seq_len=2048),
+    '0.5B': dict(dim=896, n_layers=24, n_heads=14, n_kv_heads=2, hidden_dim=4864, **_qwen),
+    '1.5B': dict(dim=1536, n_layers=28, n_heads=12, n_kv_heads=2, hidden_dim=8960, **_qwen),
+    '3B': dict(dim=2048, n_layers=36, n_heads=16, n_kv_heads=2, hidden_dim=11008, **_qwen),
+    '0.5Bx8': dict(
+        dim=896, n_layers=24, n_heads=14, n_kv_heads=2, hidden_dim=4864, n_experts=8, top_k=2, **_qwen
+    ),
+    '1.5Bx8': dict(
+        dim=1536, n_layers=28, n_heads=12, n_kv_heads=2, hidden_dim=8960, n_experts=8, top_k=2, **_qwen
+    ),
     'gpt2-124M': dict(dim=768, n_layers=12, n_heads=12, vocab_size=GPT2_VOCAB, max_seq_len=1024),
     'minimind-26M': dict(dim=512, n_layers=8, n_heads=8, n_kv_heads=2, norm_eps=1e-5, **_minimind),
-    'minimind-moe-145M': dict(dim=640, n_layers=8, n_heads=8, n_kv_heads=2, norm_eps=1e-5, **_minimind, **MINIMIND_MOE,
-                              moe_hidden_dim=1728),
+    'minimind-moe-145M': dict(
+        dim=640, n_layers=8, n_heads=8, n_kv_heads=2, norm_eps=1e-5, **_minimind, **MINIMIND_MOE,
+        moe_hidden_dim=1728,
+    ),
 }
 
 @patch_to(ModelConfig, cls_method=True)
@@ -156,7 +179,9 @@ def save(self, path): save_json(self.to_dict(), path)
 def load(cls, path): return cls.from_dict(load_json(path))
 
 # %% ../nbs/03_config.ipynb #a1123d25
-MODEL_CHOICES = {'attention': ATTENTION_KINDS + KV_SPELLINGS, 'position': POSITION_KINDS, 'score_func': SCORE_FUNCS}
+MODEL_CHOICES = {
+    'attention': ATTENTION_KINDS + KV_SPELLINGS, 'position': POSITION_KINDS, 'score_func': SCORE_FUNCS
+}
 
 def model_field_types() -> dict[str, type]:
     "The scalar type of every `ModelConfig` field: `int|None` -> int."

@@ -47,7 +47,9 @@ def get_dtype(name: str|torch.dtype) -> torch.dtype:
 # %% ../nbs/00_core.ipynb #05ff2111
 def seed_everything(seed: int) -> None:
     "Seed python, numpy and torch (all devices) so a run can be repeated exactly."
-    random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
 
 # %% ../nbs/00_core.ipynb #98ca3e78
 IN_TEST = bool(os.environ.get('IN_TEST'))  # nbdev-test sets it: keep work tiny
@@ -63,7 +65,9 @@ def check_choice(option: str, value, choices):
     if value in choices: return value
     hint = closest(value, choices)
     hint = f" (did you mean '{hint}'?)" if hint else ''
-    raise ValueError(f"{option}: unknown value '{value}'{hint}; expected one of: {', '.join(map(str, choices))}")
+    raise ValueError(
+        f"{option}: unknown value '{value}'{hint}; expected one of: {', '.join(map(str, choices))}"
+    )
 
 # %% ../nbs/00_core.ipynb #38aae92f
 def check_fields(what: str, keys, known) -> None:
@@ -86,13 +90,16 @@ def _fsync_dir(path: Path):
 @contextlib.contextmanager
 def atomic_write(path: str|Path, mode: str = 'wb'):
     "Open a temporary file beside `path`; on success fsync it and rename it to `path`, on error remove it."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:
         with os.fdopen(fd, mode) as f:
             yield f
-            f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path); _fsync_dir(path.parent)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
         raise
@@ -101,7 +108,8 @@ def atomic_write(path: str|Path, mode: str = 'wb'):
 @contextlib.contextmanager
 def atomic_dir(path: str|Path):
     "Yield a temporary directory beside `path`; on success fsync its files and rename it to `path` (replacing it)."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp'))
     try:
         yield tmp
@@ -110,7 +118,8 @@ def atomic_dir(path: str|Path):
                 with open(f, 'rb') as fh: os.fsync(fh.fileno())
         old = None
         if path.exists(): old = path.rename(path.with_name(f'.{path.name}.old'))
-        os.replace(tmp, path); _fsync_dir(path.parent)
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
         if old is not None: shutil.rmtree(old)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -149,7 +158,9 @@ def load_mapping(path: str|Path, what: str = 'config', mapping: bool = True) -> 
 def hash_of(*parts) -> str:
     "A short stable hash of `parts` (strings, numbers, dicts), used as a cache key."
     h = hashlib.sha256()
-    for p in parts: h.update(json.dumps(p, sort_keys=True, default=str).encode()); h.update(b'\0')
+    for p in parts:
+        h.update(json.dumps(p, sort_keys=True, default=str).encode())
+        h.update(b'\0')
     return h.hexdigest()[:16]
 
 # %% ../nbs/00_core.ipynb #2952e355
@@ -174,5 +185,6 @@ def all_reduce_mean(values: torch.Tensor) -> torch.Tensor:
     "`values` averaged over all ranks (unchanged without a process group)."
     if not dist.is_initialized() or dist.get_world_size() == 1: return values
     device = 'cuda' if dist.get_backend() == 'nccl' else 'cpu'
-    t = values.to(device).clone(); dist.all_reduce(t)
+    t = values.to(device).clone()
+    dist.all_reduce(t)
     return (t / dist.get_world_size()).to(values.device)

@@ -31,7 +31,8 @@ DATASET_KINDS = ('text', 'sft', 'dpo')
 class DatasetSpec:
     "Where a named corpus lives and how to read it."
     name: str
-    path: str                      # HF hub path, a packaged builder ('parquet', 'json', 'text'), 'embedded' or a local path
+    # HF hub path, a packaged builder ('parquet', 'json', 'text'), 'embedded' or a local path
+    path: str
     config: str|None = None        # HF config / subset
     split: str = 'train'
     text_field: str = 'text'
@@ -57,43 +58,76 @@ def get_dataset_spec(name: str) -> DatasetSpec:
 
 # %% ../nbs/01_data.ipynb #d7a1a220
 for _s in [
-    DatasetSpec('embedded', 'embedded', text_field='text', recommended_samples=None, approx_size='0.5 MB',
-                use='offline default: the English help topics that ship inside CPython (pydoc_data)'),
-    DatasetSpec('embedded-sft', 'embedded', 'sft', kind='sft', approx_size='0.5 MB',
-                use='offline SFT smoke test: "what does the help say about X?" -> the help topic'),
-    DatasetSpec('embedded-dpo', 'embedded', 'dpo', kind='dpo', approx_size='1 MB',
-                use='offline DPO smoke test: the right help topic (chosen) vs a neighbouring one (rejected)'),
-    DatasetSpec('cosmopedia-100k', 'HuggingFaceTB/cosmopedia-100k', recommended_samples=20_000, approx_size='300 MB',
-                use='default for ZO experiments: synthetic textbooks, clean and short'),
-    DatasetSpec('cosmopedia', 'HuggingFaceTB/cosmopedia', 'web_samples_v2', streaming=True, recommended_samples=100_000,
-                approx_size='92 GB', use='large synthetic textbook corpus'),
-    DatasetSpec('wikitext-103', 'Salesforce/wikitext', 'wikitext-103-raw-v1', recommended_samples=100_000,
-                approx_size='540 MB', use='classic perplexity benchmark (Wikipedia)'),
-    DatasetSpec('openwebtext', 'Skylion007/openwebtext', streaming=True, recommended_samples=100_000,
-                approx_size='40 GB', use='GPT-2 style web text (nanoGPT)'),
-    DatasetSpec('c4', 'allenai/c4', 'en', streaming=True, recommended_samples=100_000, approx_size='305 GB',
-                use='cleaned Common Crawl (T5)'),
-    DatasetSpec('tinystories', 'roneneldan/TinyStories', recommended_samples=100_000, approx_size='1 GB',
-                use='simple stories: small models learn fluent English fast'),
-    DatasetSpec('pile-subset', 'NeelNanda/pile-10k', recommended_samples=10_000, approx_size='33 MB',
-                use='10k documents of the Pile, diverse domains'),
-    DatasetSpec('fineweb', 'HuggingFaceFW/fineweb', 'sample-10BT', streaming=True, recommended_samples=100_000,
-                approx_size='15T tokens (10BT sample)', use='high quality filtered web'),
-    DatasetSpec('fineweb-edu', 'HuggingFaceFW/fineweb-edu', 'sample-10BT', streaming=True, recommended_samples=100_000,
-                approx_size='1.3T tokens', use='educational subset of FineWeb'),
-    DatasetSpec('fineweb-edu-10bt', 'HuggingFaceFW/fineweb-edu', 'sample-10BT', streaming=True,
-                recommended_samples=100_000, approx_size='10B tokens', use='10B-token sample of FineWeb-Edu'),
-    DatasetSpec('smol-smoltalk', 'HuggingFaceTB/smol-smoltalk', kind='sft', recommended_samples=50_000,
-                approx_size='0.9 GB', use='SFT chats sized for small models (messages field)'),
-    DatasetSpec('ultrafeedback', 'HuggingFaceH4/ultrafeedback_binarized', split='train_prefs', kind='dpo',
-                recommended_samples=20_000, approx_size='0.5 GB', use='DPO preference pairs (chosen/rejected chats)'),
-]: register_dataset(_s)
+    DatasetSpec(
+        'embedded', 'embedded', text_field='text', recommended_samples=None, approx_size='0.5 MB',
+        use='offline default: the English help topics that ship inside CPython (pydoc_data)',
+    ),
+    DatasetSpec(
+        'embedded-sft', 'embedded', 'sft', kind='sft', approx_size='0.5 MB',
+        use='offline SFT smoke test: "what does the help say about X?" -> the help topic',
+    ),
+    DatasetSpec(
+        'embedded-dpo', 'embedded', 'dpo', kind='dpo', approx_size='1 MB',
+        use='offline DPO smoke test: the right help topic (chosen) vs a neighbouring one (rejected)',
+    ),
+    DatasetSpec(
+        'cosmopedia-100k', 'HuggingFaceTB/cosmopedia-100k', recommended_samples=20_000, approx_size='300 MB',
+        use='default for ZO experiments: synthetic textbooks, clean and short',
+    ),
+    DatasetSpec(
+        'cosmopedia', 'HuggingFaceTB/cosmopedia', 'web_samples_v2', streaming=True,
+        recommended_samples=100_000, approx_size='92 GB', use='large synthetic textbook corpus',
+    ),
+    DatasetSpec(
+        'wikitext-103', 'Salesforce/wikitext', 'wikitext-103-raw-v1', recommended_samples=100_000,
+        approx_size='540 MB', use='classic perplexity benchmark (Wikipedia)',
+    ),
+    DatasetSpec(
+        'openwebtext', 'Skylion007/openwebtext', streaming=True, recommended_samples=100_000,
+        approx_size='40 GB', use='GPT-2 style web text (nanoGPT)',
+    ),
+    DatasetSpec(
+        'c4', 'allenai/c4', 'en', streaming=True, recommended_samples=100_000, approx_size='305 GB',
+        use='cleaned Common Crawl (T5)',
+    ),
+    DatasetSpec(
+        'tinystories', 'roneneldan/TinyStories', recommended_samples=100_000, approx_size='1 GB',
+        use='simple stories: small models learn fluent English fast',
+    ),
+    DatasetSpec(
+        'pile-subset', 'NeelNanda/pile-10k', recommended_samples=10_000, approx_size='33 MB',
+        use='10k documents of the Pile, diverse domains',
+    ),
+    DatasetSpec(
+        'fineweb', 'HuggingFaceFW/fineweb', 'sample-10BT', streaming=True, recommended_samples=100_000,
+        approx_size='15T tokens (10BT sample)', use='high quality filtered web',
+    ),
+    DatasetSpec(
+        'fineweb-edu', 'HuggingFaceFW/fineweb-edu', 'sample-10BT', streaming=True,
+        recommended_samples=100_000, approx_size='1.3T tokens', use='educational subset of FineWeb',
+    ),
+    DatasetSpec(
+        'fineweb-edu-10bt', 'HuggingFaceFW/fineweb-edu', 'sample-10BT', streaming=True,
+        recommended_samples=100_000, approx_size='10B tokens', use='10B-token sample of FineWeb-Edu',
+    ),
+    DatasetSpec(
+        'smol-smoltalk', 'HuggingFaceTB/smol-smoltalk', kind='sft', recommended_samples=50_000,
+        approx_size='0.9 GB', use='SFT chats sized for small models (messages field)',
+    ),
+    DatasetSpec(
+        'ultrafeedback', 'HuggingFaceH4/ultrafeedback_binarized', split='train_prefs', kind='dpo',
+        recommended_samples=20_000, approx_size='0.5 GB', use='DPO preference pairs (chosen/rejected chats)',
+    ),
+]:
+    register_dataset(_s)
 
 # %% ../nbs/01_data.ipynb #17d53eeb
 def dataset_table():
     "The registry as a `pandas.DataFrame`, one row per dataset."
     import pandas as pd
-    cols = ['name', 'kind', 'path', 'config', 'split', 'streaming', 'recommended_samples', 'approx_size', 'use']
+    cols = [
+        'name', 'kind', 'path', 'config', 'split', 'streaming', 'recommended_samples', 'approx_size', 'use'
+    ]
     df = pd.DataFrame([{c: getattr(s, c) for c in cols} for s in DATASETS.values()], columns=cols)
     return df.astype({'recommended_samples': 'Int64'})
 
@@ -111,7 +145,8 @@ def load_dataset_specs(path: str|Path) -> list[DatasetSpec]:
     data = load_mapping(path, 'dataset specs', mapping=False)
     if isinstance(data, dict) and 'datasets' in data: data = data['datasets']
     if isinstance(data, dict): data = [{'name': k, **v} for k, v in data.items()]
-    if not isinstance(data, list): raise ValueError(f"{path}: expected a list of dataset specs or a mapping name -> spec")
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: expected a list of dataset specs or a mapping name -> spec")
     return [register_dataset(_spec_from_dict(d, path)) for d in data]
 
 # %% ../nbs/01_data.ipynb #bf06be63
@@ -145,7 +180,8 @@ def is_local_source(name: str|Path) -> bool:
 def local_files(path: str|Path) -> list[Path]:
     "The data files that `path` names (a file, a directory searched recursively, or a glob), sorted."
     s = os.path.expanduser(str(path))
-    if any(c in s for c in '*?['): files = sorted(Path(f) for f in glob.glob(s, recursive=True) if Path(f).is_file())
+    if any(c in s for c in '*?['):
+        files = sorted(Path(f) for f in glob.glob(s, recursive=True) if Path(f).is_file())
     elif Path(s).is_dir(): files = sorted(f for f in Path(s).rglob('*') if f.suffix in FILE_FORMATS
                                           and not any(p.startswith('.') for p in f.relative_to(s).parts))
     elif Path(s).is_file(): files = [Path(s)]
@@ -159,8 +195,10 @@ def _decode(raw: bytes, file, lineno: int, offset: int, encoding_errors: str) ->
     try: return raw.decode('utf-8', errors=encoding_errors)
     except UnicodeDecodeError as e:
         lineno += raw[:e.start].count(b'\n')  # when `raw` is a whole file, count down to the bad byte
-        raise ValueError(f"{file}: line {lineno}: bytes that are not UTF-8 at byte offset {offset + e.start} "
-                         f"({raw[e.start:e.start + 4]!r}); pass encoding_errors='replace' to substitute them") from None
+        raise ValueError(
+            f"{file}: line {lineno}: bytes that are not UTF-8 at byte offset {offset + e.start} "
+            f"({raw[e.start : e.start + 4]!r}); pass encoding_errors='replace' to substitute them"
+        ) from None
 
 def _lines(file: Path, encoding_errors: str):
     "Yield (line number, decoded line) of `file`, reading it in binary so errors can give byte offsets."
@@ -177,7 +215,9 @@ def _read_text(file: Path, sample_by: str = 'paragraph', encoding_errors: str = 
         if sample_by == 'line':
             if line.strip(): yield {'text': line.rstrip('\r\n')}
         elif sample_by == 'paragraph' and not line.strip():
-            if buf: yield {'text': ''.join(buf).strip('\r\n')}; buf = []
+            if buf:
+                yield {'text': ''.join(buf).strip('\r\n')}
+                buf = []
         else: buf.append(line)
     if buf and ''.join(buf).strip(): yield {'text': ''.join(buf).strip('\r\n')}
 
@@ -188,7 +228,8 @@ def _read_json(file: Path, on_error: str = 'raise', encoding_errors: str = 'stri
     if first == b'[':  # one JSON array: it has to be parsed whole
         text = _decode(Path(file).read_bytes(), file, 1, 0, encoding_errors)
         try: yield from json.loads(text)
-        except json.JSONDecodeError as e: raise ValueError(f"{file}: line {e.lineno}: malformed JSON ({e.msg})") from None
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{file}: line {e.lineno}: malformed JSON ({e.msg})") from None
         return
     bad = 0
     for lineno, line in _lines(file, encoding_errors):
@@ -198,8 +239,10 @@ def _read_json(file: Path, on_error: str = 'raise', encoding_errors: str = 'stri
             if on_error == 'raise':
                 raise ValueError(f"{file}: line {lineno}: malformed JSON ({e.msg}); "
                                  f"pass on_error='skip' to skip bad lines") from None
-            bad += 1; continue
-        if not isinstance(rec, dict): raise ValueError(f"{file}: line {lineno}: expected a JSON object, got {type(rec).__name__}")
+            bad += 1
+            continue
+        if not isinstance(rec, dict):
+            raise ValueError(f"{file}: line {lineno}: expected a JSON object, got {type(rec).__name__}")
         yield rec
     if bad: warnings.warn(f"{file}: skipped {bad} malformed JSON line{'s' * (bad > 1)}")
 
@@ -210,7 +253,8 @@ def _read_parquet(file: Path, columns: list[str]|None = None, batch_rows: int = 
         pf = pq.ParquetFile(file)
         names = pf.schema_arrow.names
         for c in columns or []:
-            if c not in names: raise ValueError(f"{file}: no column '{c}'; the columns are: {', '.join(names)}")
+            if c not in names:
+                raise ValueError(f"{file}: no column '{c}'; the columns are: {', '.join(names)}")
         for batch in pf.iter_batches(batch_size=batch_rows, columns=columns): yield from batch.to_pylist()
     except pa.ArrowException as e:   # a truncated or foreign file: say which one
         raise ValueError(f"{file}: not a readable parquet file ({type(e).__name__}: {e})") from None
@@ -223,7 +267,8 @@ def _located_file_records(path: str|Path, columns: list[str]|None = None, **kw):
     files = local_files(path)
     for f in files:
         n, fmt = 0, FILE_FORMATS[f.suffix]
-        for n, rec in enumerate(_READERS[fmt](f, columns=columns, **kw), 1): yield f"{f}: {_UNIT[fmt]} {n}", rec
+        for n, rec in enumerate(_READERS[fmt](f, columns=columns, **kw), 1):
+            yield f"{f}: {_UNIT[fmt]} {n}", rec
         if n == 0:
             if len(files) == 1: raise ValueError(f"{f}: empty file (no records)")
             warnings.warn(f"{f}: empty file (no records), skipped")
@@ -244,11 +289,16 @@ def source_spec(name_or_path: str|Path) -> DatasetSpec:
 def _iter_hub(spec: DatasetSpec, max_samples: int|None, columns: list[str]|None = None):
     from datasets import load_dataset
     split = spec.split if spec.streaming or max_samples is None else f"{spec.split}[:{max_samples}]"
-    ds = load_dataset(spec.path, spec.config, split=split, streaming=spec.streaming, data_files=spec.data_files,
-                      revision=spec.revision)
+    ds = load_dataset(
+        spec.path, spec.config, split=split, streaming=spec.streaming, data_files=spec.data_files,
+        revision=spec.revision,
+    )
     if columns and ds.column_names is not None:  # read only what we need, and say early what is missing
         for c in columns:
-            if c not in ds.column_names: raise ValueError(f"{spec.name}: no column '{c}'; the columns are: {', '.join(ds.column_names)}")
+            if c not in ds.column_names:
+                raise ValueError(
+                    f"{spec.name}: no column '{c}'; the columns are: {', '.join(ds.column_names)}"
+                )
         ds = ds.select_columns(columns)
     return ds.take(max_samples) if spec.streaming and max_samples is not None else ds
 
@@ -256,8 +306,10 @@ def _iter_hub(spec: DatasetSpec, max_samples: int|None, columns: list[str]|None 
 def _stream_cap(spec: DatasetSpec, max_samples: int|None) -> int|None:
     "`max_samples`, or for a streaming hub set without one its `recommended_samples` (said on the console)."
     if max_samples is not None or not spec.streaming or not spec.recommended_samples: return max_samples
-    warnings.warn(f"{spec.name}: a streaming dataset ({spec.approx_size or 'large'}); reading its first "
-                  f"{spec.recommended_samples:,} records (recommended_samples); pass max_samples to change this")
+    warnings.warn(
+        f"{spec.name}: a streaming dataset ({spec.approx_size or 'large'}); reading its first "
+        f"{spec.recommended_samples:,} records (recommended_samples); pass max_samples to change this"
+    )
     return spec.recommended_samples
 
 def located_records(name_or_path: str|Path = 'embedded', max_samples: int|None = None,
@@ -267,16 +319,23 @@ def located_records(name_or_path: str|Path = 'embedded', max_samples: int|None =
     if spec.path != 'embedded' and is_local_source(spec.path):
         return itertools.islice(_located_file_records(spec.path, columns=columns, **read_kw), max_samples)
     max_samples = _stream_cap(spec, max_samples)
-    recs = embedded_records(spec.config or 'text') if spec.path == 'embedded' else _iter_hub(spec, max_samples, columns)
+    recs = (
+        embedded_records(spec.config or 'text')
+        if spec.path == 'embedded'
+        else _iter_hub(spec, max_samples, columns)
+    )
     return ((f"{spec.name}: record {i}", r) for i, r in enumerate(itertools.islice(recs, max_samples), 1))
 
-def iter_records(name_or_path: str|Path = 'embedded', max_samples: int|None = None, columns: list[str]|None = None,
-                 **read_kw):
+def iter_records(
+    name_or_path: str | Path = 'embedded', max_samples: int | None = None, columns: list[str] | None = None,
+    **read_kw,
+):
     "Yield up to `max_samples` records (dicts) of a registered dataset or of local files."
     return (rec for _, rec in located_records(name_or_path, max_samples, columns, **read_kw))
 
 def _field(rec: dict, name: str, where: str):
-    if name not in rec: raise ValueError(f"{where}: records have no field '{name}'; their fields are: {', '.join(rec)}")
+    if name not in rec:
+        raise ValueError(f"{where}: records have no field '{name}'; their fields are: {', '.join(rec)}")
     return rec[name]
 
 def text_columns(text_field: str, text_template: str|None = None) -> tuple[list[str], str|None]:
@@ -284,7 +343,10 @@ def text_columns(text_field: str, text_template: str|None = None) -> tuple[list[
     if text_template:
         import string
         cols = [f for _, f, _, _ in string.Formatter().parse(text_template) if f]
-        if not cols: raise ValueError(f"text_template {text_template!r}: names no column; write e.g. '{{prompt}}\\n{{response}}'")
+        if not cols:
+            raise ValueError(
+                f"text_template {text_template!r}: names no column; write e.g. '{{prompt}}\\n{{response}}'"
+            )
         return list(dict.fromkeys(cols)), text_template
     cols = [c.strip() for c in text_field.split(',') if c.strip()]
     return cols, ('\n'.join(f'{{{c}}}' for c in cols) if len(cols) > 1 else None)
@@ -292,7 +354,8 @@ def text_columns(text_field: str, text_template: str|None = None) -> tuple[list[
 def _text_value(rec: dict, col: str, where: str) -> str:
     t = _field(rec, col, where)
     if t is None: return ''
-    if not isinstance(t, str): raise ValueError(f"{where}: column '{col}' holds {type(t).__name__} ({t!r}), not text")
+    if not isinstance(t, str):
+        raise ValueError(f"{where}: column '{col}' holds {type(t).__name__} ({t!r}), not text")
     return t
 
 def iter_texts(name: str|Path = 'embedded', max_samples: int|None = None, text_field: str|None = None,
@@ -300,7 +363,9 @@ def iter_texts(name: str|Path = 'embedded', max_samples: int|None = None, text_f
     "Yield the documents among the first `max_samples` records of `name`: one column, or several joined by a template."
     spec = source_spec(name)
     cols, template = text_columns(text_field or spec.text_field, text_template)
-    for where, rec in located_records(name, max_samples, columns=None if spec.path == 'embedded' else cols, **read_kw):
+    for where, rec in located_records(
+        name, max_samples, columns=None if spec.path == 'embedded' else cols, **read_kw
+    ):
         vals = {c: _text_value(rec, c, where) for c in cols}
         if template is None: t = vals[cols[0]]
         else: t = template.format(**vals) if any(v.strip() for v in vals.values()) else ''
@@ -321,31 +386,43 @@ def chat_messages(record: dict) -> list[dict]:
         if key in record: return [_turn(t) for t in record[key]]
     answer = next((k for k in ('response', 'completion') if k in record), None)
     if 'prompt' in record and answer:
-        return [{'role': 'user', 'content': record['prompt']}, {'role': 'assistant', 'content': record[answer]}]
-    raise ValueError(f"SFT record: expected the field 'messages', 'conversations' or 'prompt' with 'response'; "
-                     f"its fields are: {', '.join(record)}")
+        return [
+            {'role': 'user', 'content': record['prompt']}, {'role': 'assistant', 'content': record[answer]}
+        ]
+    raise ValueError(
+        f"SFT record: expected the field 'messages', 'conversations' or 'prompt' with 'response'; "
+        f"its fields are: {', '.join(record)}"
+    )
 
 # %% ../nbs/01_data.ipynb #d608d967
 # ChatML, as Qwen uses: each turn is <|im_start|>role\ncontent<|im_end|>\n (the tokenizer chapter attaches it)
-CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-                 "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 
 def _render(tokenizer, messages, generation_prompt: bool = False) -> str:
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt,
                                          chat_template=tokenizer.chat_template or CHAT_TEMPLATE)
 
-def assistant_spans(messages: list[dict], tokenizer, last_only: bool = False) -> tuple[str, list[tuple[int, int]]]:
+def assistant_spans(
+    messages: list[dict], tokenizer, last_only: bool = False
+) -> tuple[str, list[tuple[int, int]]]:
     "The rendered chat and the character spans of its assistant turns (content and end marker)."
     text, spans = _render(tokenizer, messages), []
     idx = [i for i, m in enumerate(messages) if m['role'] == 'assistant']
     for i in idx[-1:] if last_only else idx:
         head, upto = _render(tokenizer, messages[:i], True), _render(tokenizer, messages[:i + 1])
         if not (upto.startswith(head) and text.startswith(upto)):
-            raise ValueError("chat template: rendering is not prefix-stable, so assistant turns cannot be located")
+            raise ValueError(
+                "chat template: rendering is not prefix-stable, so assistant turns cannot be located"
+            )
         spans.append((len(head), len(upto)))
     return text, spans
 
-def masked_ids(messages: list[dict], tokenizer, max_len: int|None = None, last_only: bool = False) -> tuple[list, list]:
+def masked_ids(
+    messages: list[dict], tokenizer, max_len: int | None = None, last_only: bool = False
+) -> tuple[list, list]:
     "Token ids of the rendered chat and labels that are -100 everywhere but the assistant turns."
     text, spans = assistant_spans(messages, tokenizer, last_only)
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
@@ -370,7 +447,9 @@ def dpo_example(record: dict, tokenizer, max_len: int|None = None) -> dict:
     "A DPO record as chosen/rejected ids and labels (loss on the final answer only), cut to `max_len`."
     out = {}
     for key in ('chosen', 'rejected'):
-        out[f'{key}_ids'], out[f'{key}_labels'] = masked_ids(_side(record, key), tokenizer, max_len, last_only=True)
+        out[f'{key}_ids'], out[f'{key}_labels'] = masked_ids(
+            _side(record, key), tokenizer, max_len, last_only=True
+        )
     return out
 
 # %% ../nbs/01_data.ipynb #d266835d
@@ -383,20 +462,26 @@ def pad_collate(examples: list[dict], pad_id: int, label_pad: int = -100) -> dic
         out[k] = torch.tensor([list(e[k]) + [fill] * (n - len(e[k])) for e in examples], dtype=torch.long)
         if k.endswith('ids'):
             mask = 'attention_mask' if k == 'input_ids' else k[:-3] + 'attention_mask'
-            out[mask] = torch.tensor([[1] * len(e[k]) + [0] * (n - len(e[k])) for e in examples], dtype=torch.long)
+            out[mask] = torch.tensor(
+                [[1] * len(e[k]) + [0] * (n - len(e[k])) for e in examples], dtype=torch.long
+            )
     return out
 
 # %% ../nbs/01_data.ipynb #b44f4489
-def _has_labels(ex: dict) -> bool: return all(any(l != -100 for l in v) for k, v in ex.items() if k.endswith('labels'))
+def _has_labels(ex: dict) -> bool:
+    return all(any(l != -100 for l in v) for k, v in ex.items() if k.endswith('labels'))
 
-def tokenize_records(name_or_path: str|Path, tokenizer, max_len: int|None = None, max_samples: int|None = None,
-                     kind: str|None = None, **read_kw) -> list[dict]:
+def tokenize_records(
+    name_or_path: str | Path, tokenizer, max_len: int | None = None, max_samples: int | None = None,
+    kind: str | None = None, **read_kw,
+) -> list[dict]:
     "SFT or DPO records as tokenized examples, dropping (with a warning) those cut before any labelled token."
     kind = check_choice('kind', kind or source_spec(name_or_path).kind, ('sft', 'dpo'))
     make = sft_example if kind == 'sft' else dpo_example
     exs = [make(r, tokenizer, max_len) for r in iter_records(name_or_path, max_samples, **read_kw)]
     kept = [e for e in exs if _has_labels(e)]
-    if len(kept) < len(exs): warnings.warn(f"{name_or_path}: dropped {len(exs) - len(kept)} of {len(exs)} examples "
+    if len(kept) < len(exs):
+        warnings.warn(f"{name_or_path}: dropped {len(exs) - len(kept)} of {len(exs)} examples "
                                            f"with no response token left within max_len={max_len}")
     return kept
 
@@ -404,15 +489,23 @@ def tokenize_records(name_or_path: str|Path, tokenizer, max_len: int|None = None
 def _in_main_process(ds):
     "`ds` itself, as its own iterator; an error inside a DataLoader worker, whose copy would repeat batches and lose the position."
     if torch.utils.data.get_worker_info() is not None:
-        raise ValueError(f"{type(ds).__name__}: use DataLoader(ds, batch_size=None, num_workers=0); it makes its own batches, "
-                         "and worker copies would draw the same batches and not advance the resumable position")
+        raise ValueError(
+            f"{type(ds).__name__}: use DataLoader(ds, batch_size=None, num_workers=0); it makes its "
+            f"own batches, "
+            "and worker copies would draw the same batches and not advance the resumable position"
+        )
     return ds
 
 class PaddedBatches(torch.utils.data.IterableDataset):
     "Infinite, resumable batches of padded examples (a list, or `CachedExamples` on disk): a seeded permutation per epoch, one stride per rank."
-    def __init__(self, examples, batch_size: int, pad_id: int, seed: int = 0, rank: int = 0, world_size: int = 1):
+    def __init__(
+        self, examples, batch_size: int, pad_id: int, seed: int = 0, rank: int = 0, world_size: int = 1
+    ):
         if len(examples) < world_size * batch_size:
-            raise ValueError(f"{len(examples)} examples cannot fill a batch of {batch_size} on each of {world_size} rank(s)")
+            raise ValueError(
+                f"{len(examples)} examples cannot fill a batch of {batch_size} on each of "
+                f"{world_size} rank(s)"
+            )
         store_attr('examples,batch_size,pad_id,seed,rank,world_size')
         self.per_epoch, self.drawn = len(examples) // (world_size * batch_size), 0
     def state_dict(self) -> dict: return {'seed': self.seed, 'drawn': self.drawn}
@@ -428,7 +521,9 @@ class PaddedBatches(torch.utils.data.IterableDataset):
         epoch, k = divmod(self.drawn, self.per_epoch)
         order = self.order(epoch)
         self.drawn += 1
-        return pad_collate([self.examples[i] for i in order[k * self.batch_size:(k + 1) * self.batch_size]], self.pad_id)
+        return pad_collate(
+            [self.examples[i] for i in order[k * self.batch_size : (k + 1) * self.batch_size]], self.pad_id
+        )
 
 # %% ../nbs/01_data.ipynb #75b8e9f8
 def token_dtype(vocab_size: int):
@@ -462,7 +557,8 @@ def _encoded_batches(texts, tokenizer, batch_size: int, num_proc: int):
         for b in batches: yield _encode(backend, b)
     else:
         import multiprocessing as mp
-        mod = importlib.import_module('zer0llm.data')  # workers find the functions by module, not the notebook
+        # workers find the functions by module, not the notebook
+        mod = importlib.import_module('zer0llm.data')
         ctx = mp.get_context('fork' if 'fork' in mp.get_all_start_methods() else 'spawn')
         with ctx.Pool(num_proc, mod._init_worker, (backend.to_str(),)) as pool:
             yield from pool.imap(mod._encode_worker, batches)
@@ -480,13 +576,22 @@ def build_token_cache(texts, tokenizer, out_dir: str|Path, meta: dict|None = Non
                 flat = {'train': [], 'val': []}
                 for ids in batch:
                     split = 'val' if val_every and n_docs % val_every == val_every - 1 else 'train'
-                    flat[split] += ids; flat[split].append(eos); n_docs += 1
+                    flat[split] += ids
+                    flat[split].append(eos)
+                    n_docs += 1
                 for split, f in (('train', ft), ('val', fv)):
-                    f.write(np.array(flat[split], dtype=dtype).tobytes()); counts[split] += len(flat[split])
-        if counts['train'] == 0: raise ValueError(f"{out_dir}: no text to tokenize (the dataset yielded no documents)")
-        save_json({**(meta or {}), 'dtype': np.dtype(dtype).name, 'vocab_size': len(tokenizer), 'docs': n_docs,
-                   'val_every': val_every, 'train_tokens': counts['train'], 'val_tokens': counts['val'],
-                   'build_seconds': round(time.time() - t0, 3)}, tmp/'meta.json')
+                    f.write(np.array(flat[split], dtype=dtype).tobytes())
+                    counts[split] += len(flat[split])
+        if counts['train'] == 0:
+            raise ValueError(f"{out_dir}: no text to tokenize (the dataset yielded no documents)")
+        save_json(
+            {
+                **(meta or {}), 'dtype': np.dtype(dtype).name, 'vocab_size': len(tokenizer), 'docs': n_docs,
+                'val_every': val_every, 'train_tokens': counts['train'], 'val_tokens': counts['val'],
+                'build_seconds': round(time.time() - t0, 3),
+            },
+            tmp / 'meta.json',
+        )
     return out_dir
 
 # %% ../nbs/01_data.ipynb #c715eb59
@@ -495,20 +600,28 @@ class TokenCache:
     def __init__(self, path: str|Path):
         self.path = Path(path)
         if not (self.path/'meta.json').exists():
-            raise FileNotFoundError(f"{self.path}: not a token cache (no meta.json); build it with get_token_cache or prepare")
+            raise FileNotFoundError(
+                f"{self.path}: not a token cache (no meta.json); build it with get_token_cache or prepare"
+            )
         self.meta = load_json(self.path/'meta.json')
         dt = np.dtype(self.meta['dtype'])
         for s in ('train', 'val'):
             size, want = (self.path/f'{s}.bin').stat().st_size, self.meta[f'{s}_tokens'] * dt.itemsize
-            if size != want: raise ValueError(f"{self.path/f'{s}.bin'}: {size} bytes, the sidecar says {want}: "
+            if size != want:
+                raise ValueError(f"{self.path/f'{s}.bin'}: {size} bytes, the sidecar says {want}: "
                                               f"the cache is damaged; rebuild it with force=True")
-        self.train, self.val = (np.memmap(self.path/f'{s}.bin', dtype=dt, mode='r') if self.meta[f'{s}_tokens'] else
-                                np.zeros(0, dt) for s in ('train', 'val'))
+        self.train, self.val = (
+            np.memmap(self.path / f'{s}.bin', dtype=dt, mode='r')
+            if self.meta[f'{s}_tokens']
+            else np.zeros(0, dt)
+            for s in ('train', 'val')
+        )
     def blocks(self, block_size: int, split: str = 'train') -> int:
         "How many disjoint `block_size` windows the `split` holds."
         return len(getattr(self, check_choice('split', split, ('train', 'val')))) // block_size
     def disk_bytes(self) -> int: return sum(f.stat().st_size for f in self.path.iterdir())
-    def __repr__(self): return f"TokenCache({self.path.name}: {len(self.train):,} train / {len(self.val):,} val tokens)"
+    def __repr__(self):
+        return f"TokenCache({self.path.name}: {len(self.train):,} train / {len(self.val):,} val tokens)"
 
 # %% ../nbs/01_data.ipynb #ff03757d
 CACHE_VERSION = 2
@@ -524,11 +637,17 @@ def source_fingerprint(name_or_path: str|Path) -> dict:
     spec = source_spec(name_or_path)
     if spec.path == 'embedded' or not is_local_source(spec.path):
         return {k: v for k, v in asdict(spec).items() if k not in _DESCRIPTIVE}
-    return {'files': [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in local_files(spec.path)]}
+    return {
+        'files': [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in local_files(spec.path)]
+    }
 
-def cache_path(dataset: str|Path, tokenizer, max_samples: int|None = None, val_every: int = 20, **read_kw) -> Path:
+def cache_path(
+    dataset: str | Path, tokenizer, max_samples: int | None = None, val_every: int = 20, **read_kw
+) -> Path:
     "Where the token cache of `dataset` under `tokenizer` lives (whether or not it is built)."
-    key = hash_of(source_fingerprint(dataset), tokenizer_hash(tokenizer), max_samples, val_every, read_kw, CACHE_VERSION)
+    key = hash_of(
+        source_fingerprint(dataset), tokenizer_hash(tokenizer), max_samples, val_every, read_kw, CACHE_VERSION
+    )
     return cache_dir('tokens')/f"{source_spec(dataset).name}-{key}"
 
 # %% ../nbs/01_data.ipynb #5662509b
@@ -537,9 +656,14 @@ def get_token_cache(dataset: str|Path, tokenizer, max_samples: int|None = None, 
     "The token cache of `dataset` under `tokenizer`: built on first use (or when `force`), loaded afterwards."
     path = cache_path(dataset, tokenizer, max_samples, val_every, **read_kw)
     if force or not (path/'meta.json').exists():
-        meta = {'dataset': str(dataset), 'tokenizer_hash': tokenizer_hash(tokenizer), 'tokenizer': tokenizer.name_or_path,
-                'max_samples': max_samples, 'read_options': read_kw, 'cache_version': CACHE_VERSION}
-        build_token_cache(iter_texts(dataset, max_samples, **read_kw), tokenizer, path, meta, val_every, num_proc=num_proc)
+        meta = {
+            'dataset': str(dataset), 'tokenizer_hash': tokenizer_hash(tokenizer),
+            'tokenizer': tokenizer.name_or_path, 'max_samples': max_samples, 'read_options': read_kw,
+            'cache_version': CACHE_VERSION,
+        }
+        build_token_cache(
+            iter_texts(dataset, max_samples, **read_kw), tokenizer, path, meta, val_every, num_proc=num_proc
+        )
     return TokenCache(path)
 
 # %% ../nbs/01_data.ipynb #07eb5c3b
@@ -575,7 +699,8 @@ def _encode_chats(chats: list[list[dict]], tokenizer, last_only: bool) -> list[t
     return out
 
 # %% ../nbs/01_data.ipynb #4435bae4
-def _split_of(n: int, val_every: int) -> str: return 'val' if val_every and n % val_every == val_every - 1 else 'train'
+def _split_of(n: int, val_every: int) -> str:
+    return 'val' if val_every and n % val_every == val_every - 1 else 'train'
 
 def build_example_cache(records, tokenizer, out_dir: str|Path, kind: str = 'sft', meta: dict|None = None,
                         val_every: int = 20, batch_rows: int = 512) -> Path:
@@ -593,13 +718,17 @@ def build_example_cache(records, tokenizer, out_dir: str|Path, kind: str = 'sft'
                 chats = [c for where, rec in batch for c in _record_chats(rec, kind, where)]
                 enc, parts = iter(_encode_chats(chats, tokenizer, kind == 'dpo')), {}
                 for _ in batch:
-                    s = _split_of(n, val_every); n += 1; count[s] += 1
+                    s = _split_of(n, val_every)
+                    n += 1
+                    count[s] += 1
                     for side in sides:
                         ids, mask = next(enc)
                         ends[s, side] += len(ids)
                         first = int(mask.argmax()) if mask.any() else _NO_LABEL
-                        for w, a in (('ids', ids.astype(dtype)), ('mask', mask), ('offsets', np.array([ends[s, side]])),
-                                     ('first', np.array([first], np.int32))):
+                        for w, a in (
+                            ('ids', ids.astype(dtype)), ('mask', mask),
+                            ('offsets', np.array([ends[s, side]])), ('first', np.array([first], np.int32)),
+                        ):
                             parts.setdefault((s, side, w), []).append(a)
                 for k, arrs in parts.items(): f[k].write(np.concatenate(arrs).astype(arrs[0].dtype).tobytes())
         if count['train'] == 0: raise ValueError(f"{out_dir}: no examples (the dataset yielded no records)")
@@ -615,7 +744,9 @@ class ExampleCache:
     def __init__(self, path: str|Path):
         self.path = Path(path)
         if not (self.path/'meta.json').exists():
-            raise FileNotFoundError(f"{self.path}: not an example cache (no meta.json); build it with get_example_cache")
+            raise FileNotFoundError(
+                f"{self.path}: not an example cache (no meta.json); build it with get_example_cache"
+            )
         self.meta = load_json(self.path/'meta.json')
         self.kind, self.sides, self._maps = self.meta['kind'], tuple(self.meta['sides']), {}
     def array(self, split: str, side: str, what: str) -> np.ndarray:
@@ -623,18 +754,28 @@ class ExampleCache:
         key = (check_choice('split', split, ('train', 'val')), side, what)
         if key not in self._maps:
             dt = {'ids': self.meta['dtype'], 'mask': 'uint8', 'offsets': 'int64', 'first': 'int32'}[what]
-            n = self.meta['tokens'][f'{split}.{side}'] if what in ('ids', 'mask') else self.meta['examples'][split] + (what == 'offsets')
+            n = (
+                self.meta['tokens'][f'{split}.{side}']
+                if what in ('ids', 'mask')
+                else self.meta['examples'][split] + (what == 'offsets')
+            )
             file = self.path/f'{split}.{side}.{what}.bin'
             if file.stat().st_size != n * np.dtype(dt).itemsize:
-                raise ValueError(f"{file}: {file.stat().st_size} bytes, the sidecar says {n * np.dtype(dt).itemsize}: "
-                                 f"the cache is damaged; rebuild it with force=True")
+                raise ValueError(
+                    f"{file}: {file.stat().st_size} bytes, the sidecar says {n * np.dtype(dt).itemsize}: "
+                    f"the cache is damaged; rebuild it with force=True"
+                )
             self._maps[key] = np.memmap(file, dtype=dt, mode='r') if n else np.zeros(0, dt)
         return self._maps[key]
     def examples(self, split: str = 'train', max_len: int|None = None) -> CachedExamples:
         "The examples of `split`, cut to `max_len`, those with no labelled token inside the cut left out."
         return CachedExamples(self, split, max_len)
     def __len__(self): return self.meta['examples']['train']
-    def __repr__(self): return f"ExampleCache({self.path.name}: {self.kind}, {self.meta['examples']['train']:,} train / {self.meta['examples']['val']:,} val)"
+    def __repr__(self):
+        return (
+            f"ExampleCache({self.path.name}: {self.kind}, {self.meta['examples']['train']:,} train / "
+            f"{self.meta['examples']['val']:,} val)"
+        )
 
 class CachedExamples:
     "A sequence of tokenized examples read from an `ExampleCache` by offset: what `PaddedBatches` draws from."
@@ -658,26 +799,39 @@ class CachedExamples:
             if self.max_len is not None: hi = min(hi, lo + self.max_len)
             ids = self.cache.array(self.split, side, 'ids')[lo:hi].astype(np.int64)
             mask = self.cache.array(self.split, side, 'mask')[lo:hi].astype(bool)
-            out[example_key(side, 'ids')], out[example_key(side, 'labels')] = ids.tolist(), np.where(mask, ids, -100).tolist()
+            out[example_key(side, 'ids')], out[example_key(side, 'labels')] = (
+                ids.tolist(), np.where(mask, ids, -100).tolist()
+            )
         return out
 
 # %% ../nbs/01_data.ipynb #15588660
-def example_cache_path(dataset: str|Path, tokenizer, kind: str, max_samples: int|None = None, val_every: int = 20,
-                       **read_kw) -> Path:
+def example_cache_path(
+    dataset: str | Path, tokenizer, kind: str, max_samples: int | None = None, val_every: int = 20, **read_kw
+) -> Path:
     "Where the example cache of `dataset` under `tokenizer` lives (whether or not it is built)."
-    key = hash_of(source_fingerprint(dataset), tokenizer_hash(tokenizer), getattr(tokenizer, 'chat_template', None),
-                  kind, max_samples, val_every, read_kw, CACHE_VERSION)
+    key = hash_of(
+        source_fingerprint(dataset), tokenizer_hash(tokenizer), getattr(tokenizer, 'chat_template', None),
+        kind, max_samples, val_every, read_kw, CACHE_VERSION,
+    )
     return cache_dir('examples')/f"{source_spec(dataset).name}-{kind}-{key}"
 
-def get_example_cache(dataset: str|Path, tokenizer, kind: str|None = None, max_samples: int|None = None,
-                      force: bool = False, val_every: int = 20, batch_rows: int = 512, **read_kw) -> ExampleCache:
+def get_example_cache(
+    dataset: str | Path, tokenizer, kind: str | None = None, max_samples: int | None = None,
+    force: bool = False, val_every: int = 20, batch_rows: int = 512, **read_kw,
+) -> ExampleCache:
     "The SFT/DPO example cache of `dataset` under `tokenizer`: built on first use (or when `force`), loaded afterwards."
     kind = check_choice('kind', kind or source_spec(dataset).kind, EXAMPLE_SIDES)
     path = example_cache_path(dataset, tokenizer, kind, max_samples, val_every, **read_kw)
     if force or not (path/'meta.json').exists():
-        meta = {'dataset': str(dataset), 'tokenizer_hash': tokenizer_hash(tokenizer), 'tokenizer': tokenizer.name_or_path,
-                'max_samples': max_samples, 'read_options': read_kw, 'cache_version': CACHE_VERSION}
-        build_example_cache(located_records(dataset, max_samples, **read_kw), tokenizer, path, kind, meta, val_every, batch_rows)
+        meta = {
+            'dataset': str(dataset), 'tokenizer_hash': tokenizer_hash(tokenizer),
+            'tokenizer': tokenizer.name_or_path, 'max_samples': max_samples, 'read_options': read_kw,
+            'cache_version': CACHE_VERSION,
+        }
+        build_example_cache(
+            located_records(dataset, max_samples, **read_kw), tokenizer, path, kind, meta, val_every,
+            batch_rows,
+        )
     return ExampleCache(path)
 
 # %% ../nbs/01_data.ipynb #4de9fe6e
@@ -704,8 +858,11 @@ def dataset_info(name: str|Path) -> str:
     for tc in caches:
         bs, m = tc.meta.get('block_size'), tc.meta
         blocks = f", {tc.blocks(bs):,} blocks of {bs}" if bs else ''
-        lines.append(f"cache {tc.path}: {m['train_tokens']:,} train + {m['val_tokens']:,} val tokens{blocks}, "
-                     f"{m['docs']:,} docs, {_fmt_bytes(tc.disk_bytes())}, tokenizer {m.get('tokenizer')} ({m['tokenizer_hash']})")
+        lines.append(
+            f"cache {tc.path}: {m['train_tokens']:,} train + {m['val_tokens']:,} val tokens{blocks}, "
+            f"{m['docs']:,} docs, {_fmt_bytes(tc.disk_bytes())}, tokenizer {m.get('tokenizer')} "
+            f"({m['tokenizer_hash']})"
+        )
     if not caches: lines.append("cache: none built yet")
     return '\n'.join(lines)
 
@@ -714,7 +871,8 @@ class BlockDataset(torch.utils.data.IterableDataset):
     "Random `(x, y)` token windows of length `block_size` from a token array, resumable by `state_dict`."
     def __init__(self, tokens: np.ndarray, block_size: int, batch_size: int, seed: int = 0, rank: int = 0,
                  world_size: int = 1, sequential: bool = False):
-        if not 0 <= rank < world_size: raise ValueError(f"rank={rank}: expected 0 <= rank < world_size={world_size}")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank={rank}: expected 0 <= rank < world_size={world_size}")
         shard = len(tokens) // world_size
         if shard < block_size + 2:
             per = f", {shard} per rank with world_size={world_size}" if world_size > 1 else ''
@@ -725,7 +883,8 @@ class BlockDataset(torch.utils.data.IterableDataset):
         self.n_blocks = (shard - 1) // block_size
         self.drawn = 0
 
-    def state_dict(self) -> dict: return {'seed': self.seed, 'drawn': self.drawn, 'rank': self.rank, 'world_size': self.world_size}
+    def state_dict(self) -> dict:
+        return {'seed': self.seed, 'drawn': self.drawn, 'rank': self.rank, 'world_size': self.world_size}
     def load_state_dict(self, sd: dict): self.seed, self.drawn = sd['seed'], sd['drawn']
     def __iter__(self): return _in_main_process(self)
 
@@ -740,7 +899,9 @@ class BlockDataset(torch.utils.data.IterableDataset):
     def starts(self, n: int) -> np.ndarray:
         "The window starts of batch number `n`."
         if self.sequential:
-            return self.lo + (np.arange(self.batch_size) + n * self.batch_size) % self.n_blocks * self.block_size
+            return (
+                self.lo + (np.arange(self.batch_size) + n * self.batch_size) % self.n_blocks * self.block_size
+            )
         u = self._generator(n).random(self.batch_size)
         return self.lo + (u * (self.hi - self.lo - self.block_size)).astype(np.int64)
 

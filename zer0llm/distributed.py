@@ -28,9 +28,13 @@ class DistEnv:
 
 def dist_env() -> DistEnv:
     "The rank, world size and local rank that torchrun put in the environment (0, 1, 0 without it)."
-    try: env = DistEnv(*(int(os.environ.get(k, d)) for k, d in (('RANK', 0), ('WORLD_SIZE', 1), ('LOCAL_RANK', 0))))
+    try:
+        env = DistEnv(
+            *(int(os.environ.get(k, d)) for k, d in (('RANK', 0), ('WORLD_SIZE', 1), ('LOCAL_RANK', 0)))
+        )
     except ValueError as e: raise ValueError(f"RANK/WORLD_SIZE/LOCAL_RANK: expected integers ({e})") from None
-    if not 0 <= env.rank < env.world_size: raise ValueError(f"RANK={env.rank}: expected 0 <= RANK < WORLD_SIZE={env.world_size}")
+    if not 0 <= env.rank < env.world_size:
+        raise ValueError(f"RANK={env.rank}: expected 0 <= RANK < WORLD_SIZE={env.world_size}")
     return env
 
 def init_distributed(backend: str|None = None) -> DistEnv:
@@ -45,7 +49,8 @@ def init_distributed(backend: str|None = None) -> DistEnv:
 def cleanup_distributed(barrier: bool = True) -> None:
     "Leave the process group, if any; with `barrier`, only once every rank has got here (pass False after an error)."
     if not dist.is_initialized(): return
-    if barrier and dist.get_world_size() > 1: dist.barrier()   # no rank tears down while a peer still talks to it
+    if barrier and dist.get_world_size() > 1:
+        dist.barrier()   # no rank tears down while a peer still talks to it
     dist.destroy_process_group()
 
 # %% ../nbs/08b_distributed.ipynb #401f34ce
@@ -79,7 +84,9 @@ def zo_data_parallel(opt):
 # %% ../nbs/08b_distributed.ipynb #d8cc5461
 def free_port() -> int:
     "A TCP port that is free on this machine right now."
-    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
 
 def launch(script: str, world_size: int = 2, args=(), timeout: float = 300) -> list[str]:
     "Run python `script` as `world_size` local ranks with torchrun's environment; their stdouts, or an error naming the rank."
@@ -94,7 +101,10 @@ def launch(script: str, world_size: int = 2, args=(), timeout: float = 300) -> l
     try:
         for rank, p in enumerate(procs):
             out, err = p.communicate(timeout=timeout)
-            if p.returncode: raise RuntimeError(f"rank {rank} of {world_size} failed (exit {p.returncode}):\n{err[-3000:]}")
+            if p.returncode:
+                raise RuntimeError(
+                    f"rank {rank} of {world_size} failed (exit {p.returncode}):\n{err[-3000:]}"
+                )
             outs.append(out)
     finally:
         for p in procs:

@@ -21,9 +21,16 @@ __all__ = ['SST2_LABELS', 'perplexity', 'continuation_logprob', 'greedy_continua
            'exact_match', 'f1_score', 'squad', 'load_eval_model', 'evaluate_checkpoint']
 
 # %% ../nbs/09a_eval.ipynb #463268c3
-for _s in [DatasetSpec('lambada', 'EleutherAI/lambada_openai', split='test', use='LAMBADA: last-word prediction (text)'),
-           DatasetSpec('sst2', 'stanfordnlp/sst2', split='validation', text_field='sentence', use='SST-2: sentence, label (1 = positive)'),
-           DatasetSpec('squad', 'rajpurkar/squad', split='validation', use='SQuAD v1.1: context, question, answers')]:
+for _s in [
+    DatasetSpec(
+        'lambada', 'EleutherAI/lambada_openai', split='test', use='LAMBADA: last-word prediction (text)'
+    ),
+    DatasetSpec(
+        'sst2', 'stanfordnlp/sst2', split='validation', text_field='sentence',
+        use='SST-2: sentence, label (1 = positive)',
+    ),
+    DatasetSpec('squad', 'rajpurkar/squad', split='validation', use='SQuAD v1.1: context, question, answers'),
+]:
     register_dataset(_s)
 
 # %% ../nbs/09a_eval.ipynb #0504c2b9
@@ -36,17 +43,23 @@ def perplexity(model, tokenizer, dataset, max_samples: int|None = None, block_si
     block = block_size or model.cfg.max_seq_len
     val = get_token_cache(dataset, tokenizer, max_samples).val
     n = (len(val) - 1) // block
-    if n < 1: raise ValueError(f"dataset '{dataset}': its validation split has {len(val)} tokens, fewer than one window "
-                               f"of {block + 1}; use more data (max_samples) or a smaller block_size")
+    if n < 1:
+        raise ValueError(
+            f"dataset '{dataset}': its validation split has {len(val)} tokens, fewer than one window "
+            f"of {block + 1}; use more data (max_samples) or a smaller block_size"
+        )
     win = torch.from_numpy(np.asarray(val[:n * block + 1], dtype=np.int64))
     x, y = win[:-1].view(n, block), win[1:].view(n, block)
-    model.eval(); total = 0.
+    model.eval()
+    total = 0.
     for i in range(0, n, batch_size):
         xb, yb = (t[i:i + batch_size].to(_device(model)) for t in (x, y))
         total += float(model_lm_loss(model, xb, yb)) * yb.numel()
     loss = total / y.numel()
     n_bytes = len(tokenizer.decode(y.flatten().tolist(), skip_special_tokens=True).encode('utf-8'))
-    return dict(loss=loss, ppl=math.exp(loss), tokens=y.numel(), bytes=n_bytes, bpb=total / (math.log(2) * n_bytes))
+    return dict(
+        loss=loss, ppl=math.exp(loss), tokens=y.numel(), bytes=n_bytes, bpb=total / (math.log(2) * n_bytes)
+    )
 
 # %% ../nbs/09a_eval.ipynb #224c059a
 def _max_len(model) -> int:
@@ -86,7 +99,9 @@ def lambada(model, tokenizer, records) -> dict:
         context, _, word = r['text'].strip().rpartition(' ')
         if not context: continue
         lp, greedy = continuation_logprob(model, tokenizer, context, ' ' + word)
-        hits += greedy; nll -= lp; n += 1
+        hits += greedy
+        nll -= lp
+        n += 1
     if not n: raise ValueError("lambada: no records with a context and a last word")
     return dict(accuracy=hits / n, nll=nll / n, n=n)
 
@@ -98,7 +113,8 @@ def sst2(model, tokenizer, records, template: str = '{sentence} Sentiment:', lab
     for r in records:
         prompt = template.format(sentence=r['sentence'].strip())
         scores = [continuation_logprob(model, tokenizer, prompt, l)[0] for l in labels]
-        hits += int(scores[1] > scores[0]) == int(r['label']); n += 1
+        hits += int(scores[1] > scores[0]) == int(r['label'])
+        n += 1
     if not n: raise ValueError("sst2: no records")
     return dict(accuracy=hits / n, n=n)
 
@@ -128,9 +144,13 @@ def squad(model, tokenizer, records, max_new_tokens: int = 24) -> dict:
     "SQuAD exact match and F1 (best over gold answers) of greedy answers."
     em = f1 = n = 0
     for r in records:
-        pred = greedy_continuation(model, tokenizer, f"{r['context']}\nQuestion: {r['question']}\nAnswer:", max_new_tokens)
+        pred = greedy_continuation(
+            model, tokenizer, f"{r['context']}\nQuestion: {r['question']}\nAnswer:", max_new_tokens
+        )
         golds = _answers(r)
-        em += max(exact_match(pred, g) for g in golds); f1 += max(f1_score(pred, g) for g in golds); n += 1
+        em += max(exact_match(pred, g) for g in golds)
+        f1 += max(f1_score(pred, g) for g in golds)
+        n += 1
     if not n: raise ValueError("squad: no records")
     return dict(exact_match=em / n, f1=f1 / n, n=n)
 
@@ -139,7 +159,8 @@ def load_eval_model(checkpoint, device='auto'):
     "The checkpoint directory, model (in eval mode) and tokenizer of `checkpoint` (a run or checkpoint directory)."
     ck = checkpoint_dir(checkpoint)
     model = load_model(ck, get_device(device)).eval()
-    if not (ck/'tokenizer').is_dir(): raise FileNotFoundError(f"--checkpoint {ck}: has no tokenizer/ directory")
+    if not (ck/'tokenizer').is_dir():
+        raise FileNotFoundError(f"--checkpoint {ck}: has no tokenizer/ directory")
     return ck, model, load_tokenizer(ck/'tokenizer')
 
 def evaluate_checkpoint(checkpoint, dataset=None, lambada_data=None, sst2_data=None, squad_data=None,
@@ -150,6 +171,8 @@ def evaluate_checkpoint(checkpoint, dataset=None, lambada_data=None, sst2_data=N
         raise ValueError("eval: give --dataset and/or --lambada, --sst2, --squad")
     out = {'checkpoint': str(ck)}
     if dataset: out['perplexity'] = perplexity(model, tok, dataset, max_samples, block_size)
-    for name, data, fn in (('lambada', lambada_data, lambada), ('sst2', sst2_data, sst2), ('squad', squad_data, squad)):
+    for name, data, fn in (
+        ('lambada', lambada_data, lambada), ('sst2', sst2_data, sst2), ('squad', squad_data, squad)
+    ):
         if data: out[name] = fn(model, tok, iter_records(data, max_samples))
     return out

@@ -15,7 +15,8 @@ try:
     from lm_eval import simple_evaluate, utils as lm_utils
     from lm_eval.api.model import TemplateLM
     from lm_eval.api.registry import register_model
-    from lm_eval.models.utils import Collator, normalize_gen_kwargs, handle_stop_sequences, postprocess_generated_text
+    from lm_eval.models.utils import (
+        Collator, normalize_gen_kwargs, handle_stop_sequences, postprocess_generated_text)
     from lm_eval.tasks import TaskManager
 except ImportError as e:
     raise ImportError("zer0llm.harness needs lm-evaluation-harness: pip install 'zer0llm[eval]'") from e
@@ -53,8 +54,11 @@ def rolling_loglikelihoods(lm, texts) -> list[float]:
     "Log-likelihood of each whole text, scored in disjoint windows of the model's length."
     windows, owner = [], []
     for i, text in enumerate(texts):
-        for w in lm_utils.get_rolling_token_windows(lm.tok_encode(text), lm.prefix_token_id, lm.max_length, 1):
-            windows.append((None, *lm_utils.make_disjoint_window(w))); owner.append(i)
+        for w in lm_utils.get_rolling_token_windows(
+            lm.tok_encode(text), lm.prefix_token_id, lm.max_length, 1
+        ):
+            windows.append((None, *lm_utils.make_disjoint_window(w)))
+            owner.append(i)
     totals = [0.] * len(texts)
     for i, (lp, _) in zip(owner, score_requests(lm, windows)): totals[i] += lp
     return totals
@@ -65,8 +69,10 @@ def _generate_batch(lm, contexts, until: list[str], max_gen_toks: int, temperatu
     room = max(1, lm.max_length - max_gen_toks)
     ids, mask = pad_prompts([lm.tok_encode(c)[-room:] for c in contexts], lm.tokenizer.pad_token_id or 0)
     outs, texts = [[] for _ in contexts], [''] * len(contexts)
-    for nxt in generate(lm.model, ids.to(lm.device), max_gen_toks, temperature=temperature, eos_id=lm.eot_token_id,
-                        attention_mask=mask, pad_id=lm.tokenizer.pad_token_id):
+    for nxt in generate(
+        lm.model, ids.to(lm.device), max_gen_toks, temperature=temperature, eos_id=lm.eot_token_id,
+        attention_mask=mask, pad_id=lm.tokenizer.pad_token_id,
+    ):
         for row, t in zip(outs, nxt.tolist()): row.append(t)
         texts = [lm.tok_decode(row, skip_special_tokens=False) for row in outs]
         if all(any(u in s for u in until) for s in texts): break
@@ -75,15 +81,21 @@ def _generate_batch(lm, contexts, until: list[str], max_gen_toks: int, temperatu
 def generate_requests(lm, requests) -> list[str]:
     "Text generated after each `(context, gen_kwargs)` until one of its stop strings (or `max_gen_toks` tokens)."
     eos = lm.tok_decode([lm.eot_token_id], skip_special_tokens=False)
-    order = Collator(requests, sort_fn=lambda r: (-len(lm.tok_encode(r[0])), r[0]), group_by='gen_kwargs', group_fn=lambda r: r[1])
+    order = Collator(
+        requests, sort_fn=lambda r: (-len(lm.tok_encode(r[0])), r[0]), group_by='gen_kwargs',
+        group_fn=lambda r: r[1],
+    )
     res = []
     for chunk in order.get_batched(n=lm.batch_size):
         contexts, kwargs = zip(*chunk)
         kw = normalize_gen_kwargs(kwargs[0], lm.max_gen_toks)
         until = handle_stop_sequences(kw.pop('until', None), eos=eos)
         temperature = kw['temperature'] if kw.get('do_sample') else 0.
-        for context, text in zip(contexts, _generate_batch(lm, contexts, until, kw['max_gen_toks'], temperature)):
-            lm.cache_hook.add_partial('generate_until', (context, kwargs[0]), text); res.append(text)
+        for context, text in zip(
+            contexts, _generate_batch(lm, contexts, until, kw['max_gen_toks'], temperature)
+        ):
+            lm.cache_hook.add_partial('generate_until', (context, kwargs[0]), text)
+            res.append(text)
     return order.get_original(res)
 
 # %% ../nbs/09b_harness.ipynb #b5c8a821
@@ -93,7 +105,8 @@ class HarnessLM(TemplateLM):
     def __init__(self, model, tokenizer=None, batch_size: int = 8, max_gen_toks: int = 256, device='auto'):
         super().__init__()
         if not isinstance(model, torch.nn.Module): _, model, tokenizer = load_eval_model(model, device)
-        if tokenizer is None: raise ValueError("HarnessLM: give the tokenizer with the model (or a checkpoint directory)")
+        if tokenizer is None:
+            raise ValueError("HarnessLM: give the tokenizer with the model (or a checkpoint directory)")
         self.model, self.tokenizer = model.eval(), tokenizer
         self.batch_size, self.max_gen_toks = int(batch_size), int(max_gen_toks)
 
@@ -116,11 +129,14 @@ class HarnessLM(TemplateLM):
     def tok_decode(self, ids, skip_special_tokens: bool = True) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=skip_special_tokens)
 
-    def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, **kwargs) -> list[tuple[float, bool]]:
+    def _loglikelihood_tokens(
+        self, requests, disable_tqdm: bool = False, **kwargs
+    ) -> list[tuple[float, bool]]:
         return score_requests(self, requests)
     def loglikelihood_rolling(self, requests, disable_tqdm: bool = False) -> list[float]:
         totals = rolling_loglikelihoods(self, [r.args[0] for r in requests])
-        for r, total in zip(requests, totals): self.cache_hook.add_partial('loglikelihood_rolling', r.args, total)
+        for r, total in zip(requests, totals):
+            self.cache_hook.add_partial('loglikelihood_rolling', r.args, total)
         return totals
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
         return generate_requests(self, [r.args for r in requests])
@@ -131,11 +147,19 @@ def evaluate_tasks(model, tokenizer, tasks, include_path=None, limit: int|float|
                    include_defaults: bool = True, **kwargs) -> dict:
     "lm-eval's `simple_evaluate` of `tasks` (names or a comma-separated string) on a zer0llm model."
     tasks = tasks.split(',') if isinstance(tasks, str) else list(tasks)
-    manager = TaskManager(include_path=None if include_path is None else str(include_path), include_defaults=include_defaults)
+    manager = TaskManager(
+        include_path=None if include_path is None else str(include_path), include_defaults=include_defaults
+    )
     unknown = [t for t in tasks if t not in manager.all_tasks]
-    if unknown: raise ValueError(f"lm-eval tasks {unknown}: unknown (see `lm-eval ls tasks`, or define them in a YAML under --include-path)")
-    return simple_evaluate(model=HarnessLM(model, tokenizer, batch_size), tasks=tasks, task_manager=manager, limit=limit,
-                           num_fewshot=num_fewshot, bootstrap_iters=bootstrap_iters, **kwargs)
+    if unknown:
+        raise ValueError(
+            f"lm-eval tasks {unknown}: unknown (see `lm-eval ls tasks`, or define them in a YAML "
+            f"under --include-path)"
+        )
+    return simple_evaluate(
+        model=HarnessLM(model, tokenizer, batch_size), tasks=tasks, task_manager=manager, limit=limit,
+        num_fewshot=num_fewshot, bootstrap_iters=bootstrap_iters, **kwargs,
+    )
 
 def results_table(results: dict) -> str:
     "The harness's markdown table of `evaluate_tasks`'s results."

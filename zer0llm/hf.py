@@ -49,40 +49,63 @@ def hf_config(cfg: ModelConfig):
     "The transformers config of the twin of `cfg`."
     from transformers import AutoConfig
     kind = hf_model_type(cfg)
-    kw = dict(vocab_size=cfg.vocab_size, hidden_size=cfg.dim, intermediate_size=cfg.hidden_dim, num_hidden_layers=cfg.n_layers,
-              num_attention_heads=cfg.n_heads, num_key_value_heads=cfg.n_kv_heads, head_dim=cfg.head_dim,
-              max_position_embeddings=cfg.max_seq_len, rms_norm_eps=cfg.norm_eps, tie_word_embeddings=cfg.tie_embeddings,
-              rope_parameters=_rope_parameters(cfg), hidden_act='silu', architectures=[HF_ARCHITECTURES[kind]])
+    kw = dict(
+        vocab_size=cfg.vocab_size, hidden_size=cfg.dim, intermediate_size=cfg.hidden_dim,
+        num_hidden_layers=cfg.n_layers, num_attention_heads=cfg.n_heads, num_key_value_heads=cfg.n_kv_heads,
+        head_dim=cfg.head_dim, max_position_embeddings=cfg.max_seq_len, rms_norm_eps=cfg.norm_eps,
+        tie_word_embeddings=cfg.tie_embeddings, rope_parameters=_rope_parameters(cfg), hidden_act='silu',
+        architectures=[HF_ARCHITECTURES[kind]],
+    )
     moe = dict(moe_intermediate_size=cfg.moe_hidden_dim or cfg.hidden_dim, num_experts_per_tok=cfg.top_k,
                norm_topk_prob=cfg.norm_topk_prob, router_aux_loss_coef=cfg.aux_loss_alpha)
     if kind == 'llama': kw.update(attention_bias=False, mlp_bias=False)
     if kind in ('qwen2', 'qwen3'): kw.update(use_sliding_window=False, sliding_window=None)
     if kind == 'qwen3': kw.update(attention_bias=False)
-    if kind == 'mixtral': kw.update(intermediate_size=cfg.moe_hidden_dim, num_local_experts=cfg.n_experts,
-                                    num_experts_per_tok=cfg.top_k, router_aux_loss_coef=cfg.aux_loss_alpha, sliding_window=None)
-    if kind == 'qwen2_moe': kw.update(moe, num_experts=cfg.n_experts, shared_expert_intermediate_size=cfg.n_shared_experts * cfg.moe_hidden_dim,
-                                      qkv_bias=cfg.qkv_bias, decoder_sparse_step=1, mlp_only_layers=[], use_sliding_window=False)
+    if kind == 'mixtral':
+        kw.update(
+            intermediate_size=cfg.moe_hidden_dim, num_local_experts=cfg.n_experts,
+            num_experts_per_tok=cfg.top_k, router_aux_loss_coef=cfg.aux_loss_alpha, sliding_window=None,
+        )
+    if kind == 'qwen2_moe':
+        kw.update(
+            moe, num_experts=cfg.n_experts,
+            shared_expert_intermediate_size=cfg.n_shared_experts * cfg.moe_hidden_dim, qkv_bias=cfg.qkv_bias,
+            decoder_sparse_step=1, mlp_only_layers=[], use_sliding_window=False,
+        )
     if kind in ('glm4_moe', 'deepseek_v3'):
-        kw.update(moe, n_routed_experts=cfg.n_experts or cfg.top_k, n_shared_experts=cfg.n_shared_experts, n_group=1, topk_group=1,
-                  routed_scaling_factor=1.0, first_k_dense_replace=0 if cfg.n_experts else cfg.n_layers, attention_bias=False)
-    if kind == 'glm4_moe': kw.update(use_qk_norm=False); kw['rope_parameters']['partial_rotary_factor'] = 1.0
+        kw.update(
+            moe, n_routed_experts=cfg.n_experts or cfg.top_k, n_shared_experts=cfg.n_shared_experts,
+            n_group=1, topk_group=1, routed_scaling_factor=1.0,
+            first_k_dense_replace=0 if cfg.n_experts else cfg.n_layers, attention_bias=False,
+        )
+    if kind == 'glm4_moe':
+        kw.update(use_qk_norm=False)
+        kw['rope_parameters']['partial_rotary_factor'] = 1.0
     if kind == 'deepseek_v3':
-        nope, rope, v = mla_dims(cfg); del kw['head_dim']
-        kw.update(q_lora_rank=cfg.q_lora_rank or None, kv_lora_rank=cfg.kv_lora_rank, qk_rope_head_dim=rope, qk_nope_head_dim=nope,
-                  v_head_dim=v, num_key_value_heads=cfg.n_heads, rope_interleave=False)
+        nope, rope, v = mla_dims(cfg)
+        del kw['head_dim']
+        kw.update(
+            q_lora_rank=cfg.q_lora_rank or None, kv_lora_rank=cfg.kv_lora_rank, qk_rope_head_dim=rope,
+            qk_nope_head_dim=nope, v_head_dim=v, num_key_value_heads=cfg.n_heads, rope_interleave=False,
+        )
     return AutoConfig.for_model(kind, **kw)
 
 # %% ../nbs/06a_hf.ipynb #b5c9d334
-_RENAMES = [(r'^tok_embeddings\.', 'model.embed_tokens.'), (r'^norm\.', 'model.norm.'), (r'^output\.', 'lm_head.'),
-            (r'^layers\.', 'model.layers.'), (r'\.attn_norm\.', '.input_layernorm.'), (r'\.mlp_norm\.', '.post_attention_layernorm.'),
-            (r'\.attn\.wq\.', '.self_attn.q_proj.'), (r'\.attn\.wk\.', '.self_attn.k_proj.'), (r'\.attn\.wv\.', '.self_attn.v_proj.'),
-            (r'\.attn\.wo\.', '.self_attn.o_proj.'), (r'\.attn\.', '.self_attn.'),
-            (r'\.w1\.', '.gate_proj.'), (r'\.w3\.', '.up_proj.'), (r'\.w2\.', '.down_proj.')]
+_RENAMES = [
+    (r'^tok_embeddings\.', 'model.embed_tokens.'), (r'^norm\.', 'model.norm.'), (r'^output\.', 'lm_head.'),
+    (r'^layers\.', 'model.layers.'), (r'\.attn_norm\.', '.input_layernorm.'),
+    (r'\.mlp_norm\.', '.post_attention_layernorm.'), (r'\.attn\.wq\.', '.self_attn.q_proj.'),
+    (r'\.attn\.wk\.', '.self_attn.k_proj.'), (r'\.attn\.wv\.', '.self_attn.v_proj.'),
+    (r'\.attn\.wo\.', '.self_attn.o_proj.'), (r'\.attn\.', '.self_attn.'), (r'\.w1\.', '.gate_proj.'),
+    (r'\.w3\.', '.up_proj.'), (r'\.w2\.', '.down_proj.'),
+]
 
 def hf_name(name: str, kind: str) -> str:
     "The transformers name of our parameter `name` in a `kind` model."
     for pat, rep in _RENAMES: name = re.sub(pat, rep, name)
-    return name.replace('.mlp.shared.', '.mlp.shared_expert.' if kind == 'qwen2_moe' else '.mlp.shared_experts.')
+    return name.replace(
+        '.mlp.shared.', '.mlp.shared_expert.' if kind == 'qwen2_moe' else '.mlp.shared_experts.'
+    )
 
 def _is_expert(name: str) -> bool: return '.mlp.experts.' in name
 
@@ -95,12 +118,15 @@ def hf_state_dict(model: Transformer) -> dict:
     for i, layer in enumerate(model.layers):
         if not hasattr(layer.mlp, 'experts'): continue
         pre, mlp = f'model.layers.{i}.mlp.', layer.mlp
-        sd[pre + 'experts.gate_up_proj'] = torch.stack([torch.cat([e.w1.weight, e.w3.weight]) for e in mlp.experts])
+        sd[pre + 'experts.gate_up_proj'] = torch.stack(
+            [torch.cat([e.w1.weight, e.w3.weight]) for e in mlp.experts]
+        )
         sd[pre + 'experts.down_proj'] = torch.stack([e.w2.weight for e in mlp.experts])
         if kind == 'qwen2_moe':   # σ(0)·2·W = W: the input-dependent shared gate switched off exactly
             sd[pre + 'shared_expert_gate.weight'] = torch.zeros(1, model.cfg.dim, dtype=mlp.gate.weight.dtype)
             if mlp.shared is not None: sd[pre + 'shared_expert.down_proj.weight'] = 2 * mlp.shared.w2.weight
-        if kind in ('glm4_moe', 'deepseek_v3'): sd[pre + 'gate.e_score_correction_bias'] = torch.zeros(model.cfg.n_experts)
+        if kind in ('glm4_moe', 'deepseek_v3'):
+            sd[pre + 'gate.e_score_correction_bias'] = torch.zeros(model.cfg.n_experts)
     return sd
 
 def _load_exactly(module: nn.Module, sd: dict):
@@ -108,14 +134,16 @@ def _load_exactly(module: nn.Module, sd: dict):
     missing, unexpected = module.load_state_dict(sd, strict=False)
     own = module.state_dict()
     missing = [k for k in missing if own[k].numel() and k != 'lm_head.weight']
-    if missing or unexpected: raise ValueError(f"weights do not match: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    if missing or unexpected:
+        raise ValueError(f"weights do not match: missing {missing[:5]}, unexpected {unexpected[:5]}")
 
 def to_hf(model: Transformer):
     "The transformers `PreTrainedModel` computing the same logits as `model`, in its dtype."
     from transformers import AutoModelForCausalLM
     dtype = next(model.parameters()).dtype
     hf = AutoModelForCausalLM.from_config(hf_config(model.cfg), dtype=dtype)
-    _load_exactly(hf, hf_state_dict(model))   # load_state_dict copies: the twin shares no storage with `model`
+    # load_state_dict copies: the twin shares no storage with `model`
+    _load_exactly(hf, hf_state_dict(model))
     return hf.eval()
 
 # %% ../nbs/06a_hf.ipynb #8b4ebe92
@@ -124,49 +152,89 @@ def _require(c, **expected):
     for field, want in expected.items():
         got = getattr(c, field, want)
         if got != want and not (want is None and not got):
-            raise ValueError(f"{c.model_type} config has {field}={got!r}, which zer0llm cannot represent (it needs {want!r})")
+            raise ValueError(
+                f"{c.model_type} config has {field}={got!r}, which zer0llm cannot represent (it "
+                f"needs {want!r})"
+            )
 
 def config_from_hf(c) -> ModelConfig:
     "The `ModelConfig` of the transformers config `c`."
     kind = check_choice('transformers model_type', c.model_type, HF_ARCHITECTURES)
     rope = dict(c.rope_parameters or {})
-    rope_type = check_choice(f'{kind} rope_parameters rope_type', rope.get('rope_type', 'default'), ('default', 'linear', 'llama3'))
+    rope_type = check_choice(
+        f'{kind} rope_parameters rope_type', rope.get('rope_type', 'default'), ('default', 'linear', 'llama3')
+    )
     _require(c, hidden_act='silu', attention_bias=False, mlp_bias=False, use_sliding_window=False)
-    if rope.get('partial_rotary_factor', 1.0) != 1.0: raise ValueError(f"{kind} config has partial_rotary_factor={rope['partial_rotary_factor']}, zer0llm rotates whole heads (needs 1.0)")
-    kw = dict(name=f'hf-{kind}', vocab_size=c.vocab_size, dim=c.hidden_size, n_layers=c.num_hidden_layers, n_heads=c.num_attention_heads,
-              n_kv_heads=c.num_key_value_heads, hidden_dim=c.intermediate_size, max_seq_len=c.max_position_embeddings,
-              norm_eps=c.rms_norm_eps, rope_theta=rope.get('rope_theta', 10000.), rope_scaling=rope.get('factor'),
-              tie_embeddings=c.tie_word_embeddings, aux_loss_alpha=getattr(c, 'router_aux_loss_coef', 0.01),
-              qkv_bias=kind == 'qwen2' or getattr(c, 'qkv_bias', False), qk_norm=kind == 'qwen3')
+    if rope.get('partial_rotary_factor', 1.0) != 1.0:
+        raise ValueError(
+            f"{kind} config has partial_rotary_factor={rope['partial_rotary_factor']}, zer0llm "
+            f"rotates whole heads (needs 1.0)"
+        )
+    kw = dict(
+        name=f'hf-{kind}', vocab_size=c.vocab_size, dim=c.hidden_size, n_layers=c.num_hidden_layers,
+        n_heads=c.num_attention_heads, n_kv_heads=c.num_key_value_heads, hidden_dim=c.intermediate_size,
+        max_seq_len=c.max_position_embeddings, norm_eps=c.rms_norm_eps,
+        rope_theta=rope.get('rope_theta', 10000.0), rope_scaling=rope.get('factor'),
+        tie_embeddings=c.tie_word_embeddings, aux_loss_alpha=getattr(c, 'router_aux_loss_coef', 0.01),
+        qkv_bias=kind == 'qwen2' or getattr(c, 'qkv_bias', False), qk_norm=kind == 'qwen3',
+    )
     if rope_type == 'llama3':
-        kw.update(rope_type='llama3', rope_low_freq_factor=rope['low_freq_factor'], rope_high_freq_factor=rope['high_freq_factor'],
-                  rope_original_max_seq_len=rope['original_max_position_embeddings'])
-    if kind != 'deepseek_v3': kw.update(head_dim=getattr(c, 'head_dim', None) or c.hidden_size // c.num_attention_heads)
+        kw.update(
+            rope_type='llama3', rope_low_freq_factor=rope['low_freq_factor'],
+            rope_high_freq_factor=rope['high_freq_factor'],
+            rope_original_max_seq_len=rope['original_max_position_embeddings'],
+        )
+    if kind != 'deepseek_v3':
+        kw.update(head_dim=getattr(c, 'head_dim', None) or c.hidden_size // c.num_attention_heads)
     if kind == 'mixtral':
         _require(c, sliding_window=None)
-        kw.update(n_experts=c.num_local_experts, top_k=c.num_experts_per_tok, moe_hidden_dim=c.intermediate_size, norm_topk_prob=True)
+        kw.update(
+            n_experts=c.num_local_experts, top_k=c.num_experts_per_tok, moe_hidden_dim=c.intermediate_size,
+            norm_topk_prob=True,
+        )
     if kind == 'qwen2_moe':
         _require(c, use_sliding_window=False, decoder_sparse_step=1, mlp_only_layers=[])
         n_shared, rest = divmod(c.shared_expert_intermediate_size, c.moe_intermediate_size)
-        if rest: raise ValueError(f"qwen2_moe config has shared_expert_intermediate_size={c.shared_expert_intermediate_size}, not a multiple of moe_intermediate_size={c.moe_intermediate_size}")
-        kw.update(n_experts=c.num_experts, top_k=c.num_experts_per_tok, moe_hidden_dim=c.moe_intermediate_size, n_shared_experts=n_shared,
-                  norm_topk_prob=c.norm_topk_prob)
+        if rest:
+            raise ValueError(
+                f"qwen2_moe config has "
+                f"shared_expert_intermediate_size={c.shared_expert_intermediate_size}, not a "
+                f"multiple of moe_intermediate_size={c.moe_intermediate_size}"
+            )
+        kw.update(
+            n_experts=c.num_experts, top_k=c.num_experts_per_tok, moe_hidden_dim=c.moe_intermediate_size,
+            n_shared_experts=n_shared, norm_topk_prob=c.norm_topk_prob,
+        )
     if kind in ('glm4_moe', 'deepseek_v3'):
-        _require(c, n_group=1, topk_group=1, routed_scaling_factor=1.0, use_qk_norm=False, rope_interleave=False)
+        _require(
+            c, n_group=1, topk_group=1, routed_scaling_factor=1.0, use_qk_norm=False, rope_interleave=False
+        )
         dense = c.first_k_dense_replace >= c.num_hidden_layers
         if not dense: _require(c, first_k_dense_replace=0)
-        if not dense: kw.update(n_experts=c.n_routed_experts, top_k=c.num_experts_per_tok, moe_hidden_dim=c.moe_intermediate_size,
-                                n_shared_experts=c.n_shared_experts, score_func='sigmoid', norm_topk_prob=c.norm_topk_prob)
+        if not dense:
+            kw.update(
+                n_experts=c.n_routed_experts, top_k=c.num_experts_per_tok,
+                moe_hidden_dim=c.moe_intermediate_size, n_shared_experts=c.n_shared_experts,
+                score_func='sigmoid', norm_topk_prob=c.norm_topk_prob,
+            )
     if kind == 'deepseek_v3':
-        kw.update(attention='mla', n_kv_heads=c.num_attention_heads, q_lora_rank=c.q_lora_rank or 0, kv_lora_rank=c.kv_lora_rank,
-                  qk_rope_head_dim=c.qk_rope_head_dim, qk_nope_head_dim=c.qk_nope_head_dim, v_head_dim=c.v_head_dim)
+        kw.update(
+            attention='mla', n_kv_heads=c.num_attention_heads, q_lora_rank=c.q_lora_rank or 0,
+            kv_lora_rank=c.kv_lora_rank, qk_rope_head_dim=c.qk_rope_head_dim,
+            qk_nope_head_dim=c.qk_nope_head_dim, v_head_dim=c.v_head_dim,
+        )
     return ModelConfig(**kw)
 
 def from_hf(path_or_model, dtype=None) -> Transformer:
     "A `Transformer` equal to a transformers model (or a directory / Hub id of one)."
     from transformers import AutoModelForCausalLM
-    hf = path_or_model if isinstance(path_or_model, nn.Module) else AutoModelForCausalLM.from_pretrained(path_or_model, dtype=dtype or 'auto')
-    cfg = config_from_hf(hf.config); kind = hf.config.model_type
+    hf = (
+        path_or_model
+        if isinstance(path_or_model, nn.Module)
+        else AutoModelForCausalLM.from_pretrained(path_or_model, dtype=dtype or 'auto')
+    )
+    cfg = config_from_hf(hf.config)
+    kind = hf.config.model_type
     hsd = hf.state_dict()
     model = Transformer(cfg)
     sd = {k: hsd[hf_name(k, kind)] for k in model.state_dict() if not _is_expert(k)}
@@ -175,14 +243,26 @@ def from_hf(path_or_model, dtype=None) -> Transformer:
         pre = f'model.layers.{i}.mlp.'
         if kind == 'qwen2_moe':
             if hsd[pre + 'shared_expert_gate.weight'].any() and cfg.n_shared_experts:
-                raise ValueError(f"qwen2_moe layer {i} has a nonzero shared_expert_gate: an input-dependent shared gate has no zer0llm equivalent")
-            if cfg.n_shared_experts: sd[f'layers.{i}.mlp.shared.w2.weight'] = hsd[pre + 'shared_expert.down_proj.weight'] / 2
+                raise ValueError(
+                    f"qwen2_moe layer {i} has a nonzero shared_expert_gate: an input-dependent "
+                    f"shared gate has no zer0llm equivalent"
+                )
+            if cfg.n_shared_experts:
+                sd[f'layers.{i}.mlp.shared.w2.weight'] = hsd[pre + 'shared_expert.down_proj.weight'] / 2
         if kind in ('glm4_moe', 'deepseek_v3') and hsd[pre + 'gate.e_score_correction_bias'].any():
-            raise ValueError(f"{kind} layer {i} has a nonzero e_score_correction_bias: zer0llm routes without a correction bias")
+            raise ValueError(
+                f"{kind} layer {i} has a nonzero e_score_correction_bias: zer0llm routes without a "
+                f"correction bias"
+            )
         gate, up = hsd[pre + 'experts.gate_up_proj'].chunk(2, dim=1)
         for e in range(cfg.n_experts):
-            sd.update({f'layers.{i}.mlp.experts.{e}.w1.weight': gate[e], f'layers.{i}.mlp.experts.{e}.w3.weight': up[e],
-                       f'layers.{i}.mlp.experts.{e}.w2.weight': hsd[pre + 'experts.down_proj'][e]})
+            sd.update(
+                {
+                    f'layers.{i}.mlp.experts.{e}.w1.weight': gate[e],
+                    f'layers.{i}.mlp.experts.{e}.w3.weight': up[e],
+                    f'layers.{i}.mlp.experts.{e}.w2.weight': hsd[pre + 'experts.down_proj'][e],
+                }
+            )
     model.load_state_dict(sd, strict=True)
     return model.to(next(hf.parameters()).dtype).eval()
 
@@ -191,8 +271,12 @@ def save_pretrained(model: Transformer, path: str|Path, tokenizer=None) -> Path:
     "Write `model` (and `tokenizer`) as a transformers model directory at `path`."
     hf = to_hf(model)
     if tokenizer is not None:
-        for name in ('bos_token_id', 'eos_token_id', 'pad_token_id'): setattr(hf.config, name, getattr(tokenizer, name, None))
-        hf.generation_config.update(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+        for name in ('bos_token_id', 'eos_token_id', 'pad_token_id'):
+            setattr(hf.config, name, getattr(tokenizer, name, None))
+        hf.generation_config.update(
+            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
     with atomic_dir(path) as tmp:
         hf.save_pretrained(tmp)
         if tokenizer is not None: tokenizer.save_pretrained(tmp)
@@ -205,7 +289,8 @@ class HFModelConfig(dict):
         try: return self[name]
         except KeyError: raise AttributeError(name) from None
     @property
-    def max_seq_len(self) -> int: return self.get('max_position_embeddings') or self.get('n_positions') or 2048
+    def max_seq_len(self) -> int:
+        return self.get('max_position_embeddings') or self.get('n_positions') or 2048
     def to_dict(self) -> dict: return dict(self)
     def save(self, path): save_json(self.to_dict(), path)
 
@@ -218,8 +303,11 @@ def load_hf(path, dtype=torch.float32) -> nn.Module:
     "The causal LM of a transformers directory: converted to a `Transformer` when `from_hf` can, else kept, with a `cfg`."
     import json
     from transformers import AutoConfig, AutoModelForCausalLM
-    try: config_from_hf(AutoConfig.from_pretrained(path)); return from_hf(path, dtype=dtype)
-    except ValueError: pass                      # an architecture (or a switch) zer0llm does not have: keep it
+    try:
+        config_from_hf(AutoConfig.from_pretrained(path))
+        return from_hf(path, dtype=dtype)
+    except ValueError:
+        pass                      # an architecture (or a switch) zer0llm does not have: keep it
     hf = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
     hf.cfg = HFModelConfig(json.loads(hf.config.to_json_string(use_diff=False)))
     return hf

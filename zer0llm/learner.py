@@ -25,7 +25,9 @@ __all__ = ['CSV_FIELDS', 'ORIGIN_CSV_FIELDS', 'LOG_FORMATS', 'NonFiniteLossError
 class NonFiniteLossError(RuntimeError):
     "Training stopped after `max_bad_steps` non-finite losses in a row."
 
-def planned_steps(cfg: TrainConfig, steps_per_epoch: int|None = None, tokens_per_step: int|None = None) -> int:
+def planned_steps(
+    cfg: TrainConfig, steps_per_epoch: int | None = None, tokens_per_step: int | None = None
+) -> int:
     "Optimizer steps of the run by its stopping rule (epochs, else max_tokens, else max_steps)."
     if cfg.epochs is not None:
         if not steps_per_epoch: raise ValueError("epochs: the run's steps per epoch are unknown")
@@ -40,24 +42,34 @@ class Learner:
     "The training loop: `fit()` steps the optimizer until the stopping rule, firing callback events."
     def __init__(self, cfg: TrainConfig, model, task, train_data, val_data, opt, sched=None, cbs=(),
                  steps_per_epoch: int|None = None, tokenizer=None, total_steps: int|None = None):
-        self.cfg, self.model, self.task, self.train_data, self.val_data = cfg, model, task, train_data, val_data
-        self.opt, self.sched, self.cbs, self.tokenizer = opt, sched, sorted(cbs, key=lambda c: c.order), tokenizer
+        self.cfg, self.model, self.task, self.train_data, self.val_data = (
+            cfg, model, task, train_data, val_data
+        )
+        self.opt, self.sched, self.cbs, self.tokenizer = (
+            opt, sched, sorted(cbs, key=lambda c: c.order), tokenizer
+        )
         self.steps_per_epoch = steps_per_epoch
-        self.world_size = dist.get_world_size() if dist.is_initialized() else 1   # ranks that each draw a batch
+        # ranks that each draw a batch
+        self.world_size = dist.get_world_size() if dist.is_initialized() else 1
         self.total_steps = total_steps or planned_steps(cfg, steps_per_epoch)
         self.device = next(model.parameters()).device
-        self.zo, self.guided = is_zo(opt), getattr(opt, 'bp_interval', 0) > 0   # the optimizer decides the step
-        if cfg.mode != 'FO' and not self.zo: raise ValueError(f"optimizer: {type(opt).__name__} is first-order but mode is {cfg.mode}")
+        # the optimizer decides the step
+        self.zo, self.guided = is_zo(opt), getattr(opt, 'bp_interval', 0) > 0
+        if cfg.mode != 'FO' and not self.zo:
+            raise ValueError(f"optimizer: {type(opt).__name__} is first-order but mode is {cfg.mode}")
         if cfg.mode == 'Instruct' and not self.guided:
             raise ValueError("bp_interval: mode Instruct needs a ZO optimizer built with bp_interval >= 1")
-        if self.zo and not self.guided: model.requires_grad_(False)   # no graph can be built, whatever the task does
+        if self.zo and not self.guided:
+            model.requires_grad_(False)   # no graph can be built, whatever the task does
         self.step_n = self.tokens = self.forward_passes = self.backward_passes = 0
         self.bad_steps = self.skipped_steps = self.epochs_started = 0
         self.loss = self.val_loss = self.val_ppl = self.grad_norm = self.sample = None
         self.best_val_loss, self.stats, self.val_stats, self.stop, self.elapsed = None, {}, {}, False, 0.
         dt = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(cfg.precision)
         self.autocast = (lambda: torch.autocast(self.device.type, dtype=dt)) if dt else contextlib.nullcontext
-        self.scaler = torch.amp.GradScaler(self.device.type) if cfg.precision == 'fp16' and not self.zo else None
+        self.scaler = (
+            torch.amp.GradScaler(self.device.type) if cfg.precision == 'fp16' and not self.zo else None
+        )
 
     def __call__(self, event):
         for cb in self.cbs: cb(event, self)
@@ -76,9 +88,11 @@ class Learner:
         "One optimizer step over `grad_accum` micro-batches; returns the mean loss."
         batches = [self.batch(self.train_data) for _ in range(self.cfg.grad_accum)]
         self.tokens += sum(batch_tokens(b) for b in batches) * self.world_size
-        if self.zo: return self.zo_step(batches)          # the ZO optimizer averages its loss over ranks itself
+        if self.zo:
+            return self.zo_step(batches)          # the ZO optimizer averages its loss over ranks itself
         loss = self.fo_step(batches)
-        if self.world_size > 1: loss = all_reduce_mean(torch.tensor(loss, dtype=torch.float64)).item()   # global batch's loss
+        if self.world_size > 1:
+            loss = all_reduce_mean(torch.tensor(loss, dtype=torch.float64)).item()   # global batch's loss
         return loss
 
 # %% ../nbs/07b_learner.ipynb #cb11b0d7
@@ -88,16 +102,27 @@ def fo_step(self: Learner, batches) -> float:
     total = 0.
     for i, batch in enumerate(batches):
         last = i == len(batches) - 1   # DDP averages gradients once, in the last micro-batch's backward
-        with self.autocast(), (contextlib.nullcontext() if last or not hasattr(self.model, 'no_sync') else self.model.no_sync()):
+        with (
+            self.autocast(),
+            contextlib.nullcontext() if last or not hasattr(self.model, 'no_sync') else self.model.no_sync(),
+        ):
             loss, self.stats = self.task.loss(self.model, batch)
             loss = loss / len(batches)
             (self.scaler.scale(loss) if self.scaler else loss).backward()
-        total += loss.item(); self.forward_passes += 1; self.backward_passes += 1
+        total += loss.item()
+        self.forward_passes += 1
+        self.backward_passes += 1
     if self.scaler: self.scaler.unscale_(self.opt)
     params = [p for g in self.opt.param_groups for p in g['params']]
-    self.grad_norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip).item() if self.cfg.grad_clip else None
-    finite = math.isfinite(total) and (self.scaler is not None or self.grad_norm is None or math.isfinite(self.grad_norm))
-    if finite and self.scaler: self.scaler.step(self.opt); self.scaler.update()   # the scaler skips inf grads itself
+    self.grad_norm = (
+        torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip).item() if self.cfg.grad_clip else None
+    )
+    finite = math.isfinite(total) and (
+        self.scaler is not None or self.grad_norm is None or math.isfinite(self.grad_norm)
+    )
+    if finite and self.scaler:
+        self.scaler.step(self.opt)
+        self.scaler.update()   # the scaler skips inf grads itself
     elif finite: self.opt.step()
     self.opt.zero_grad(set_to_none=True)
     return total if finite else float('nan')
@@ -109,7 +134,8 @@ def zo_step(self: Learner, batches) -> float:
     def closure():
         with torch.no_grad(), self.autocast():
             losses = [self.task.loss(self.model, b) for b in batches]
-        self.forward_passes += len(batches); self.stats = losses[-1][1]
+        self.forward_passes += len(batches)
+        self.stats = losses[-1][1]
         return sum(l for l, _ in losses) / len(batches)
     def grad_closure():
         bp = batches
@@ -130,19 +156,27 @@ def zo_step(self: Learner, batches) -> float:
 def evaluate(self: Learner, n_batches: int|None = None) -> float:
     "Mean loss (and perplexity) over `n_batches` validation batches, the same batches every time."
     self.model.eval()
-    state = self.val_data.state_dict(); self.val_data.load_state_dict({**state, 'drawn': 0})
+    state = self.val_data.state_dict()
+    self.val_data.load_state_dict({**state, 'drawn': 0})
     losses, stats = [], []
     for _ in range(n_batches or self.cfg.eval_batches):
         with self.autocast(): loss, st = self.task.loss(self.model, self.batch(self.val_data))
-        losses.append(loss.item()); stats.append({k: float(v) for k, v in st.items()})
+        losses.append(loss.item())
+        stats.append({k: float(v) for k, v in st.items()})
     self.val_data.load_state_dict(state)
     means = [float(np.mean(losses))] + [float(np.mean([s[k] for s in stats])) for k in stats[0]]
-    means = all_reduce_mean(torch.tensor(means, dtype=torch.float64)).tolist()   # over the ranks' validation shards
+    # over the ranks' validation shards
+    means = all_reduce_mean(torch.tensor(means, dtype=torch.float64)).tolist()
     self.val_loss, self.val_stats = means[0], dict(zip(stats[0], means[1:]))
-    self.val_ppl = math.exp(min(self.val_stats.get('lm_loss', self.val_loss), 100.))   # per-token NLL -> perplexity
+    # per-token NLL -> perplexity
+    self.val_ppl = math.exp(min(self.val_stats.get('lm_loss', self.val_loss), 100.0))
     self.best_val_loss = min(self.best_val_loss or math.inf, self.val_loss)
     if self.cfg.sample_every_eval and self.tokenizer is not None:
-        self.sample = ''.join(sample_text(unwrap(self.model, lora=True), self.tokenizer, self.cfg.sample_prompt, self.cfg.sample_tokens))
+        self.sample = ''.join(
+            sample_text(
+                unwrap(self.model, lora=True), self.tokenizer, self.cfg.sample_prompt, self.cfg.sample_tokens
+            )
+        )
     self.model.train(not self.zo)
     self('after_eval')
     return self.val_loss
@@ -151,40 +185,52 @@ def evaluate(self: Learner, n_batches: int|None = None) -> float:
 @patch
 def done(self: Learner) -> bool:
     "Whether the stopping rule is met."
-    by_tokens = self.cfg.max_tokens is not None and self.cfg.epochs is None and self.tokens >= self.cfg.max_tokens
+    by_tokens = (
+        self.cfg.max_tokens is not None and self.cfg.epochs is None and self.tokens >= self.cfg.max_tokens
+    )
     return self.stop or self.step_n >= self.total_steps or by_tokens
 
 @patch
 def _skip(self: Learner, loss: float):
-    self.bad_steps += 1; self.skipped_steps += 1; self.loss = loss
+    self.bad_steps += 1
+    self.skipped_steps += 1
+    self.loss = loss
     warnings.warn(f"step {self.step_n}: non-finite loss ({loss}); update skipped ({self.bad_steps} in a row)")
     self('after_skip')
     if self.bad_steps >= self.cfg.max_bad_steps:
-        raise NonFiniteLossError(f"training stopped at step {self.step_n}: non-finite loss in {self.bad_steps} steps "
-                                 f"in a row (max_bad_steps={self.cfg.max_bad_steps}); lower lr or zo_eps, or use fp32")
+        raise NonFiniteLossError(
+            f"training stopped at step {self.step_n}: non-finite loss in {self.bad_steps} steps "
+            f"in a row (max_bad_steps={self.cfg.max_bad_steps}); lower lr or zo_eps, or use fp32"
+        )
 
 # %% ../nbs/07b_learner.ipynb #c213efc4
 @patch
 def fit(self: Learner):
     "Train until the stopping rule (or a callback sets `stop`), evaluating every `eval_every` steps."
     spe = self.steps_per_epoch
-    self.model.train(not self.zo); self('before_fit')
+    self.model.train(not self.zo)
+    self('before_fit')
     if spe: self.epochs_started = -(-self.step_n // spe)   # a resumed run has started ceil(step / spe) epochs
     self.lr = self.opt.param_groups[0]['lr']
     try:
         while not self.done():
-            if spe and self.step_n // spe >= self.epochs_started: self.epochs_started += 1; self('before_epoch')
+            if spe and self.step_n // spe >= self.epochs_started:
+                self.epochs_started += 1
+                self('before_epoch')
             self('before_step')
             self.lr = self.opt.param_groups[0]['lr']
             loss = self.step()
-            if not math.isfinite(loss): self._skip(loss); continue
+            if not math.isfinite(loss):
+                self._skip(loss)
+                continue
             self.loss, self.bad_steps = loss, 0
             if self.sched: self.sched.step()
             self.step_n += 1
             self('after_step')
             if self.cfg.eval_every and self.step_n % self.cfg.eval_every == 0: self.evaluate()
             if spe and self.step_n % spe == 0: self('after_epoch')
-        if self.val_data is not None and not (self.cfg.eval_every and self.step_n % self.cfg.eval_every == 0): self.evaluate()
+        if self.val_data is not None and not (self.cfg.eval_every and self.step_n % self.cfg.eval_every == 0):
+            self.evaluate()
     finally: self('after_fit')
     return self
 
@@ -199,13 +245,17 @@ class Recorder(Callback):
     def after_eval(self, learn): self.val.append((learn.step_n, learn.val_loss))
 
 # %% ../nbs/07b_learner.ipynb #2cd10222
-CSV_FIELDS = ['timestamp', 'epoch', 'step', 'mode', 'task', 'scope', 'q', 'lr', 'batch_size', 'optimizer',
-              'bp_interval', 'loss', 'grad_norm', 'eval_loss', 'eval_ppl', 'tokens', 'forward_passes', 'elapsed_s',
-              'aux_loss', 'expert_load_max', 'forward_equivalents']
+CSV_FIELDS = [
+    'timestamp', 'epoch', 'step', 'mode', 'task', 'scope', 'q', 'lr', 'batch_size', 'optimizer',
+    'bp_interval', 'loss', 'grad_norm', 'eval_loss', 'eval_ppl', 'tokens', 'forward_passes', 'elapsed_s',
+    'aux_loss', 'expert_load_max', 'forward_equivalents',
+]
 # the reproduction scripts' columns, in their order; with log_format='origin' they come first, ours after them
-ORIGIN_CSV_FIELDS = ['timestamp', 'epoch', 'step', 'mode', 'scope', 'q', 'initial_lr', 'current_lr', 'batch_size',
-                     'gradient_accumulation_steps', 'effective_batch_size', 'optimizer', 'bp_interval', 'loss',
-                     'grad_norm', 'instruct_cosine_target', 'instruct_noise_scale']
+ORIGIN_CSV_FIELDS = [
+    'timestamp', 'epoch', 'step', 'mode', 'scope', 'q', 'initial_lr', 'current_lr', 'batch_size',
+    'gradient_accumulation_steps', 'effective_batch_size', 'optimizer', 'bp_interval', 'loss', 'grad_norm',
+    'instruct_cosine_target', 'instruct_noise_scale',
+]
 LOG_FORMATS = ('zer0llm', 'origin')
 
 def _fmt(v) -> str:
@@ -219,11 +269,15 @@ class CSVLogger(Callback):
     def before_fit(self, learn):
         self.extra = [s for s in getattr(learn.task, 'stat_names', ()) if s not in ('lm_loss', 'aux_loss')]
         ours = CSV_FIELDS + self.extra + [f'eval_{s}' for s in self.extra]
-        self.fields = ORIGIN_CSV_FIELDS + [f for f in ours if f not in ORIGIN_CSV_FIELDS] if self.origin else ours
+        self.fields = (
+            ORIGIN_CSV_FIELDS + [f for f in ours if f not in ORIGIN_CSV_FIELDS] if self.origin else ours
+        )
         self.moe = bool(getattr(getattr(unwrap(learn.model, lora=True), 'cfg', None), 'n_experts', 0))
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        kept = self.rows_before(learn.step_n) if learn.step_n else []   # resumed: drop the rows it will write again
-        self.evaluated = {int(r['step']) for r in kept if r.get('eval_loss')}   # a repeated evaluation: one row
+        # resumed: drop the rows it will write again
+        kept = self.rows_before(learn.step_n) if learn.step_n else []
+        # a repeated evaluation: one row
+        self.evaluated = {int(r['step']) for r in kept if r.get('eval_loss')}
         self.f = open(self.path, 'w', newline='')
         self.w = csv.DictWriter(self.f, self.fields, extrasaction='ignore')
         self.w.writeheader()
@@ -250,8 +304,14 @@ class CSVLogger(Callback):
 
     def after_step(self, learn):
         st = {k: float(v) for k, v in learn.stats.items()}
-        moe = dict(aux_loss=st.get('aux_loss'), expert_load_max=float(expert_load(learn.model).max())) if self.moe else {}
-        self._row(learn, loss=learn.loss, grad_norm=learn.grad_norm, **moe, **{k: st.get(k) for k in self.extra})
+        moe = (
+            dict(aux_loss=st.get('aux_loss'), expert_load_max=float(expert_load(learn.model).max()))
+            if self.moe
+            else {}
+        )
+        self._row(
+            learn, loss=learn.loss, grad_norm=learn.grad_norm, **moe, **{k: st.get(k) for k in self.extra}
+        )
     def after_skip(self, learn): self._row(learn, loss=learn.loss)
     def after_eval(self, learn):
         if learn.step_n in self.evaluated: return
@@ -276,7 +336,10 @@ def _origin_row(self, learn) -> dict:
 # %% ../nbs/07b_learner.ipynb #f644d32d
 def in_notebook() -> bool:
     "True inside a Jupyter kernel."
-    return 'ipykernel' in sys.modules and getattr(sys.modules.get('IPython'), 'get_ipython', lambda: None)() is not None
+    return (
+        'ipykernel' in sys.modules
+        and getattr(sys.modules.get('IPython'), 'get_ipython', lambda: None)() is not None
+    )
 
 class ProgressCallback(Callback):
     "A progress bar with loss, lr and tokens/s: fastprogress in notebooks, tqdm in terminals."
@@ -284,15 +347,24 @@ class ProgressCallback(Callback):
     def before_fit(self, learn):
         if in_notebook():
             from fastprogress.fastprogress import progress_bar
-            self.bar = progress_bar(range(learn.total_steps), leave=True); self.bar.update(learn.step_n)
+            self.bar = progress_bar(range(learn.total_steps), leave=True)
+            self.bar.update(learn.step_n)
         else:
             from tqdm.auto import tqdm
-            self.bar = tqdm(total=learn.total_steps, initial=learn.step_n, dynamic_ncols=True, file=sys.stdout)
+            self.bar = tqdm(
+                total=learn.total_steps, initial=learn.step_n, dynamic_ncols=True, file=sys.stdout
+            )
     def after_step(self, learn):
         tps = learn.tokens / max(learn.elapsed, 1e-9)
-        msg = f"loss {learn.loss:.3f} lr {learn.lr:.1e} {tps:,.0f} tok/s" + (f" val {learn.val_loss:.3f}" if learn.val_loss else '')
-        if hasattr(self.bar, 'set_postfix_str'): self.bar.set_postfix_str(msg, refresh=False); self.bar.update(1)
-        else: self.bar.comment = msg; self.bar.update(learn.step_n)
+        msg = f"loss {learn.loss:.3f} lr {learn.lr:.1e} {tps:,.0f} tok/s" + (
+            f" val {learn.val_loss:.3f}" if learn.val_loss else ''
+        )
+        if hasattr(self.bar, 'set_postfix_str'):
+            self.bar.set_postfix_str(msg, refresh=False)
+            self.bar.update(1)
+        else:
+            self.bar.comment = msg
+            self.bar.update(learn.step_n)
     def after_fit(self, learn):
         if hasattr(self.bar, 'close'): self.bar.close()
         else: self.bar.on_iter_end()
@@ -303,34 +375,53 @@ class SampleLogger(Callback):
     def __init__(self, path): self.path = Path(path)
     def after_eval(self, learn):
         if learn.sample is None: return
-        with open(self.path, 'a') as f: f.write(f"--- step {learn.step_n}, val loss {learn.val_loss:.4f}\n{learn.cfg.sample_prompt}{learn.sample}\n")
+        with open(self.path, 'a') as f:
+            f.write(
+                f"--- step {learn.step_n}, val loss "
+                f"{learn.val_loss:.4f}\n{learn.cfg.sample_prompt}{learn.sample}\n"
+            )
 
 # %% ../nbs/07b_learner.ipynb #64e5c461
-def sample_text(model, tokenizer, prompt: str, max_new_tokens: int, temperature: float = 0.8, top_k: int|None = 50, seed: int = 0):
+def sample_text(
+    model, tokenizer, prompt: str, max_new_tokens: int, temperature: float = 0.8, top_k: int | None = 50,
+    seed: int = 0,
+):
     "Yield decoded text pieces continuing `prompt` as tokens are generated."
     device = next(model.parameters()).device
     ids = torch.tensor([tokenizer(prompt, add_special_tokens=False)['input_ids']], device=device)
-    was_training = model.training; model.eval(); out, prev = [], ''
+    was_training = model.training
+    model.eval()
+    out, prev = [], ''
     gen = torch.Generator(device=device).manual_seed(seed)
-    for t in generate(model, ids, max_new_tokens, temperature, top_k, eos_id=tokenizer.eos_token_id, generator=gen):
-        out.append(t.item()); text = tokenizer.decode(out, skip_special_tokens=True)
-        if not text.endswith('\ufffd'): yield text[len(prev):]; prev = text   # wait for whole UTF-8 characters
+    for t in generate(
+        model, ids, max_new_tokens, temperature, top_k, eos_id=tokenizer.eos_token_id, generator=gen
+    ):
+        out.append(t.item())
+        text = tokenizer.decode(out, skip_special_tokens=True)
+        if not text.endswith('\ufffd'):
+            yield text[len(prev):]
+            prev = text   # wait for whole UTF-8 characters
     model.train(was_training)
 
 # %% ../nbs/07b_learner.ipynb #c5724db5
 def plot_losses(recorder: Recorder, path: str|Path, title: str = '') -> Path:
     "Save train and validation loss against tokens as a PNG at `path`."
-    import matplotlib; matplotlib.use('Agg', force=False)
+    import matplotlib
+    matplotlib.use('Agg', force=False)
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 4))
     if recorder.train:
         steps, toks, _, loss = zip(*recorder.train)
         ax.plot(toks, loss, lw=1, alpha=0.8, label='train')
         if recorder.val:
-            tok_at = {0: 0, **dict(zip(steps, toks))}; vs, vl = zip(*recorder.val)
+            tok_at = {0: 0, **dict(zip(steps, toks))}
+            vs, vl = zip(*recorder.val)
             ax.plot([tok_at.get(s, 0) for s in vs], vl, 'o-', label='validation')
         ax.legend()
-    ax.set(xlabel='tokens seen', ylabel='loss', title=title); ax.grid(alpha=0.3)
+    ax.set(xlabel='tokens seen', ylabel='loss', title=title)
+    ax.grid(alpha=0.3)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout(); fig.savefig(path, dpi=100); plt.close(fig)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
     return Path(path)

@@ -31,7 +31,9 @@ def matmul_params(cfg: ModelConfig) -> int:
     "Weights one token multiplies in a forward pass: all linear layers (a tied head once), minus the routed experts it skips."
     with torch.device('meta'): model = Transformer(cfg)      # meta: shapes only, no memory
     n = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Linear))
-    skipped = cfg.n_layers * (cfg.n_experts - cfg.top_k) * 3 * cfg.dim * cfg.moe_hidden_dim if cfg.n_experts else 0
+    skipped = (
+        cfg.n_layers * (cfg.n_experts - cfg.top_k) * 3 * cfg.dim * cfg.moe_hidden_dim if cfg.n_experts else 0
+    )
     return n - skipped
 
 def attention_flops_per_token(cfg: ModelConfig, seq_len: int) -> int:
@@ -66,7 +68,10 @@ def gpu_peak_flops(name: str, precision: str = 'bf16', tf32: bool = False) -> fl
 # %% ../nbs/08a_metrics.ipynb #53732329
 def cpu_info() -> dict:
     "Model name, clock (GHz), flags and physical core count of this machine's CPU, from /proc/cpuinfo."
-    info = dict(model=platform.processor() or platform.machine(), ghz=None, flags=set(), physical_cores=os.cpu_count(), vendor='')
+    info = dict(
+        model=platform.processor() or platform.machine(), ghz=None, flags=set(),
+        physical_cores=os.cpu_count(), vendor='',
+    )
     try: text = Path('/proc/cpuinfo').read_text()
     except OSError: return info
     procs = [dict(re.findall(r'^([^\t:]+?)\s*:\s*(.*)$', p, re.M)) for p in text.strip().split('\n\n')]
@@ -80,7 +85,8 @@ def cpu_info() -> dict:
 
 def _fp32_flops_per_cycle(info: dict) -> tuple[int, str]:
     f = info['flags']
-    if 'avx512f' in f and (info['vendor'] == 'GenuineIntel' or info.get('family', 0) >= 26): return 64, 'AVX-512, 2 FMA units'
+    if 'avx512f' in f and (info['vendor'] == 'GenuineIntel' or info.get('family', 0) >= 26):
+        return 64, 'AVX-512, 2 FMA units'
     if 'avx512f' in f or {'avx2', 'fma'} <= f: return 32, 'AVX2/FMA, 2 FMA units'
     if 'avx' in f: return 16, 'AVX'
     return 8, 'SSE'
@@ -92,7 +98,10 @@ def cpu_peak_flops(threads: int|None = None) -> tuple[float|None, str]:
     avail = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
     cores = min(threads or torch.get_num_threads(), avail, info['physical_cores'])
     per_cycle, isa = _fp32_flops_per_cycle(info)
-    return cores * info['ghz'] * 1e9 * per_cycle, f"estimate: {cores} cores x {info['ghz']:.2f} GHz x {per_cycle} fp32 FLOP/cycle ({isa})"
+    return (
+        cores * info['ghz'] * 1e9 * per_cycle,
+        f"estimate: {cores} cores x {info['ghz']:.2f} GHz x {per_cycle} fp32 FLOP/cycle ({isa})",
+    )
 
 def device_peak_flops(device, precision: str = 'fp32') -> tuple[float|None, str]:
     "Peak FLOP/s of `device` at `precision` and where the number comes from."
@@ -109,15 +118,20 @@ def device_peak_flops(device, precision: str = 'fp32') -> tuple[float|None, str]
 class RaplEnergy:
     "Cumulative joules of the CPU packages from RAPL counters under `root`, with wrap-around handled."
     def __init__(self, root: str|Path = '/sys/class/powercap'):
-        self.zones = [Path(z) for z in sorted(glob.glob(f'{root}/intel-rapl:[0-9]*'))
-                      if re.fullmatch(r'intel-rapl:\d+', Path(z).name)]   # packages; subzones (core, dram) are inside them
+        # packages; subzones (core, dram) are inside them
+        self.zones = [
+            Path(z)
+            for z in sorted(glob.glob(f'{root}/intel-rapl:[0-9]*'))
+            if re.fullmatch(r'intel-rapl:\d+', Path(z).name)
+        ]
         if not self.zones: raise FileNotFoundError(f'no RAPL package zones under {root}')
         self.wrap = [int((z/'max_energy_range_uj').read_text()) for z in self.zones]
         self.last, self.total = self._read(), 0
     def _read(self): return [int((z/'energy_uj').read_text()) for z in self.zones]
     def __call__(self) -> float:
         now = self._read()
-        self.total += sum((n - l) % w for n, l, w in zip(now, self.last, self.wrap)); self.last = now
+        self.total += sum((n - l) % w for n, l, w in zip(now, self.last, self.wrap))
+        self.last = now
         return self.total / 1e6
 
 def energy_meter(device) -> tuple:
@@ -131,7 +145,8 @@ def energy_meter(device) -> tuple:
             except Exception: index = device.index or 0
             handle = pynvml.nvmlDeviceGetHandleByIndex(index)
             read = lambda: pynvml.nvmlDeviceGetTotalEnergyConsumption(handle) / 1e3
-            read(); return read, 'nvml'
+            read()
+            return read, 'nvml'
         except Exception as e: return None, f'unavailable: NVML ({type(e).__name__}: {e})'
     try: return RaplEnergy(), 'rapl'
     except (OSError, ValueError) as e: return None, f'unavailable: RAPL ({type(e).__name__}: {e})'
@@ -154,7 +169,9 @@ def device_memory_bytes(device) -> int|None:
         try: sizes.append(int(Path(limit).read_text()))
         except (OSError, ValueError): pass
     if not sizes:
-        try: import psutil; sizes.append(psutil.virtual_memory().total)
+        try:
+            import psutil
+            sizes.append(psutil.virtual_memory().total)
         except ImportError: return None
     return min(sizes)
 
@@ -163,7 +180,8 @@ class StepMemory:
     def __init__(self, device):
         self.device = torch.device(device)
         if self.device.type == 'cuda': self.method = 'torch.cuda.max_memory_allocated per step'
-        elif process_memory_bytes('VmHWM') is not None and _reset_peak_rss(): self.method = 'process peak RSS (VmHWM) per step'
+        elif process_memory_bytes('VmHWM') is not None and _reset_peak_rss():
+            self.method = 'process peak RSS (VmHWM) per step'
         elif process_memory_bytes('VmRSS') is not None: self.method = 'process RSS (VmRSS) after each step'
         else: self.method = 'psutil RSS after each step'
     def start(self):
@@ -173,7 +191,8 @@ class StepMemory:
         if self.device.type == 'cuda': return torch.cuda.max_memory_allocated(self.device)
         if 'VmHWM' in self.method: return process_memory_bytes('VmHWM')
         if 'VmRSS' in self.method: return process_memory_bytes('VmRSS')
-        import psutil; return psutil.Process().memory_info().rss
+        import psutil
+        return psutil.Process().memory_info().rss
 
 # %% ../nbs/08a_metrics.ipynb #8952a1c0
 def model_config_of(model) -> ModelConfig|None:
@@ -208,29 +227,38 @@ class EfficiencyMeter(Callback):
         self.energy, self.energy_source = energy_meter(self.device)
         self.e0, self.t_fit = self.energy() if self.energy else None, time.perf_counter()
         precision = getattr(learn.cfg, 'precision', 'fp32')
-        self.peak, self.peak_source = (self.peak_flops, 'given') if self.peak_flops else device_peak_flops(self.device, precision)
+        self.peak, self.peak_source = (
+            (self.peak_flops, 'given') if self.peak_flops else device_peak_flops(self.device, precision)
+        )
 
     def forward_cost(self, seq_len: int) -> float|None:
         "Forward FLOPs per token at this sequence length (None when the model has no ModelConfig)."
         if self.cfg is None: return None
-        if seq_len not in self._fwd_cost: self._fwd_cost[seq_len] = flops_per_token(self.cfg, seq_len, 'forward')
+        if seq_len not in self._fwd_cost:
+            self._fwd_cost[seq_len] = flops_per_token(self.cfg, seq_len, 'forward')
         return self._fwd_cost[seq_len]
 
     def _count(self, module, args, kwargs):
         if not self.counting or (ids := _input_ids(args, kwargs)) is None: return
-        self.forwards += 1; self.step_forwards.append((ids.numel(), ids.shape[-1]))
+        self.forwards += 1
+        self.step_forwards.append((ids.numel(), ids.shape[-1]))
 
     def _sync(self):
         if self.device.type == 'cuda': torch.cuda.synchronize(self.device)
 
     def before_step(self, learn):
-        self._sync(); self.memory.start()
+        self._sync()
+        self.memory.start()
         self.tokens0, self.step_forwards, self.counting = learn.tokens, [], True
         self.t0 = time.perf_counter()
 
     def after_step(self, learn):
-        self._sync(); dt = time.perf_counter() - self.t0; self.counting = False
-        self.steps += 1; self.step_times.append(dt); self.step_peaks.append(self.memory.peak())
+        self._sync()
+        dt = time.perf_counter() - self.t0
+        self.counting = False
+        self.steps += 1
+        self.step_times.append(dt)
+        self.step_peaks.append(self.memory.peak())
         self.tokens += learn.tokens - self.tokens0
         self.flops += self._step_flops(learn)
         self.fe += self._step_forward_equivalents(learn)
@@ -244,7 +272,8 @@ class EfficiencyMeter(Callback):
         fwd = sum(n * c for n, c in costs)
         if not self.zo: return 3 * fwd                   # each forward was backpropagated
         last = getattr(learn.opt, 'last_step', None)
-        if last:   # the optimizer's passes: cost per evaluation (a jvp 3, a BP pass 3) times the forwards' FLOPs
+        # the optimizer's passes: cost per evaluation (a jvp 3, a BP pass 3) times the forwards' FLOPs
+        if last:
             evals = last['forward_passes'] + last['bp_passes'] + last['jvp_passes']
             return fwd * last['forward_equivalents'] / max(evals, 1)
         bp_now = learn.opt.counters.get('bp_passes', 0)
@@ -258,7 +287,8 @@ class EfficiencyMeter(Callback):
         return 3.0 * len(self.step_forwards) if not self.zo else float(len(self.step_forwards))
 
     def after_fit(self, learn):
-        self.hook.remove(); self.counting = False
+        self.hook.remove()
+        self.counting = False
         self.e1, self.t_end = self.energy() if self.energy else None, time.perf_counter()
         learn.efficiency = self.summary(learn)
 
@@ -266,24 +296,32 @@ class EfficiencyMeter(Callback):
 @patch_to(EfficiencyMeter)
 def summary(self, learn=None) -> dict:
     "The run's efficiency numbers, JSON-ready (None where a quantity is unavailable)."
-    secs = sum(self.step_times); mb = lambda b: None if b is None else round(b / 2**20, 1)
+    secs = sum(self.step_times)
+    mb = lambda b: None if b is None else round(b / 2**20, 1)
     flops = None if math.isnan(self.flops) else self.flops
     achieved = flops / secs if flops is not None and secs else None
-    total_mem = device_memory_bytes(self.device); avg_mem = sum(self.step_peaks) / len(self.step_peaks) if self.step_peaks else None
+    total_mem = device_memory_bytes(self.device)
+    avg_mem = sum(self.step_peaks) / len(self.step_peaks) if self.step_peaks else None
     energy = None if self.e0 is None or getattr(self, 'e1', None) is None else self.e1 - self.e0
-    opt = getattr(learn, 'opt', None); counters = getattr(opt, 'counters', {}) if self.zo else {}
-    return dict(device=str(self.device), steps=self.steps, train_seconds=secs, step_latency_s=secs / max(self.steps, 1),
-                tokens=self.tokens, tokens_per_s=self.tokens / secs if secs else None,
-                flops_per_token=flops / self.tokens if flops is not None and self.tokens else None, flops=flops,
-                achieved_flops_per_s=achieved, peak_flops=self.peak, peak_flops_source=self.peak_source,
-                mfu=achieved / self.peak if achieved and self.peak else None,
-                peak_memory_mb=mb(max(self.step_peaks, default=None)), avg_memory_mb=mb(avg_mem), device_memory_mb=mb(total_mem),
-                amu=avg_mem / total_mem if avg_mem and total_mem else None, memory_method=self.memory.method,
-                energy_j=energy, energy_per_step_j=energy / self.steps if energy is not None and self.steps else None,
-                avg_power_w=energy / (self.t_end - self.t_fit) if energy is not None else None, energy_source=self.energy_source,
-                forward_passes=self.forwards, forward_equivalents=self.fe,
-                forward_equivalents_per_step=self.fe / self.steps if self.steps else None, queries=self.steps * getattr(opt, 'q', 1) if self.zo else None,
-                bp_passes=counters.get('bp_passes', 0) - self.bp0 if self.zo else None)
+    opt = getattr(learn, 'opt', None)
+    counters = getattr(opt, 'counters', {}) if self.zo else {}
+    return dict(
+        device=str(self.device), steps=self.steps, train_seconds=secs,
+        step_latency_s=secs / max(self.steps, 1), tokens=self.tokens,
+        tokens_per_s=self.tokens / secs if secs else None,
+        flops_per_token=flops / self.tokens if flops is not None and self.tokens else None, flops=flops,
+        achieved_flops_per_s=achieved, peak_flops=self.peak, peak_flops_source=self.peak_source,
+        mfu=achieved / self.peak if achieved and self.peak else None,
+        peak_memory_mb=mb(max(self.step_peaks, default=None)), avg_memory_mb=mb(avg_mem),
+        device_memory_mb=mb(total_mem), amu=avg_mem / total_mem if avg_mem and total_mem else None,
+        memory_method=self.memory.method, energy_j=energy,
+        energy_per_step_j=energy / self.steps if energy is not None and self.steps else None,
+        avg_power_w=energy / (self.t_end - self.t_fit) if energy is not None else None,
+        energy_source=self.energy_source, forward_passes=self.forwards, forward_equivalents=self.fe,
+        forward_equivalents_per_step=self.fe / self.steps if self.steps else None,
+        queries=self.steps * getattr(opt, 'q', 1) if self.zo else None,
+        bp_passes=counters.get('bp_passes', 0) - self.bp0 if self.zo else None,
+    )
 
 # %% ../nbs/08a_metrics.ipynb #7c72fdeb
 def step_scalars(learn) -> dict:
@@ -295,7 +333,8 @@ def step_scalars(learn) -> dict:
     if fp is None: fp = getattr(learn, 'forward_passes', None)
     if fp is not None: d['train/forward_passes'] = fp
     if (fe := getattr(learn, 'forward_equivalents', None)) is not None: d['train/forward_equivalents'] = fe
-    for name, attr in (('train/step_time_s', 'step_time'), ('train/tokens_per_s', 'tokens_per_s')):   # set by EfficiencyMeter
+    # set by EfficiencyMeter
+    for name, attr in (('train/step_time_s', 'step_time'), ('train/tokens_per_s', 'tokens_per_s')):
         if (v := getattr(learn, attr, None)) is not None: d[name] = v
     return {**d, **moe_scalars(learn.model)}
 
@@ -305,7 +344,10 @@ def moe_scalars(model) -> dict:
     if load is None: return {}
     d = {'moe/aux_loss': float(model.aux_loss().detach())} if hasattr(model, 'aux_loss') else {}
     for i, row in enumerate(load.tolist()):
-        d.update({f'moe/layer{i}/expert{j}': x for j, x in enumerate(row)}, **{f'moe/layer{i}/max_load': max(row) * len(row)})
+        d.update(
+            {f'moe/layer{i}/expert{j}': x for j, x in enumerate(row)},
+            **{f'moe/layer{i}/max_load': max(row) * len(row)},
+        )
     return d
 
 def eval_scalars(learn) -> dict:
@@ -328,17 +370,23 @@ class MetricsLogger(Callback):
 # %% ../nbs/08a_metrics.ipynb #55f6f79b
 class TensorBoardLogger(MetricsLogger):
     "Scalars to TensorBoard event files in `log_dir`."
-    def __init__(self, log_dir: str|Path, config: dict|None = None): self.log_dir, self.config = Path(log_dir), config
+    def __init__(self, log_dir: str|Path, config: dict|None = None):
+        self.log_dir, self.config = Path(log_dir), config
     def before_fit(self, learn):
         try: from torch.utils.tensorboard import SummaryWriter
-        except ImportError as e: raise ImportError("loggers: 'tensorboard' needs the tensorboard package (pip install tensorboard)") from e
+        except ImportError as e:
+            raise ImportError(
+                "loggers: 'tensorboard' needs the tensorboard package (pip install tensorboard)"
+            ) from e
         self.writer = SummaryWriter(str(self.log_dir))
-        if self.config: self.writer.add_text('config', f"```\n{json.dumps(self.config, indent=2, default=str)}\n```")
+        if self.config:
+            self.writer.add_text('config', f"```\n{json.dumps(self.config, indent=2, default=str)}\n```")
     def log(self, scalars, step):
         for k, v in scalars.items(): self.writer.add_scalar(k, v, step)
     def log_summary(self, summary, step):
         for k, v in summary.items():
-            if isinstance(v, (int, float)) and not isinstance(v, bool): self.writer.add_scalar(f'efficiency/{k}', v, step)
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                self.writer.add_scalar(f'efficiency/{k}', v, step)
     def close(self, learn): self.writer.close()
 
 # %% ../nbs/08a_metrics.ipynb #86cd45ac
@@ -368,17 +416,27 @@ def wandb_mode(mode: str|None = None, host: str|None = None, port: int = 443) ->
 # %% ../nbs/08a_metrics.ipynb #8e3d2997
 class WandbLogger(MetricsLogger):
     "Scalars to a Weights & Biases run, offline whenever W&B is out of reach."
-    def __init__(self, project: str = 'zer0llm', run_name: str|None = None, config: dict|None = None, watch: bool = False,
-                 log_model: bool = False, mode: str|None = None, dir: str|Path|None = None):
-        self.project, self.run_name, self.config, self.watch, self.log_model = project, run_name, config, watch, log_model
+    def __init__(
+        self, project: str = 'zer0llm', run_name: str | None = None, config: dict | None = None,
+        watch: bool = False, log_model: bool = False, mode: str | None = None, dir: str | Path | None = None,
+    ):
+        self.project, self.run_name, self.config, self.watch, self.log_model = (
+            project, run_name, config, watch, log_model
+        )
         self.mode, self.dir = mode, dir
 
     def _init(self, mode: str):
         import wandb
         if self.dir: Path(self.dir).mkdir(parents=True, exist_ok=True)
-        return wandb.init(project=self.project, name=self.run_name, config=self.config, dir=str(self.dir) if self.dir else None,
-                          mode=mode, reinit='finish_previous',   # one run per fit; wandb.watch needs it to be the global run
-                          settings=wandb.Settings(console='off', init_timeout=60, silent=True))
+        return wandb.init(
+            project=self.project,
+            name=self.run_name,
+            config=self.config,
+            dir=str(self.dir) if self.dir else None,
+            mode=mode,
+            reinit='finish_previous',  # one run per fit; wandb.watch needs it to be the global run
+            settings=wandb.Settings(console='off', init_timeout=60, silent=True),
+        )
 
     def before_fit(self, learn):
         mode = wandb_mode(self.mode)
@@ -390,7 +448,10 @@ class WandbLogger(MetricsLogger):
         self.run_dir = Path(self.run.dir).parent if self.run.dir else None
         if self.watch:
             fo = 'forward_passes' not in (getattr(learn.opt, 'counters', None) or {})
-            self.run.watch(learn.model, log='all' if fo else 'parameters', log_freq=max(1, getattr(learn.cfg, 'eval_every', 100) or 100))
+            self.run.watch(
+                learn.model, log='all' if fo else 'parameters',
+                log_freq=max(1, getattr(learn.cfg, 'eval_every', 100) or 100),
+            )
 
     def log(self, scalars, step): self.run.log(scalars, step=step)
     def log_summary(self, summary, step): self.run.summary.update(summary)
@@ -403,8 +464,11 @@ class WandbLogger(MetricsLogger):
     def _log_model(self, model):
         import wandb
         from safetensors.torch import save_model
-        path = Path(self.run.dir)/'model.safetensors'; save_model(model, str(path))
-        art = wandb.Artifact(f'model-{self.run.id}', type='model'); art.add_file(str(path)); self.run.log_artifact(art)
+        path = Path(self.run.dir)/'model.safetensors'
+        save_model(model, str(path))
+        art = wandb.Artifact(f'model-{self.run.id}', type='model')
+        art.add_file(str(path))
+        self.run.log_artifact(art)
 
 # %% ../nbs/08a_metrics.ipynb #bd0cdfde
 def _leveldb_records(data: bytes, block: int = 32768):
@@ -412,13 +476,19 @@ def _leveldb_records(data: bytes, block: int = 32768):
     pos, buf = 7, b''
     while pos + 7 <= len(data):
         left = block - pos % block
-        if left < 7: pos += left; continue                     # a block's tail too short for a header is padding
+        if left < 7:
+            pos += left
+            continue                     # a block's tail too short for a header is padding
         _, n, kind = struct.unpack('<IHB', data[pos:pos + 7])
-        if kind == 0: pos += left; continue                    # zero padding to the end of the block
+        if kind == 0:
+            pos += left
+            continue                    # zero padding to the end of the block
         if pos + 7 + n > len(data): return                     # a record still being written
         buf = data[pos + 7:pos + 7 + n] if kind in (1, 2) else buf + data[pos + 7:pos + 7 + n]
         pos += 7 + n
-        if kind in (1, 4): yield buf; buf = b''
+        if kind in (1, 4):
+            yield buf
+            buf = b''
 
 def _wandb_log_records(path: Path, wait: float) -> list:
     "The protobuf records of a .wandb file, waiting up to `wait` s for its exit record (wandb-core writes it after finish())."
@@ -427,16 +497,20 @@ def _wandb_log_records(path: Path, wait: float) -> list:
     deadline = time.monotonic() + wait
     while True:
         data = path.read_bytes()
-        if len(data) >= 4 and data[:4] != b':W&B': raise ValueError(f'{path}: not a W&B transaction log (header {data[:4]!r})')
+        if len(data) >= 4 and data[:4] != b':W&B':
+            raise ValueError(f'{path}: not a W&B transaction log (header {data[:4]!r})')
         records, torn = [], None
         for payload in _leveldb_records(data):
             r = pb.Record()
             try: r.ParseFromString(payload)
-            except DecodeError as e: torn = e; break           # read while wandb-core was mid-write: read again
+            except DecodeError as e:
+                torn = e
+                break           # read while wandb-core was mid-write: read again
             records.append(r)
         done = any(r.WhichOneof('record_type') == 'exit' for r in records)
         if done or time.monotonic() > deadline:
-            if torn and not done: raise ValueError(f'{path}: unreadable record after {len(records)} records ({torn})')
+            if torn and not done:
+                raise ValueError(f'{path}: unreadable record after {len(records)} records ({torn})')
             return records
         time.sleep(0.1)
 
@@ -448,10 +522,14 @@ def wandb_offline_records(run_dir: str|Path, wait: float = 30.0) -> dict:
     out = dict(history=[], summary={}, config={})
     for r in _wandb_log_records(files[0], wait):
         kind = r.WhichOneof('record_type')
-        if kind == 'history': out['history'].append({key(i): json.loads(i.value_json) for i in r.history.item})
-        elif kind == 'summary': out['summary'].update({key(i): json.loads(i.value_json) for i in r.summary.update})
-        elif kind == 'run': out['config'].update({key(i): json.loads(i.value_json) for i in r.run.config.update})
-        elif kind == 'config': out['config'].update({key(i): json.loads(i.value_json) for i in r.config.update})
+        if kind == 'history':
+            out['history'].append({key(i): json.loads(i.value_json) for i in r.history.item})
+        elif kind == 'summary':
+            out['summary'].update({key(i): json.loads(i.value_json) for i in r.summary.update})
+        elif kind == 'run':
+            out['config'].update({key(i): json.loads(i.value_json) for i in r.run.config.update})
+        elif kind == 'config':
+            out['config'].update({key(i): json.loads(i.value_json) for i in r.config.update})
     return out
 
 # %% ../nbs/08a_metrics.ipynb #097b0b01
@@ -464,6 +542,11 @@ def make_loggers(names: str|list|tuple, out_dir: str|Path, cfg=None) -> list[Cal
     config = asdict(cfg) if is_dataclass(cfg) else dict(cfg or {})
     loggers = []
     if 'tensorboard' in names: loggers.append(TensorBoardLogger(Path(out_dir)/'tensorboard', config))
-    if 'wandb' in names: loggers.append(WandbLogger(getattr(cfg, 'wandb_project', None) or config.get('wandb_project') or 'zer0llm',
-                                                    Path(out_dir).name, config, dir=out_dir))
+    if 'wandb' in names:
+        loggers.append(
+            WandbLogger(
+                getattr(cfg, 'wandb_project', None) or config.get('wandb_project') or 'zer0llm',
+                Path(out_dir).name, config, dir=out_dir,
+            )
+        )
     return loggers

@@ -12,9 +12,8 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from .core import *
 from .config import ModelConfig, PRESETS
 from .moe import MLP, MoE
-from .attention import (Attention, KVCache, AttnContext, rope_tables, attention_class, sinusoidal_table,
-                               make_context,
-                               make_attention)
+from .attention import (Attention, KVCache, AttnContext, rope_tables, attention_class,
+    sinusoidal_table, make_context, make_attention)
 
 # %% auto #0
 __all__ = ['LOSS_CHUNK', 'MEMORY_MODES', 'Block', 'Transformer', 'num_params', 'lm_loss', 'chunked_lm_loss', 'sample_next',
@@ -43,7 +42,8 @@ class Transformer(nn.Module):
         self.cfg = cfg
         self.tok_embeddings = nn.Embedding(cfg.vocab_size, cfg.dim)
         if cfg.position == 'learned': self.pos_embeddings = nn.Embedding(cfg.max_seq_len, cfg.dim)
-        if cfg.position == 'sinusoidal': self.register_buffer('pos_table', sinusoidal_table(cfg.max_seq_len, cfg.dim), persistent=False)
+        if cfg.position == 'sinusoidal':
+            self.register_buffer('pos_table', sinusoidal_table(cfg.max_seq_len, cfg.dim), persistent=False)
         self.drop = nn.Dropout(cfg.dropout)
         self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.norm = nn.RMSNorm(cfg.dim, eps=cfg.norm_eps)
@@ -55,7 +55,8 @@ class Transformer(nn.Module):
             self.register_buffer('rope_sin', sin, persistent=False)
         self.apply(self._init_weights)
         for n, p in self.named_parameters():
-            if n.endswith(('wo.weight', 'o_proj.weight', 'w2.weight')): nn.init.normal_(p, std=0.02 / math.sqrt(2 * cfg.n_layers))
+            if n.endswith(('wo.weight', 'o_proj.weight', 'w2.weight')):
+                nn.init.normal_(p, std=0.02 / math.sqrt(2 * cfg.n_layers))
 
     def _init_weights(self, m):
         if isinstance(m, (nn.Linear, nn.Embedding)): nn.init.normal_(m.weight, std=0.02)
@@ -68,17 +69,25 @@ class Transformer(nn.Module):
         if self.cfg.position == 'sinusoidal': x = x + self.pos_table[pos_q].to(x.dtype)
         return x
 
-    def forward(self, input_ids, caches: list|None = None, start_pos: int = 0, attention_mask=None, targets=None):
+    def forward(
+        self, input_ids, caches: list | None = None, start_pos: int = 0, attention_mask=None, targets=None
+    ):
         "Logits (B, T, vocab) of `input_ids` (B, T) after `start_pos` cached tokens (`attention_mask`: 0 on padding); with `targets`, the loss."
         h = self.hidden(input_ids, caches, start_pos, attention_mask)
         if targets is None: return self.output(h)
-        return lm_loss(self.output(h), targets) if torch.is_grad_enabled() else chunked_lm_loss(h, self.output, targets)
+        return (
+            lm_loss(self.output(h), targets)
+            if torch.is_grad_enabled()
+            else chunked_lm_loss(h, self.output, targets)
+        )
 
     def hidden(self, input_ids, caches: list|None = None, start_pos: int = 0, attention_mask=None):
         "The final normalized hidden states (B, T, dim) that `output` turns into logits (arguments as in `forward`)."
         B, T = input_ids.shape
         if start_pos + T > self.cfg.max_seq_len:
-            raise ValueError(f"sequence of {start_pos + T} tokens is longer than max_seq_len={self.cfg.max_seq_len}")
+            raise ValueError(
+                f"sequence of {start_pos + T} tokens is longer than max_seq_len={self.cfg.max_seq_len}"
+            )
         tables = (self.rope_cos, self.rope_sin) if self.cfg.position == 'rope' else None
         ctx = make_context(self.cfg, B, T, start_pos, attention_mask, tables, input_ids.device)
         x = self.drop(self.embed(input_ids, ctx.pos_q))
@@ -88,7 +97,10 @@ class Transformer(nn.Module):
     def new_caches(self, batch_size: int, max_len: int|None = None) -> list:
         "One empty cache per layer (KV, or MLA's latent), for decoding up to `max_len` tokens."
         p = next(self.parameters())
-        return [l.attn.new_cache(batch_size, max_len or self.cfg.max_seq_len, p.dtype, p.device) for l in self.layers]
+        return [
+            l.attn.new_cache(batch_size, max_len or self.cfg.max_seq_len, p.dtype, p.device)
+            for l in self.layers
+        ]
 
     def aux_loss(self):
         "Auxiliary losses of the last forward (MoE load balancing); zero for a dense model."
@@ -111,19 +123,29 @@ def chunked_lm_loss(hidden, head: Callable, targets, ignore_index: int = -100, c
     "`lm_loss(head(hidden), targets)`, computing the logits a slice of positions at a time (at most `chunk` logits)."
     h, t = hidden.flatten(0, 1), targets.flatten()
     rows = max(1, chunk // head.weight.shape[0]) if hasattr(head, 'weight') else len(t)
-    total = sum(F.cross_entropy(head(h[s:s + rows]).float(), t[s:s + rows], ignore_index=ignore_index, reduction='sum')
-                for s in range(0, len(t), rows))
+    total = sum(
+        F.cross_entropy(
+            head(h[s : s + rows]).float(), t[s : s + rows], ignore_index=ignore_index, reduction='sum'
+        )
+        for s in range(0, len(t), rows)
+    )
     return total / (t != ignore_index).sum()
 
 # %% ../nbs/06_model.ipynb #f5a28552
-def sample_next(logits, temperature: float = 1.0, top_k: int|None = None, top_p: float|None = None, generator=None):
+def sample_next(
+    logits, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None, generator=None
+):
     "Pick the next token id from `logits` (B, vocab): greedy, or sampled with top-k / top-p."
     if temperature == 0: return logits.argmax(-1)
     logits = logits.float() / temperature
-    if top_k: logits = logits.masked_fill(logits < logits.topk(min(top_k, logits.shape[-1])).values[:, -1:], float('-inf'))
+    if top_k:
+        logits = logits.masked_fill(
+            logits < logits.topk(min(top_k, logits.shape[-1])).values[:, -1:], float('-inf')
+        )
     if top_p is not None and top_p < 1:
         srt, idx = logits.sort(-1, descending=True)
-        drop = srt.softmax(-1).cumsum(-1) - srt.softmax(-1) > top_p   # keep the smallest set with mass >= top_p
+        # keep the smallest set with mass >= top_p
+        drop = srt.softmax(-1).cumsum(-1) - srt.softmax(-1) > top_p
         logits = logits.scatter(-1, idx, srt.masked_fill(drop, float('-inf')))
     return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1)
 
@@ -144,30 +166,38 @@ def pad_prompts(prompts: list[list[int]], pad_id: int):
     return ids, torch.tensor([[0] * (T - len(p)) + [1] * len(p) for p in prompts])
 
 @torch.inference_mode()
-def generate(model: Transformer, input_ids, max_new_tokens: int, temperature: float = 1.0, top_k: int|None = None,
-             top_p: float|None = None, eos_id: int|None = None, use_cache: bool = True, generator=None,
-             repetition_penalty: float = 1.0, attention_mask=None, pad_id: int|None = None) -> Iterator[torch.Tensor]:
+def generate(
+    model: Transformer, input_ids, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
+    top_p: float | None = None, eos_id: int | None = None, use_cache: bool = True, generator=None,
+    repetition_penalty: float = 1.0, attention_mask=None, pad_id: int | None = None,
+) -> Iterator[torch.Tensor]:
     "Yield the next token ids (B,) one step at a time, continuing the (left-padded) prompts `input_ids` (B, T)."
     B, T = input_ids.shape
     if attention_mask is None and pad_id is not None: attention_mask = left_padding_mask(input_ids, pad_id)
     mask = None if attention_mask is None else attention_mask.to(input_ids.device).long()
     fill = pad_id if pad_id is not None else eos_id
-    caches = model.new_caches(B) if use_cache and hasattr(model, 'new_caches') else None   # a transformers model: none
+    # a transformers model: none
+    caches = model.new_caches(B) if use_cache and hasattr(model, 'new_caches') else None
     use_cache = caches is not None
     seq, pos, inp = input_ids, 0, input_ids
     keep_seq = repetition_penalty != 1 or not use_cache    # else nothing reads the tokens so far
     done = torch.zeros(B, dtype=torch.bool, device=input_ids.device)
     for _ in range(min(max_new_tokens, model.cfg.max_seq_len - T)):
-        if use_cache: logits = model.output(model.hidden(inp, caches, pos, mask)[:, -1])   # the last position only
+        if use_cache:
+            logits = model.output(model.hidden(inp, caches, pos, mask)[:, -1])   # the last position only
         else:
             out = model(seq, attention_mask=mask)
             logits = getattr(out, 'logits', out)[:, -1]     # transformers models return an output object
         if repetition_penalty != 1: logits = apply_repetition_penalty(logits, seq, repetition_penalty, mask)
         nxt = sample_next(logits, temperature, top_k, top_p, generator)
-        if eos_id is not None: nxt = nxt.masked_fill(done, fill); done |= nxt == eos_id
+        if eos_id is not None:
+            nxt = nxt.masked_fill(done, fill)
+            done |= nxt == eos_id
         yield nxt
         if eos_id is not None and done.all(): return
-        if use_cache: pos += inp.shape[1]; inp = nxt[:, None]
+        if use_cache:
+            pos += inp.shape[1]
+            inp = nxt[:, None]
         if keep_seq: seq = torch.cat([seq, nxt[:, None]], 1)
         if mask is not None: mask = torch.cat([mask, mask.new_ones(B, 1)], 1)
 
@@ -176,13 +206,26 @@ def _swiglu(dim: int, hidden: int) -> int: return 3 * dim * hidden
 
 def param_count(cfg: ModelConfig) -> tuple[int, int]:
     "(total, active) parameters of the model `cfg` describes; active leaves out the routed experts a token skips."
-    unused = cfg.n_layers * (cfg.n_experts - cfg.top_k) * _swiglu(cfg.dim, cfg.moe_hidden_dim) if cfg.n_experts else 0
+    unused = (
+        cfg.n_layers * (cfg.n_experts - cfg.top_k) * _swiglu(cfg.dim, cfg.moe_hidden_dim)
+        if cfg.n_experts
+        else 0
+    )
     if cfg.attention != 'standard': return _meta_count(cfg), _meta_count(cfg) - unused
     hd = cfg.head_dim
-    attn = (cfg.dim + cfg.qkv_bias) * (cfg.n_heads + 2 * cfg.n_kv_heads) * hd + cfg.n_heads * hd * cfg.dim + 2 * hd * cfg.qk_norm
-    if cfg.n_experts: mlp = cfg.dim * cfg.n_experts + (cfg.n_experts + cfg.n_shared_experts) * _swiglu(cfg.dim, cfg.moe_hidden_dim)
+    attn = (
+        (cfg.dim + cfg.qkv_bias) * (cfg.n_heads + 2 * cfg.n_kv_heads) * hd
+        + cfg.n_heads * hd * cfg.dim
+        + 2 * hd * cfg.qk_norm
+    )
+    if cfg.n_experts:
+        mlp = cfg.dim * cfg.n_experts + (cfg.n_experts + cfg.n_shared_experts) * _swiglu(
+            cfg.dim, cfg.moe_hidden_dim
+        )
     else: mlp = _swiglu(cfg.dim, cfg.hidden_dim)
-    embed = cfg.vocab_size * cfg.dim * (1 if cfg.tie_embeddings else 2) + (cfg.max_seq_len * cfg.dim if cfg.position == 'learned' else 0)
+    embed = cfg.vocab_size * cfg.dim * (1 if cfg.tie_embeddings else 2) + (
+        cfg.max_seq_len * cfg.dim if cfg.position == 'learned' else 0
+    )
     total = cfg.n_layers * (attn + mlp + 2 * cfg.dim) + cfg.dim + embed
     return total, total - unused
 
@@ -201,11 +244,15 @@ def _activations_per_token(cfg: ModelConfig, b: int, mode: str) -> float:
     if cfg.n_experts: per_layer += cfg.n_experts + 3 * cfg.top_k * cfg.dim
     return cfg.n_layers * per_layer * b + head
 
-def training_memory(cfg: ModelConfig, batch_size: int, seq_len: int, mode: str = 'fo-adamw', dtype='bf16') -> dict:
+def training_memory(
+    cfg: ModelConfig, batch_size: int, seq_len: int, mode: str = 'fo-adamw', dtype='bf16'
+) -> dict:
     "Estimated bytes of weights, gradients, optimizer state and activations for one training step."
     check_choice('mode', mode, MEMORY_MODES)
-    dtype = get_dtype(dtype); b = dtype.itemsize
-    P = param_count(cfg)[0]; fo = mode == 'fo-adamw'
+    dtype = get_dtype(dtype)
+    b = dtype.itemsize
+    P = param_count(cfg)[0]
+    fo = mode == 'fo-adamw'
     mem = dict(weights=P * b, gradients=P * b if fo else 0,
                optimizer=(8 * P + (4 * P if b < 4 else 0)) if fo else 0,
                activations=int(batch_size * seq_len * _activations_per_token(cfg, b, mode)))
@@ -217,7 +264,8 @@ def model_table(batch_size: int = 8, seq_len: int = 1024, dtype='bf16') -> 'pand
     import pandas as pd
     rows = []
     for name in PRESETS:
-        c = ModelConfig.from_name(name); total, active = param_count(c)
+        c = ModelConfig.from_name(name)
+        total, active = param_count(c)
         gib = lambda mode: round(training_memory(c, batch_size, seq_len, mode, dtype)['total'] / 2**30, 2)
         rows.append(dict(name=name, dim=c.dim, layers=c.n_layers, heads=c.n_heads, kv_heads=c.n_kv_heads,
                          vocab=c.vocab_size, experts=c.n_experts, params=total, active_params=active,

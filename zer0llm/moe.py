@@ -39,7 +39,8 @@ def dispatch(x, experts: nn.ModuleList, weights, expert_ids, counts=None):
     order = flat.argsort(stable=True)                  # assignments grouped by expert
     token = order // k                                 # the token of each sorted assignment
     if counts is None: counts = flat.bincount(minlength=len(experts))
-    xs = x.index_select(0, token).split(counts.tolist())   # backward: index_add, not x[token]'s slower index_put
+    # backward: index_add, not x[token]'s slower index_put
+    xs = x.index_select(0, token).split(counts.tolist())
     ys = torch.cat([expert(chunk) for expert, chunk in zip(experts, xs)])
     ys = ys * weights.flatten()[order, None].to(ys.dtype)
     return torch.zeros_like(x).index_add(0, token, ys)
@@ -50,7 +51,9 @@ def load_balancing_loss(scores, expert_ids, n_experts: int, alpha: float, batch_
     N, k = expert_ids.shape
     probs = scores / scores.sum(-1, keepdim=True)                         # a no-op for softmax scores
     probs, ids = probs.view(batch_size, N // batch_size, -1), expert_ids.view(batch_size, -1)
-    counts = torch.zeros(batch_size, n_experts, device=ids.device).scatter_add_(1, ids, torch.ones_like(ids, dtype=torch.float))
+    counts = torch.zeros(batch_size, n_experts, device=ids.device).scatter_add_(
+        1, ids, torch.ones_like(ids, dtype=torch.float)
+    )
     f = counts * n_experts / ids.shape[1]                                 # ids.shape[1] = k·T per sequence
     return alpha * (f * probs.mean(1)).sum(-1).mean()
 
@@ -62,7 +65,9 @@ class MoE(nn.Module):
         self.cfg = cfg
         self.gate = nn.Linear(cfg.dim, cfg.n_experts, bias=False)
         self.experts = nn.ModuleList(MLP(cfg.dim, cfg.moe_hidden_dim) for _ in range(cfg.n_experts))
-        self.shared = MLP(cfg.dim, cfg.n_shared_experts * cfg.moe_hidden_dim) if cfg.n_shared_experts else None
+        self.shared = (
+            MLP(cfg.dim, cfg.n_shared_experts * cfg.moe_hidden_dim) if cfg.n_shared_experts else None
+        )
         self.dropout = nn.Dropout(cfg.dropout)
         self.aux_loss, self.load = None, None
 
@@ -74,11 +79,15 @@ class MoE(nn.Module):
         self.load = ids.flatten().bincount(minlength=cfg.n_experts)
         y = dispatch(flat, self.experts, weights, ids, self.load)
         if self.shared is not None: y = y + self.shared(flat)
-        self.aux_loss = load_balancing_loss(scores, ids, cfg.n_experts, cfg.aux_loss_alpha, B if cfg.seq_aux else 1)
+        self.aux_loss = load_balancing_loss(
+            scores, ids, cfg.n_experts, cfg.aux_loss_alpha, B if cfg.seq_aux else 1
+        )
         return self.dropout(y.view(B, T, D))
 
 # %% ../nbs/05_moe.ipynb #ce9546b5
 def expert_load(model: nn.Module) -> torch.Tensor|None:
     "Fraction of the last forward's token assignments that went to each expert: (n_moe_layers, n_experts), or None."
-    loads = [m.load.float() / m.load.sum() for m in model.modules() if isinstance(m, MoE) and m.load is not None]
+    loads = [
+        m.load.float() / m.load.sum() for m in model.modules() if isinstance(m, MoE) and m.load is not None
+    ]
     return torch.stack(loads) if loads else None

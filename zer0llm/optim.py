@@ -17,7 +17,8 @@ __all__ = ['FUSED_DEVICES', 'FO_OPTIMIZERS', 'NS_COEFFS', 'SCHEDULES', 'trainabl
 # %% ../nbs/07_optim.ipynb #4f0f840c
 def trainable(params_or_model) -> list[nn.Parameter]:
     "The parameters to optimize: a model's that require grad, or an explicit iterable as given."
-    if isinstance(params_or_model, nn.Module): return [p for p in params_or_model.parameters() if p.requires_grad]
+    if isinstance(params_or_model, nn.Module):
+        return [p for p in params_or_model.parameters() if p.requires_grad]
     return list(params_or_model)
 
 def param_groups(params_or_model, weight_decay: float) -> list[dict]:
@@ -106,10 +107,17 @@ def mudamw_update_(p: torch.Tensor, grad: torch.Tensor, state: dict, lr: float, 
 # %% ../nbs/07_optim.ipynb #9906cff9
 class MuDaMW(torch.optim.Optimizer):
     "AdamW whose matrix updates are orthogonalized by Newton-Schulz (see `mudamw_update_`); optionally cautious."
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-6, weight_decay: float = 0.0,
-                 cautious: bool = False, ns_steps: int = 5, hidden_size: int|None = None):
-        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, cautious=cautious,
-                                      ns_steps=ns_steps, hidden_size=hidden_size))
+    def __init__(
+        self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-6, weight_decay: float = 0.0,
+        cautious: bool = False, ns_steps: int = 5, hidden_size: int | None = None,
+    ):
+        super().__init__(
+            params,
+            dict(
+                lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, cautious=cautious, ns_steps=ns_steps,
+                hidden_size=hidden_size,
+            ),
+        )
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -136,11 +144,14 @@ def lr_factor(step: int, kind: str, max_steps: int, warmup: int = 0, min_lr_rati
     if kind == 'cosine':
         t = min(1.0, (step - warmup) / max(1, max_steps - warmup))
         return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t))
-    decay_start = max_steps - int(decay_frac * max_steps)   # wsd: hold the peak, then decay linearly at the end
+    # wsd: hold the peak, then decay linearly at the end
+    decay_start = max_steps - int(decay_frac * max_steps)
     if step < decay_start: return 1.0
     return 1 - (1 - min_lr_ratio) * min(1.0, (step - decay_start) / max(1, max_steps - decay_start))
 
 def make_scheduler(opt, kind: str, max_steps: int, warmup: int = 0, min_lr_ratio: float = 0.1, **kwargs):
     "A `LambdaLR` following `lr_factor`."
     check_choice('schedule', kind, SCHEDULES)
-    return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, kind, max_steps, warmup, min_lr_ratio, **kwargs))
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: lr_factor(s, kind, max_steps, warmup, min_lr_ratio, **kwargs)
+    )

@@ -34,14 +34,21 @@ def run_colors(runs: list[dict]) -> dict:
     "A colour per run name: blues for FO, oranges for ZO, darker for larger query budgets."
     out = {}
     for zo, cmap in ((False, 'Blues'), (True, 'Oranges')):
-        group = sorted((r for r in runs if is_zo_run(r) == zo), key=lambda r: (r['train'].get('query_budget') or 0, r['name']))
-        for i, r in enumerate(group): out[r['name']] = matplotlib.colormaps[cmap](0.4 + 0.55 * (i + 1) / len(group))
+        group = sorted(
+            (r for r in runs if is_zo_run(r) == zo),
+            key=lambda r: (r['train'].get('query_budget') or 0, r['name']),
+        )
+        for i, r in enumerate(group):
+            out[r['name']] = matplotlib.colormaps[cmap](0.4 + 0.55 * (i + 1) / len(group))
     return out
 
 def _legend(fig: Figure, axes, n: int):
     "One legend for the figure: beside the plots, in columns when there are many runs."
     handles, labels = axes[0].get_legend_handles_labels()
-    if handles: fig.legend(handles, labels, loc='outside right upper', fontsize='small', ncols=1 + n // 16, frameon=False)
+    if handles:
+        fig.legend(
+            handles, labels, loc='outside right upper', fontsize='small', ncols=1 + n // 16, frameon=False
+        )
 
 # %% ../nbs/12_plot.ipynb #1070dcda
 def loss_figure(runs: list[dict], x: str = 'step') -> Figure|None:
@@ -53,13 +60,16 @@ def loss_figure(runs: list[dict], x: str = 'step') -> Figure|None:
     ax_train, ax_val = fig.subplots(1, 2, sharex=True)
     colors = run_colors(runs)
     for r in runs:
-        m, style = r['metrics'], dict(color=colors[r['name']], ls='--' if is_zo_run(r) else '-', label=r['name'])
+        m, style = (
+            r['metrics'], dict(color=colors[r['name']], ls='--' if is_zo_run(r) else '-', label=r['name'])
+        )
         t = m.dropna(subset=['loss', x])
         ax_train.plot(t[x].to_numpy(), t['loss'].to_numpy(), lw=1.2, **style)
         if 'val_loss' in m and len(v := m.dropna(subset=['val_loss', x])):
             ax_val.plot(v[x].to_numpy(), v['val_loss'].to_numpy(), marker='o', ms=3, lw=1.2, **style)
     for ax, title in ((ax_train, 'training loss'), (ax_val, 'validation loss')):
-        ax.set(xlabel=X_AXES[x], ylabel=LOSS_LABEL, title=title); ax.grid(alpha=0.3)
+        ax.set(xlabel=X_AXES[x], ylabel=LOSS_LABEL, title=title)
+        ax.grid(alpha=0.3)
         if x in ('forward_passes', 'forward_equivalents'): ax.set_xscale('log')
     if not ax_val.lines: ax_val.text(0.5, 0.5, 'no validation data', ha='center', transform=ax_val.transAxes)
     fig.suptitle(f"Loss vs {X_AXES[x].split(' (')[0]}: ZO (dashed) against FO (solid)")
@@ -81,20 +91,33 @@ def final_loss_figure(runs: list[dict], metric: str = 'val_loss') -> Figure|None
     df = df.dropna(subset=['final'])
     zo, fo = df[df['mode'].map(uses_queries)], df[~df['mode'].map(uses_queries)]
     if zo.empty: return None
-    fig = Figure(figsize=(8, 4.8), layout='constrained'); ax = fig.subplots()
+    fig = Figure(figsize=(8, 4.8), layout='constrained')
+    ax = fig.subplots()
     oranges, blues = matplotlib.colormaps['Oranges'], matplotlib.colormaps['Blues']
     for i, (key, g) in enumerate(zo.groupby(GROUP_COLUMNS, dropna=False)):
         s = g.groupby('query_budget')['final'].agg(['mean', 'std']).fillna(0.)
-        ax.errorbar(s.index.to_numpy(dtype=float), s['mean'].to_numpy(), yerr=s['std'].to_numpy(), marker='o', capsize=3,
-                    color=oranges(0.5 + 0.4 * i / max(1, zo.groupby(GROUP_COLUMNS).ngroups - 1)), label=_group_label(key, 'ZO'))
+        ax.errorbar(
+            s.index.to_numpy(dtype=float), s['mean'].to_numpy(), yerr=s['std'].to_numpy(), marker='o',
+            capsize=3, color=oranges(0.5 + 0.4 * i / max(1, zo.groupby(GROUP_COLUMNS).ngroups - 1)),
+            label=_group_label(key, 'ZO'),
+        )
     for i, (key, g) in enumerate(fo.groupby(GROUP_COLUMNS, dropna=False)):
-        ax.axhline(g['final'].mean(), ls='--', color=blues(0.5 + 0.4 * i / max(1, fo.groupby(GROUP_COLUMNS).ngroups - 1)),
-                   label=_group_label(key, 'FO'))
+        ax.axhline(
+            g['final'].mean(), ls='--',
+            color=blues(0.5 + 0.4 * i / max(1, fo.groupby(GROUP_COLUMNS).ngroups - 1)),
+            label=_group_label(key, 'FO'),
+        )
     qs = sorted(zo['query_budget'].dropna().unique())
-    ax.set_xscale('log', base=2); ax.set_xticks(qs, [str(int(q)) for q in qs]); ax.minorticks_off()
-    ax.set(xlabel='query budget q (ZO directions per step)', ylabel=f"final {metric.replace('_', ' ')} (nats/token)",
-           title='Final loss by query budget (mean ± std over seeds; FO dashed)')
-    ax.grid(alpha=0.3); ax.legend(fontsize='small')
+    ax.set_xscale('log', base=2)
+    ax.set_xticks(qs, [str(int(q)) for q in qs])
+    ax.minorticks_off()
+    ax.set(
+        xlabel='query budget q (ZO directions per step)',
+        ylabel=f"final {metric.replace('_', ' ')} (nats/token)",
+        title='Final loss by query budget (mean ± std over seeds; FO dashed)',
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize='small')
     return fig
 
 # %% ../nbs/12_plot.ipynb #6e5d86ab
@@ -102,7 +125,11 @@ EFFICIENCY = {'peak_memory_mb': 'peak memory (MB)', 'tokens_per_s': 'throughput 
 
 def mode_label(row) -> str:
     "FO, or ZO with its query budget."
-    return f"{row['mode']} q{int(row['query_budget'])}" if uses_queries(row['mode']) and pd.notna(row['query_budget']) else row['mode']
+    return (
+        f"{row['mode']} q{int(row['query_budget'])}"
+        if uses_queries(row['mode']) and pd.notna(row['query_budget'])
+        else row['mode']
+    )
 
 def efficiency_figure(runs: list[dict]) -> Figure|None:
     "Bars of peak memory and throughput by model size and mode; None when no run reports either."
@@ -110,19 +137,28 @@ def efficiency_figure(runs: list[dict]) -> Figure|None:
     present = [c for c in EFFICIENCY if c in df and df[c].notna().any()]
     if not present: return None
     df['label'] = df.apply(mode_label, axis=1)
-    sizes, labels = list(dict.fromkeys(df['model_size'])), sorted(df['label'].unique(), key=lambda l: (l != 'FO', len(l), l))
-    fig = Figure(figsize=(6 * len(present), 4.5), layout='constrained'); axes = np.atleast_1d(fig.subplots(1, len(present)))
+    sizes, labels = (
+        list(dict.fromkeys(df['model_size'])),
+        sorted(df['label'].unique(), key=lambda l: (l != 'FO', len(l), l)),
+    )
+    fig = Figure(figsize=(6 * len(present), 4.5), layout='constrained')
+    axes = np.atleast_1d(fig.subplots(1, len(present)))
     width, x = 0.8 / len(labels), np.arange(len(sizes))
     for ax, col in zip(axes, present):
         means = df.groupby(['model_size', 'label'])[col].mean()
         for j, lab in enumerate(labels):
             vals = [means.get((s, lab), np.nan) for s in sizes]
             cmap = matplotlib.colormaps['Blues' if not uses_queries(lab) else 'Oranges']
-            bars = ax.bar(x + (j - (len(labels) - 1) / 2) * width, vals, width, label=lab, color=cmap(0.45 + 0.4 * (j + 1) / len(labels)))
+            bars = ax.bar(
+                x + (j - (len(labels) - 1) / 2) * width, vals, width, label=lab,
+                color=cmap(0.45 + 0.4 * (j + 1) / len(labels)),
+            )
             ax.bar_label(bars, fmt='%.0f', fontsize=7)
-        ax.set_xticks(x, sizes); ax.set(xlabel='model size', ylabel=EFFICIENCY[col], title=EFFICIENCY[col].split(' (')[0] + ' by mode')
+        ax.set_xticks(x, sizes)
+        ax.set(xlabel='model size', ylabel=EFFICIENCY[col], title=EFFICIENCY[col].split(' (')[0] + ' by mode')
         finite = df[col].dropna()
-        if col == 'tokens_per_s' and len(finite) and finite.min() > 0 and finite.max() / finite.min() > 30: ax.set_yscale('log')
+        if col == 'tokens_per_s' and len(finite) and finite.min() > 0 and finite.max() / finite.min() > 30:
+            ax.set_yscale('log')
         ax.grid(axis='y', alpha=0.3)
     axes[0].legend(fontsize='small', title='mode')
     return fig
@@ -143,7 +179,8 @@ def expert_load_figure(run: dict) -> Figure|None:
     n_layers, n_experts = (max(v[i] for v in cols.values()) + 1 for i in (0, 1))
     grid = np.full((len(m), n_layers, n_experts), np.nan)
     for c, (l, e) in cols.items(): grid[:, l, e] = m[c].to_numpy(dtype=float)
-    fig = Figure(figsize=(11, 4), layout='constrained'); ax_heat, ax_imb = fig.subplots(1, 2)
+    fig = Figure(figsize=(11, 4), layout='constrained')
+    ax_heat, ax_imb = fig.subplots(1, 2)
     im = ax_heat.imshow(grid[-1], aspect='auto', cmap='viridis', vmin=0)
     fig.colorbar(im, ax=ax_heat, label='fraction of routed tokens')
     ax_heat.set(xlabel='expert', ylabel='MoE layer', title=f"expert load at step {int(m['step'].iloc[-1])}",
@@ -151,14 +188,19 @@ def expert_load_figure(run: dict) -> Figure|None:
     imbalance = np.nanmax(grid, axis=2) / np.nanmean(grid, axis=2)
     for l in range(n_layers): ax_imb.plot(m['step'].to_numpy(), imbalance[:, l], label=f'layer {l}')
     ax_imb.axhline(1, color='gray', ls=':', lw=1)
-    ax_imb.set(xlabel='optimizer steps', ylabel='max / mean expert load (1 = balanced)', title='load imbalance')
-    ax_imb.grid(alpha=0.3); ax_imb.legend(fontsize='small')
+    ax_imb.set(
+        xlabel='optimizer steps', ylabel='max / mean expert load (1 = balanced)', title='load imbalance'
+    )
+    ax_imb.grid(alpha=0.3)
+    ax_imb.legend(fontsize='small')
     fig.suptitle(f"Expert load: {run['name']}")
     return fig
 
 # %% ../nbs/12_plot.ipynb #2034cf5e
-LOSS_FILES = {'step': 'loss_vs_steps', 'seconds': 'loss_vs_time', 'tokens': 'loss_vs_tokens',
-              'forward_passes': 'loss_vs_forward_passes', 'forward_equivalents': 'loss_vs_forward_equivalents'}
+LOSS_FILES = {
+    'step': 'loss_vs_steps', 'seconds': 'loss_vs_time', 'tokens': 'loss_vs_tokens',
+    'forward_passes': 'loss_vs_forward_passes', 'forward_equivalents': 'loss_vs_forward_equivalents',
+}
 
 def save_figure(fig: Figure, path: str|Path, dpi: int = 120) -> Path:
     "Write `fig` as a PNG at `path`, atomically."
@@ -168,7 +210,9 @@ def save_figure(fig: Figure, path: str|Path, dpi: int = 120) -> Path:
 def sweep_figures(runs: list[dict]) -> dict[str, Figure]:
     "Every figure the runs support, by file stem."
     figs = {stem: loss_figure(runs, x) for x, stem in LOSS_FILES.items()}
-    figs |= {'final_loss_by_query_budget': final_loss_figure(runs), 'memory_throughput': efficiency_figure(runs)}
+    figs |= {
+        'final_loss_by_query_budget': final_loss_figure(runs), 'memory_throughput': efficiency_figure(runs)
+    }
     figs |= {f"expert_load-{r['name']}": expert_load_figure(r) for r in runs}
     return {k: f for k, f in figs.items() if f is not None}
 
@@ -181,7 +225,9 @@ def plot_sweep(sweep_dir: str|Path, dpi: int = 120) -> list[Path]:
 # %% ../nbs/12_plot.ipynb #3fc92a06
 def add_plot_args(p: argparse.ArgumentParser):
     "The flags of `zer0llm plot`."
-    p.add_argument('sweep_dir', type=Path, help='a sweep directory (one subdirectory per run) or a single run directory')
+    p.add_argument(
+        'sweep_dir', type=Path, help='a sweep directory (one subdirectory per run) or a single run directory'
+    )
     p.add_argument('--dpi', type=int, default=120)
     return p
 

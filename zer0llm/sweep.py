@@ -37,21 +37,25 @@ DEFAULT_OPTIMIZERS = {'FO': 'adamw', 'ZO': 'zo-sgd'}
 
 def as_list(value, typ: type, name: str) -> list:
     "`value` (a list, one value, or a comma-separated string) as a list of `typ`, naming `name` on a bad item."
-    items = value.split(',') if isinstance(value, str) else value if isinstance(value, (list, tuple)) else [value]
+    items = (
+        value.split(',') if isinstance(value, str) else value if isinstance(value, (list, tuple)) else [value]
+    )
     out = []
     for v in items:
         v = v.strip() if isinstance(v, str) else v
         try:
             if typ is int and isinstance(v, float) and not v.is_integer(): raise ValueError
             out.append(typ(v))
-        except (TypeError, ValueError): raise ValueError(f"{name}: {v!r} is not a valid {typ.__name__}") from None
+        except (TypeError, ValueError):
+            raise ValueError(f"{name}: {v!r} is not a valid {typ.__name__}") from None
     if not out: raise ValueError(f"{name}: needs at least one value")
     return out
 
 def as_bool(v) -> bool:
     "A bool from a bool or from 'true'/'false' (also yes/no, 1/0), as typed in a grid."
     if isinstance(v, bool): return v
-    if (s := str(v).strip().lower()) in ('true', 'yes', '1', 'false', 'no', '0'): return s in ('true', 'yes', '1')
+    if (s := str(v).strip().lower()) in ('true', 'yes', '1', 'false', 'no', '0'):
+        return s in ('true', 'yes', '1')
     raise ValueError(v)
 as_bool.__name__ = 'bool'   # as_list names the type in its error
 
@@ -62,7 +66,8 @@ class SweepSpec:
     modes: list[str] = field(default_factory=lambda: ['FO'])
     query_budgets: list[int] = field(default_factory=lambda: [1])
     batch_sizes: list[int] = field(default_factory=lambda: [16])
-    lrs: list[float]|dict = field(default_factory=lambda: [1e-3])   # or {mode: [lrs]}: ZO wants far smaller steps
+    # or {mode: [lrs]}: ZO wants far smaller steps
+    lrs: list[float] | dict = field(default_factory=lambda: [1e-3])
     optimizers: list[str]|dict|None = None   # None: DEFAULT_OPTIMIZERS per mode
     model_sizes: list[str] = field(default_factory=lambda: ['micro'])
     seeds: list[int] = field(default_factory=lambda: [0])
@@ -76,16 +81,24 @@ class SweepSpec:
     def __post_init__(self):
         for name, typ in LIST_FIELDS.items():
             v = getattr(self, name)
-            if name in ('optimizers', 'lrs') and isinstance(v, dict): v = {m: as_list(o, typ, f'{name}[{m}]') for m, o in v.items()}
+            if name in ('optimizers', 'lrs') and isinstance(v, dict):
+                v = {m: as_list(o, typ, f'{name}[{m}]') for m, o in v.items()}
             elif v is not None: v = as_list(v, typ, name)
             setattr(self, name, v)
         check_fields('model', self.model, ModelConfig)
         types = model_field_types()
-        self.model = {k: as_list(v, as_bool if types[k] is bool else types[k], f'model.{k}') for k, v in self.model.items()}
-        if any(q < 1 for q in self.query_budgets): raise ValueError(f"query_budgets: must be at least 1, got {self.query_budgets}")
+        self.model = {
+            k: as_list(v, as_bool if types[k] is bool else types[k], f'model.{k}')
+            for k, v in self.model.items()
+        }
+        if any(q < 1 for q in self.query_budgets):
+            raise ValueError(f"query_budgets: must be at least 1, got {self.query_budgets}")
         grid = {**ALIASES, **{k: k for k in ('dataset', 'max_samples', 'max_steps', 'epochs', 'model')}}
         if clash := sorted(set(self.fixed) & set(grid)):   # the grid would silently override them
-            raise ValueError(f"fixed: {', '.join(clash)} are set by the sweep itself; use " + ', '.join(grid[k] for k in clash))
+            raise ValueError(
+                f"fixed: {', '.join(clash)} are set by the sweep itself; use "
+                + ', '.join(grid[k] for k in clash)
+            )
 
     def lrs_for(self, mode: str) -> list[float]:
         "The learning rates the runs of `mode` use."
@@ -99,8 +112,10 @@ class SweepSpec:
         return [o for o in self.optimizers if o not in known or (o in ZO_OPTIMIZERS) == uses_queries(mode)]
 
 # %% ../nbs/11_sweep.ipynb #2e856909
-SPEC_FIELDS = ('modes', 'query_budgets', 'batch_sizes', 'lrs', 'optimizers', 'model_sizes', 'seeds', 'dataset',
-               'max_samples', 'max_steps', 'epochs', 'model', 'fixed')
+SPEC_FIELDS = (
+    'modes', 'query_budgets', 'batch_sizes', 'lrs', 'optimizers', 'model_sizes', 'seeds', 'dataset',
+    'max_samples', 'max_steps', 'epochs', 'model', 'fixed',
+)
 MODEL_LISTS = {'attentions': 'attention', 'positions': 'position'}   # short names of model grid fields
 
 def spec_from_dict(d: dict) -> SweepSpec:
@@ -144,18 +159,25 @@ def check_train_fields(keys, where: str = 'sweep'):
 def expand(spec: SweepSpec) -> list[dict]:
     "One `{'name', 'config'}` per run of `spec`; `config` holds TrainConfig fields (q only for ZO modes)."
     runs, with_size = [], len(spec.model_sizes) > 1
-    shared = {k: getattr(spec, k) for k in ('max_samples', 'max_steps', 'epochs') if getattr(spec, k) is not None}
+    shared = {
+        k: getattr(spec, k) for k in ('max_samples', 'max_steps', 'epochs') if getattr(spec, k) is not None
+    }
     varied = [k for k, v in spec.model.items() if len(v) > 1]
     archs = [dict(zip(spec.model, vals)) for vals in itertools.product(*spec.model.values())]
     for size, arch, mode in itertools.product(spec.model_sizes, archs, spec.modes):
         qs = spec.query_budgets if uses_queries(mode) else [None]
-        for opt, q, bs, lr, seed in itertools.product(spec.optimizers_for(mode), qs, spec.batch_sizes, spec.lrs_for(mode), spec.seeds):
-            cfg = {'progress': False, **spec.fixed, **shared, 'model_size': size, 'dataset': spec.dataset, 'mode': mode,
-                   'optimizer': opt, 'lr': lr, 'batch_size': bs, 'seed': seed, **({'query_budget': q} if q else {}),
-                   **({'model': arch} if arch else {})}
+        for opt, q, bs, lr, seed in itertools.product(
+            spec.optimizers_for(mode), qs, spec.batch_sizes, spec.lrs_for(mode), spec.seeds
+        ):
+            cfg = {
+                'progress': False, **spec.fixed, **shared, 'model_size': size, 'dataset': spec.dataset,
+                'mode': mode, 'optimizer': opt, 'lr': lr, 'batch_size': bs, 'seed': seed,
+                **({'query_budget': q} if q else {}), **({'model': arch} if arch else {}),
+            }
             runs.append({'name': run_name(cfg, with_size, varied), 'config': cfg})
     names = [r['name'] for r in runs]
-    if len(set(names)) < len(names): raise ValueError(f"sweep: duplicate run names (repeated values in a list?): {names}")
+    if len(set(names)) < len(names):
+        raise ValueError(f"sweep: duplicate run names (repeated values in a list?): {names}")
     check_train_fields(set().union(*(r['config'] for r in runs)))
     return runs
 
@@ -184,12 +206,14 @@ def read_metrics(run_dir: str|Path, fp_per_step: float|None = None) -> pd.DataFr
         if name not in df and (hit := next((a for a in aliases if a in df), None)): df[name] = df[hit]
     for c in ('step', 'tokens', 'seconds', 'loss', 'val_loss', 'forward_passes', 'forward_equivalents'):
         if c in df: df[c] = pd.to_numeric(df[c], errors='coerce')
-    if 'forward_passes' not in df and fp_per_step and 'step' in df: df['forward_passes'] = df['step'] * fp_per_step
+    if 'forward_passes' not in df and fp_per_step and 'step' in df:
+        df['forward_passes'] = df['step'] * fp_per_step
     return df
 
 def _fp_per_step(train: dict, summary: dict) -> float|None:
     "Forward passes per step: from the summary's totals, else one per micro-batch for FO (backward not counted)."
-    if summary.get('forward_passes') and summary.get('steps'): return summary['forward_passes'] / summary['steps']
+    if summary.get('forward_passes') and summary.get('steps'):
+        return summary['forward_passes'] / summary['steps']
     return float(train.get('grad_accum', 1)) if train.get('mode', 'FO') == 'FO' else None
 
 # %% ../nbs/11_sweep.ipynb #1b144e30
@@ -199,7 +223,11 @@ def load_run(run_dir: str|Path) -> dict:
     config, summary = read_json(d/'config.json'), read_json(d/'summary.json')
     train = {**read_json(d/'train.json'), **config.get('train', {})}
     status = read_json(d/'status.json')
-    state = summary.get('status') if summary.get('status') in DONE_STATUSES else status.get('status') or summary.get('status') or 'pending'
+    state = (
+        summary.get('status')
+        if summary.get('status') in DONE_STATUSES
+        else status.get('status') or summary.get('status') or 'pending'
+    )
     return {'name': d.name, 'dir': d, 'train': train, 'model': config.get('model', {}), 'summary': summary,
             'record': status, 'status': state, 'metrics': read_metrics(d, _fp_per_step(train, summary))}
 
@@ -207,7 +235,11 @@ def run_dirs(sweep_dir: str|Path) -> list[Path]:
     "The run directories of a sweep (those with a `train.json` or `config.json`), sorted by name."
     root = Path(sweep_dir)
     if not root.is_dir(): raise FileNotFoundError(f"sweep directory {root}: no such directory")
-    return sorted(p for p in root.iterdir() if p.is_dir() and ((p/'train.json').exists() or (p/'config.json').exists()))
+    return sorted(
+        p
+        for p in root.iterdir()
+        if p.is_dir() and ((p / 'train.json').exists() or (p / 'config.json').exists())
+    )
 
 def load_runs(sweep_dir: str|Path) -> list[dict]:
     "`load_run` for every run directory of the sweep."
@@ -218,7 +250,9 @@ def load_runs(sweep_dir: str|Path) -> list[dict]:
 def cache_lock():
     "An exclusive lock on the zer0llm cache directory (no-op where `fcntl` is missing)."
     try: import fcntl
-    except ImportError: yield; return
+    except ImportError:
+        yield
+        return
     with open(cache_dir()/'.sweep.lock', 'w') as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try: yield
@@ -235,7 +269,8 @@ def run_worker(run_dir: str|Path) -> int:
         with cache_lock(): get_token_cache(cfg.dataset, build_tokenizer(cfg), cfg.max_samples)
     res = _json_safe(train(cfg))
     summary = {**res, **read_json(run_dir/'summary.json')}          # the trainer's own summary wins
-    if summary.get('tokens') and summary.get('seconds'): summary.setdefault('tokens_per_s', summary['tokens'] / summary['seconds'])
+    if summary.get('tokens') and summary.get('seconds'):
+        summary.setdefault('tokens_per_s', summary['tokens'] / summary['seconds'])
     summary.setdefault('status', 'finished')
     save_json(summary, run_dir/'summary.json')
     return 0
@@ -262,7 +297,8 @@ def prepare_run(run_dir: Path, config: dict) -> bool:
         if diff: raise ValueError(f"run {run_dir.name}: finished with other settings ({', '.join(diff)}); "
                                   f"use a new sweep directory or delete {run_dir}")
         return False
-    _clear_outputs(run_dir); save_json(config, run_dir/'train.json')
+    _clear_outputs(run_dir)
+    save_json(config, run_dir/'train.json')
     return True
 
 def _update_status(run_dir: Path, **kw) -> dict:
@@ -273,7 +309,8 @@ def _update_status(run_dir: Path, **kw) -> dict:
 def worker_slots(parallel: int|None, gpus) -> list:
     "One entry per concurrent worker: the GPU index it owns, or None for the CPU."
     if gpus == 'auto':
-        import torch; gpus = list(range(torch.cuda.device_count())) or None
+        import torch
+        gpus = list(range(torch.cuda.device_count())) or None
     if isinstance(gpus, str): gpus = as_list(gpus, int, 'gpus')
     n = parallel or (len(gpus) if gpus else 1)
     if n < 1: raise ValueError(f"parallel: must be at least 1, got {parallel}")
@@ -283,19 +320,34 @@ def worker_slots(parallel: int|None, gpus) -> list:
 @dataclass
 class Job:
     "A running worker: its run, process, GPU slot and start time."
-    run: dict; run_dir: Path; proc: subprocess.Popen; slot: int; gpu: int|None; started: float; log: object
+    run: dict
+    run_dir: Path
+    proc: subprocess.Popen
+    slot: int
+    gpu: int|None
+    started: float
+    log: object
 
 def _launch(run: dict, run_dir: Path, slot: int, gpu, threads: int) -> Job:
     "Start the worker process of `run` on `gpu` (None: CPU), its output going to `log.txt`."
-    rec = _update_status(run_dir, status='running', attempts=read_json(run_dir/'status.json').get('attempts', 0) + 1,
-                         gpu=gpu, started=time.time(), returncode=None, error=None)
+    rec = _update_status(
+        run_dir, status='running', attempts=read_json(run_dir / 'status.json').get('attempts', 0) + 1,
+        gpu=gpu, started=time.time(), returncode=None, error=None,
+    )
     _clear_outputs(run_dir)
     log = open(run_dir/'log.txt', 'a')
-    log.write(f"\n=== attempt {rec['attempts']} at {time.strftime('%Y-%m-%d %H:%M:%S')} on {'GPU ' + str(gpu) if gpu is not None else 'CPU'} ===\n"); log.flush()
+    log.write(
+        f"\n=== attempt {rec['attempts']} at {time.strftime('%Y-%m-%d %H:%M:%S')} on "
+        f"{'GPU ' + str(gpu) if gpu is not None else 'CPU'} ===\n"
+    )
+    log.flush()
     env = {**os.environ, 'CUDA_VISIBLE_DEVICES': '' if gpu is None else str(gpu), 'PYTHONUNBUFFERED': '1'}
     env.setdefault('OMP_NUM_THREADS', str(threads))
-    proc = subprocess.Popen([sys.executable, '-c', WORKER, str(run_dir)], stdout=log, stderr=subprocess.STDOUT,
-                            env=env, start_new_session=True)   # own process group: Ctrl-C reaches only us, we stop them
+    # own process group: Ctrl-C reaches only us, we stop them
+    proc = subprocess.Popen(
+        [sys.executable, '-c', WORKER, str(run_dir)], stdout=log, stderr=subprocess.STDOUT, env=env,
+        start_new_session=True,
+    )
     _update_status(run_dir, pid=proc.pid)
     return Job(run, run_dir, proc, slot, gpu, time.time(), log)
 
@@ -307,11 +359,20 @@ def last_error(run_dir: Path) -> str:
 
 def _finish(job: Job) -> str:
     "Record how a worker ended: finished, or failed with its last error line."
-    job.log.close(); rc = job.proc.returncode
+    job.log.close()
+    rc = job.proc.returncode
     summary = read_json(job.run_dir/'summary.json')
     status = summary.get('status', 'finished') if rc == 0 and summary else 'failed'
-    _update_status(job.run_dir, status=status, returncode=rc, ended=time.time(), seconds=round(time.time() - job.started, 2),
-                   error=None if status in DONE_STATUSES else (last_error(job.run_dir) if rc else f"exit 0 but status {status}"))
+    _update_status(
+        job.run_dir,
+        status=status,
+        returncode=rc,
+        ended=time.time(),
+        seconds=round(time.time() - job.started, 2),
+        error=None
+        if status in DONE_STATUSES
+        else (last_error(job.run_dir) if rc else f"exit 0 but status {status}"),
+    )
     return status
 
 def _stop(job: Job, timeout: float = 10.):
@@ -332,36 +393,54 @@ def as_spec(spec) -> SweepSpec:
     if isinstance(spec, dict): return spec_from_dict(spec)
     return load_spec(spec)
 
-def run_sweep(spec: SweepSpec|dict|str|Path, out: str|Path, parallel: int|None = None, gpus: list[int]|str|None = None,
-              retries: int = 1, time_limit: float|None = None, poll: float = 0.2, verbose: bool = True) -> pd.DataFrame:
+def run_sweep(
+    spec: SweepSpec | dict | str | Path, out: str | Path, parallel: int | None = None,
+    gpus: list[int] | str | None = None, retries: int = 1, time_limit: float | None = None, poll: float = 0.2,
+    verbose: bool = True,
+) -> pd.DataFrame:
     "Run every run of `spec` under `out/<run name>/` in worker processes; returns `sweep_status(out)`."
     spec, out = as_spec(spec), Path(out)
     runs, slots = expand(spec), worker_slots(parallel, gpus)
-    out.mkdir(parents=True, exist_ok=True); save_json(asdict(spec), out/'sweep.json')
+    out.mkdir(parents=True, exist_ok=True)
+    save_json(asdict(spec), out/'sweep.json')
     todo = deque(r for r in runs if prepare_run(out/r['name'], r['config']))
     say = print if verbose else (lambda *a, **k: None)
-    say(f"sweep {out}: {len(runs)} runs, {len(runs) - len(todo)} already finished, {len(todo)} to run on "
-        f"{len(slots)} worker(s) ({', '.join('CPU' if g is None else f'GPU {g}' for g in slots)})", flush=True)
+    say(
+        f"sweep {out}: {len(runs)} runs, {len(runs) - len(todo)} already finished, {len(todo)} to run on "
+        f"{len(slots)} worker(s) ({', '.join('CPU' if g is None else f'GPU {g}' for g in slots)})",
+        flush=True,
+    )
     threads, tries, active, done, n_todo = max(1, (os.cpu_count() or 1) // len(slots)), {}, {}, 0, len(todo)
     deadline = time.time() + time_limit if time_limit else None
     try:
         while todo or active:
             if deadline and time.time() > deadline:    # time is up: stop as on Ctrl-C, but return the table
                 for job in active.values(): _stop(job)
-                say(f"sweep {out}: time limit of {time_limit} s reached; {len(active)} run(s) stopped, rerun to resume", flush=True)
+                say(
+                    f"sweep {out}: time limit of {time_limit} s reached; {len(active)} run(s) "
+                    f"stopped, rerun to resume",
+                    flush=True,
+                )
                 break
             for i, gpu in enumerate(slots):
                 if i not in active and todo:
-                    r = todo.popleft(); tries[r['name']] = tries.get(r['name'], 0) + 1
+                    r = todo.popleft()
+                    tries[r['name']] = tries.get(r['name'], 0) + 1
                     active[i] = _launch(r, out/r['name'], i, gpu, threads)
             for i, job in list(active.items()):
                 if job.proc.poll() is None: continue
-                del active[i]; status = _finish(job); name = job.run['name']
+                del active[i]
+                status = _finish(job)
+                name = job.run['name']
                 retry = status not in DONE_STATUSES and tries[name] <= retries
                 if retry: todo.append(job.run)
                 else: done += 1
-                say(f"[{done}/{n_todo}] {name}: {status} in {time.time() - job.started:.1f} s"
-                    + ('' if status in DONE_STATUSES else f" ({last_error(job.run_dir)})") + (' - retrying' if retry else ''), flush=True)
+                say(
+                    f"[{done}/{n_todo}] {name}: {status} in {time.time() - job.started:.1f} s"
+                    + ('' if status in DONE_STATUSES else f" ({last_error(job.run_dir)})")
+                    + (' - retrying' if retry else ''),
+                    flush=True,
+                )
             time.sleep(poll)
     except KeyboardInterrupt:
         for job in active.values(): _stop(job)
@@ -370,7 +449,11 @@ def run_sweep(spec: SweepSpec|dict|str|Path, out: str|Path, parallel: int|None =
     table = sweep_status(out)
     table = table[table.name.isin([r['name'] for r in runs])].reset_index(drop=True)
     if len(bad := table[~table.status.isin(DONE_STATUSES)]):
-        say(f"sweep {out}: {len(bad)} run(s) not finished: " + '; '.join(f"{n} ({s}: {e})" for n, s, e in zip(bad.name, bad.status, bad.error)), flush=True)
+        say(
+            f"sweep {out}: {len(bad)} run(s) not finished: "
+            + '; '.join(f"{n} ({s}: {e})" for n, s, e in zip(bad.name, bad.status, bad.error)),
+            flush=True,
+        )
     return table
 
 # %% ../nbs/11_sweep.ipynb #5de7fd31
@@ -380,24 +463,36 @@ def sweep_status(out: str|Path) -> pd.DataFrame:
     "One row per run directory of the sweep at `out`: status, attempts, exit code, GPU, seconds, last error."
     rows = []
     for d in run_dirs(out):
-        r = load_run(d); rec = r['record']
-        rows.append({'name': r['name'], 'status': r['status'], 'attempts': rec.get('attempts', 0), 'returncode': rec.get('returncode'),
-                     'gpu': rec.get('gpu'), 'seconds': rec.get('seconds'), 'error': None if r['status'] in DONE_STATUSES else rec.get('error')})
+        r = load_run(d)
+        rec = r['record']
+        rows.append(
+            {
+                'name': r['name'], 'status': r['status'], 'attempts': rec.get('attempts', 0),
+                'returncode': rec.get('returncode'), 'gpu': rec.get('gpu'), 'seconds': rec.get('seconds'),
+                'error': None if r['status'] in DONE_STATUSES else rec.get('error'),
+            }
+        )
     return pd.DataFrame(rows, columns=STATUS_COLUMNS)
 
 # %% ../nbs/11_sweep.ipynb #8c303970
-SETTING_COLUMNS = ['mode', 'optimizer', 'query_budget', 'lr', 'batch_size', 'model_size', 'dataset', 'seed', 'max_steps']
-RESULT_COLUMNS = ['steps', 'tokens', 'seconds', 'tokens_per_s', 'train_loss', 'val_loss', 'best_val_loss', 'val_ppl',
-                  'peak_memory_mb', 'mfu', 'forward_passes', 'params']
+SETTING_COLUMNS = [
+    'mode', 'optimizer', 'query_budget', 'lr', 'batch_size', 'model_size', 'dataset', 'seed', 'max_steps'
+]
+RESULT_COLUMNS = [
+    'steps', 'tokens', 'seconds', 'tokens_per_s', 'train_loss', 'val_loss', 'best_val_loss', 'val_ppl',
+    'peak_memory_mb', 'mfu', 'forward_passes', 'params',
+]
 
 def _from_metrics(df: pd.DataFrame|None) -> dict:
     "The summary numbers that `metrics.csv` alone determines."
     if df is None or not len(df): return {}
     col = lambda c: df[c].dropna() if c in df else pd.Series(dtype=float)
     loss, val = col('loss'), col('val_loss')
-    res = {'steps': col('step').max(), 'tokens': col('tokens').max(), 'seconds': col('seconds').max(),
-           'train_loss': loss.tail(10).mean(), 'val_loss': val.iloc[-1] if len(val) else None, 'best_val_loss': val.min(),
-           'forward_passes': col('forward_passes').max()}
+    res = {
+        'steps': col('step').max(), 'tokens': col('tokens').max(), 'seconds': col('seconds').max(),
+        'train_loss': loss.tail(10).mean(), 'val_loss': val.iloc[-1] if len(val) else None,
+        'best_val_loss': val.min(), 'forward_passes': col('forward_passes').max(),
+    }
     if res['tokens'] and res['seconds']: res['tokens_per_s'] = res['tokens'] / res['seconds']
     return {k: (None if v is None or pd.isna(v) else float(v)) for k, v in res.items()}
 
@@ -410,15 +505,22 @@ def result_row(run: dict) -> dict:
     fallback = _from_metrics(run['metrics'])
     for c in RESULT_COLUMNS: row[c] = s[c] if s.get(c) is not None else fallback.get(c)
     if row['val_loss'] is not None:
-        if s.get('best_val_loss') is None: row['best_val_loss'] = min(row['best_val_loss'] or np.inf, row['val_loss'])  # the CSV rounds
+        if s.get('best_val_loss') is None:
+            row['best_val_loss'] = min(row['best_val_loss'] or np.inf, row['val_loss'])  # the CSV rounds
         if row['val_ppl'] is None: row['val_ppl'] = float(np.exp(row['val_loss']))
-    return {**row, 'status': run['status'], 'error': run['record'].get('error') if run['status'] not in DONE_STATUSES else None}
+    return {
+        **row, 'status': run['status'],
+        'error': run['record'].get('error') if run['status'] not in DONE_STATUSES else None,
+    }
 
 def results_table(out: str|Path) -> pd.DataFrame:
     "One row per run of the sweep at `out`: settings, final/best validation loss, time, memory, tokens/s, forward passes, status."
     rows = [result_row(load_run(d)) for d in run_dirs(out)]
-    model_cols = list(dict.fromkeys(c for r in rows for c in r if c.startswith('model.')))   # the architecture overrides
-    return pd.DataFrame(rows, columns=['name', *SETTING_COLUMNS, *model_cols, *RESULT_COLUMNS, 'status', 'error'])
+    # the architecture overrides
+    model_cols = list(dict.fromkeys(c for r in rows for c in r if c.startswith('model.')))
+    return pd.DataFrame(
+        rows, columns=['name', *SETTING_COLUMNS, *model_cols, *RESULT_COLUMNS, 'status', 'error']
+    )
 
 # %% ../nbs/11_sweep.ipynb #b90ba00b
 def seed_stats(table: pd.DataFrame, metric: str = 'val_loss', by: list[str]|None = None) -> pd.DataFrame:
@@ -455,58 +557,98 @@ def compare_runs(table: pd.DataFrame, a: dict|str, b: dict|str, metric: str = 'v
     a, b = parse_setting(a), parse_setting(b)
     xa, xb = (_select(table, s)[metric].dropna().to_numpy(float) for s in (a, b))
     for s, x in ((a, xa), (b, xb)):
-        if len(x) < 2: raise ValueError(f"--compare {s}: {len(x)} finished run(s) with a {metric}; need >= 2 seeds")
+        if len(x) < 2:
+            raise ValueError(f"--compare {s}: {len(x)} finished run(s) with a {metric}; need >= 2 seeds")
     t = stats.ttest_ind(xa, xb, equal_var=False)
     return {'a': a, 'b': b, 'metric': metric, 'n_a': len(xa), 'n_b': len(xb), 'mean_a': xa.mean(),
             'mean_b': xb.mean(), 'std_a': xa.std(ddof=1), 'std_b': xb.std(ddof=1),
             'diff': xa.mean() - xb.mean(), 't': float(t.statistic), 'df': float(t.df), 'p': float(t.pvalue)}
 
 # %% ../nbs/11_sweep.ipynb #42eca4a7
-WANDB_METRICS = {'val_loss': 'eval/loss', 'val_ppl': 'eval/perplexity', 'train_loss': 'train/loss'}   # summary name -> W&B key
+# summary name -> W&B key
+WANDB_METRICS = {'val_loss': 'eval/loss', 'val_ppl': 'eval/perplexity', 'train_loss': 'train/loss'}
 
 def wandb_sweep_config(spec: SweepSpec|dict|str|Path, method: str = 'grid', metric: str = 'val_loss',
                        early_terminate: bool = True, mode: str|None = None, out: str = 'runs/wandb',
                        min_iter: int = 3, name: str|None = None) -> dict:
     "A W&B sweep configuration (the dict of a sweep YAML) for the runs of `spec` in one mode."
-    spec = as_spec(spec); check_choice('method', method, ('grid', 'random', 'bayes'))
+    spec = as_spec(spec)
+    check_choice('method', method, ('grid', 'random', 'bayes'))
     if mode is None and len(spec.modes) > 1:
-        raise ValueError(f"mode: the spec has modes {spec.modes} and a W&B sweep covers one; pass mode=one of them")
+        raise ValueError(
+            f"mode: the spec has modes {spec.modes} and a W&B sweep covers one; pass mode=one of them"
+        )
     mode = check_choice('mode', mode or spec.modes[0], spec.modes)
     lrs = spec.lrs_for(mode)
-    grid = {'mode': [mode], 'optimizer': spec.optimizers_for(mode), 'lr': lrs, 'batch_size': spec.batch_sizes,
-            'model_size': spec.model_sizes, 'seed': spec.seeds, **({'query_budget': spec.query_budgets} if uses_queries(mode) else {})}
+    grid = {
+        'mode': [mode], 'optimizer': spec.optimizers_for(mode), 'lr': lrs, 'batch_size': spec.batch_sizes,
+        'model_size': spec.model_sizes, 'seed': spec.seeds,
+        **({'query_budget': spec.query_budgets} if uses_queries(mode) else {}),
+    }
     loggers = [n.strip() for n in str(spec.fixed.get('loggers', 'csv')).split(',') if n.strip()]
-    fixed = {'progress': False, **spec.fixed, 'loggers': ','.join(dict.fromkeys([*loggers, 'wandb'])), 'dataset': spec.dataset,
-             **{k: getattr(spec, k) for k in ('max_samples', 'max_steps', 'epochs') if getattr(spec, k) is not None}}
+    fixed = {
+        'progress': False,
+        **spec.fixed,
+        'loggers': ','.join(dict.fromkeys([*loggers, 'wandb'])),
+        'dataset': spec.dataset,
+        **{
+            k: getattr(spec, k)
+            for k in ('max_samples', 'max_steps', 'epochs')
+            if getattr(spec, k) is not None
+        },
+    }
     if varied := [k for k, v in spec.model.items() if len(v) > 1]:
-        raise ValueError(f"model: a W&B sweep here takes no model grid (it varies {', '.join(varied)}); run it with zer0llm sweep")
+        raise ValueError(
+            f"model: a W&B sweep here takes no model grid (it varies {', '.join(varied)}); run it "
+            f"with zer0llm sweep"
+        )
     if spec.model: fixed['model'] = {k: v[0] for k, v in spec.model.items()}
     check_train_fields([*grid, *fixed], 'wandb_sweep_config')
     params = {k: {'values': v} if len(v) > 1 else {'value': v[0]} for k, v in grid.items()}
-    if method != 'grid' and len(lrs) > 1: params['lr'] = {'distribution': 'log_uniform_values', 'min': min(lrs), 'max': max(lrs)}
+    if method != 'grid' and len(lrs) > 1:
+        params['lr'] = {'distribution': 'log_uniform_values', 'min': min(lrs), 'max': max(lrs)}
     params.update({k: {'value': v} for k, v in fixed.items()})
     goal = 'maximize' if any(w in metric for w in ('acc', 'mfu', 'tokens_per_s')) else 'minimize'
     metric = WANDB_METRICS.get(metric, metric)          # the key the W&B logger writes, which the agent reads
-    cfg = {'program': 'zer0llm', 'name': name or f"zer0llm-{mode}-{method}", 'method': method,
-           'metric': {'name': metric, 'goal': goal}, 'parameters': params,
-           'command': ['${env}', 'sh', '-c', 'exec zer0llm train --config "$0" --out "$1/$WANDB_RUN_ID"', '${args_json_file}', out]}
+    cfg = {
+        'program': 'zer0llm',
+        'name': name or f"zer0llm-{mode}-{method}",
+        'method': method,
+        'metric': {'name': metric, 'goal': goal},
+        'parameters': params,
+        'command': [
+            '${env}', 'sh', '-c', 'exec zer0llm train --config "$0" --out "$1/$WANDB_RUN_ID"',
+            '${args_json_file}', out,
+        ],
+    }
     if early_terminate: cfg['early_terminate'] = {'type': 'hyperband', 'min_iter': min_iter, 'eta': 3}
     return cfg
 
 # %% ../nbs/11_sweep.ipynb #bb2df6c3
 def add_sweep_args(p: argparse.ArgumentParser):
     "The flags of `zer0llm sweep`."
-    for flags, help in ((('--modes', '--mode'), 'FO,ZO,...'), (('--query-budgets', '--query-budget'), 'ZO queries per step, e.g. 1,2,4,8'),
-                        (('--batch-sizes', '--batch-size'), 'e.g. 16,32'), (('--lrs', '--lr'), 'e.g. 1e-3,3e-4'),
-                        (('--optimizers', '--optimizer'), 'default: adamw for FO, zo-sgd for ZO'),
-                        (('--model-sizes', '--model-size'), 'presets, e.g. tiny,20M'), (('--seeds', '--seed'), 'e.g. 0,1,2'),
-                        (('--attentions', '--attention'), 'model.attention grid, e.g. mha,gqa,mqa,mla,nsa'),
-                        (('--positions', '--position'), 'model.position grid, e.g. rope,alibi,none')):
+    for flags, help in (
+        (('--modes', '--mode'), 'FO,ZO,...'),
+        (('--query-budgets', '--query-budget'), 'ZO queries per step, e.g. 1,2,4,8'),
+        (('--batch-sizes', '--batch-size'), 'e.g. 16,32'), (('--lrs', '--lr'), 'e.g. 1e-3,3e-4'),
+        (('--optimizers', '--optimizer'), 'default: adamw for FO, zo-sgd for ZO'),
+        (('--model-sizes', '--model-size'), 'presets, e.g. tiny,20M'), (('--seeds', '--seed'), 'e.g. 0,1,2'),
+        (('--attentions', '--attention'), 'model.attention grid, e.g. mha,gqa,mqa,mla,nsa'),
+        (('--positions', '--position'), 'model.position grid, e.g. rope,alibi,none'),
+    ):
         p.add_argument(*flags, dest=flags[0][2:].replace('-', '_'), default=None, help=help)
-    p.add_argument('--model', action='append', default=[], metavar='FIELD=V1,V2', help='a model (ModelConfig) field grid (repeatable)')
-    p.add_argument('--dataset', default=None); p.add_argument('--max-samples', type=int, default=None)
-    p.add_argument('--max-steps', type=int, default=None); p.add_argument('--epochs', type=int, default=None)
-    p.add_argument('--set', action='append', default=[], metavar='FIELD=VALUE', help='a fixed TrainConfig field (repeatable)')
+    p.add_argument(
+        '--model', action='append', default=[], metavar='FIELD=V1,V2',
+        help='a model (ModelConfig) field grid (repeatable)',
+    )
+    p.add_argument('--dataset', default=None)
+    p.add_argument('--max-samples', type=int, default=None)
+    p.add_argument('--max-steps', type=int, default=None)
+    p.add_argument('--epochs', type=int, default=None)
+    p.add_argument(
+        '--set', action='append', default=[], metavar='FIELD=VALUE',
+        help='a fixed TrainConfig field (repeatable)',
+    )
     p.add_argument('--config', type=Path, help='YAML or JSON sweep file; flags override it')
     p.add_argument('--out', type=Path, required=True, help='sweep directory (one subdirectory per run)')
     p.add_argument('--parallel', type=int, default=None, help='concurrent runs (default: one per GPU, or 1)')
@@ -514,25 +656,41 @@ def add_sweep_args(p: argparse.ArgumentParser):
     p.add_argument('--retries', type=int, default=1, help='retries of a failed run within this call')
     p.add_argument('--dry-run', action='store_true', help='list the runs and exit')
     p.add_argument('--status', action='store_true', help='show the status of the sweep in --out and exit')
-    p.add_argument('--compare', nargs=2, metavar=('A', 'B'),
-                   help="with --status: Welch's t-test between two settings, e.g. query_budget=1 query_budget=4")
+    p.add_argument(
+        '--compare', nargs=2, metavar=('A', 'B'),
+        help="with --status: Welch's t-test between two settings, e.g. query_budget=1 query_budget=4",
+    )
     p.add_argument('--metric', default='val_loss', help='the column --status aggregates and --compare tests')
-    p.add_argument('--wandb', choices=('grid', 'random', 'bayes'), help='write <out>/wandb_sweep.yaml for `wandb sweep` and exit')
+    p.add_argument(
+        '--wandb', choices=('grid', 'random', 'bayes'),
+        help='write <out>/wandb_sweep.yaml for `wandb sweep` and exit',
+    )
     return p
 
 def spec_from_args(args) -> SweepSpec:
     "A `SweepSpec` from a sweep file (if any) overridden by the flags that were set."
     import yaml
     d = {**load_spec(args.config).__dict__} if args.config else {}
-    d.update({k: v for k in SPEC_FIELDS if k not in ('fixed', 'model') and (v := getattr(args, k, None)) is not None})
-    model = {**d.get('model', {}), **{MODEL_LISTS[k]: v for k in MODEL_LISTS if (v := getattr(args, k, None)) is not None}}
+    d.update(
+        {
+            k: v
+            for k in SPEC_FIELDS
+            if k not in ('fixed', 'model') and (v := getattr(args, k, None)) is not None
+        }
+    )
+    model = {
+        **d.get('model', {}),
+        **{MODEL_LISTS[k]: v for k in MODEL_LISTS if (v := getattr(args, k, None)) is not None},
+    }
     for kv in args.model:
         if '=' not in kv: raise ValueError(f"--model {kv}: expected FIELD=V1,V2")
-        k, v = kv.split('=', 1); model[k.strip().replace('-', '_')] = v
+        k, v = kv.split('=', 1)
+        model[k.strip().replace('-', '_')] = v
     if model: d['model'] = model
     for kv in args.set:
         if '=' not in kv: raise ValueError(f"--set {kv}: expected FIELD=VALUE")
-        k, v = kv.split('=', 1); d.setdefault('fixed', {})[k.strip().replace('-', '_')] = yaml.safe_load(v)
+        k, v = kv.split('=', 1)
+        d.setdefault('fixed', {})[k.strip().replace('-', '_')] = yaml.safe_load(v)
     return spec_from_dict(d)
 
 def sweep_command(args) -> pd.DataFrame|None:
@@ -552,9 +710,21 @@ def sweep_command(args) -> pd.DataFrame|None:
         for r in expand(spec): print(r['name'])
         return None
     if args.wandb:
-        import yaml; path = Path(args.out)/'wandb_sweep.yaml'; path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(wandb_sweep_config(spec, args.wandb, mode=spec.modes[0] if len(spec.modes) == 1 else None), sort_keys=False))
-        print(f"wrote {path}; start it with: wandb sweep {path}"); return None
+        import yaml
+        path = Path(args.out)/'wandb_sweep.yaml'
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            yaml.safe_dump(
+                wandb_sweep_config(spec, args.wandb, mode=spec.modes[0] if len(spec.modes) == 1 else None),
+                sort_keys=False,
+            )
+        )
+        print(f"wrote {path}; start it with: wandb sweep {path}")
+        return None
     table = run_sweep(spec, args.out, args.parallel, args.gpus, args.retries)
-    print(results_table(args.out)[['name', 'status', 'val_loss', 'best_val_loss', 'seconds', 'tokens_per_s']].to_string(index=False))
+    print(
+        results_table(args.out)[
+            ['name', 'status', 'val_loss', 'best_val_loss', 'seconds', 'tokens_per_s']
+        ].to_string(index=False)
+    )
     return table

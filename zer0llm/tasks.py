@@ -24,7 +24,8 @@ def model_logits(model: nn.Module, input_ids: torch.Tensor) -> torch.Tensor:
 
 def model_lm_loss(model: nn.Module, input_ids: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     "Mean next-token loss; a zer0llm `Transformer` (bare or in peft) computes it itself: chunked, without autograd."
-    if isinstance(unwrap(model, parallel=False, lora=True), Transformer): return model(input_ids, targets=targets)
+    if isinstance(unwrap(model, parallel=False, lora=True), Transformer):
+        return model(input_ids, targets=targets)
     return lm_loss(model_logits(model, input_ids), targets)
 
 def is_lora(model: nn.Module) -> bool:
@@ -51,7 +52,8 @@ def aux_loss(model: nn.Module):
 
 def batch_tokens(batch) -> int:
     "Tokens a batch trains on: every position of (x, y) blocks, the non-padding ones of padded examples."
-    if isinstance(batch, dict): return int(sum(v.sum() for k, v in batch.items() if k.endswith('attention_mask')))
+    if isinstance(batch, dict):
+        return int(sum(v.sum() for k, v in batch.items() if k.endswith('attention_mask')))
     return batch[0].numel()
 
 # %% ../nbs/06b_tasks.ipynb #94030e8f
@@ -70,7 +72,8 @@ class SFTTask:
     "Next-token loss on the labelled (response) tokens of padded examples, plus the auxiliary loss."
     stat_names = ('lm_loss', 'aux_loss')
     def loss(self, model, batch):
-        targets = F.pad(batch['labels'][:, 1:], (0, 1), value=-100)   # position t predicts label t+1; the last predicts nothing
+        # position t predicts label t+1; the last predicts nothing
+        targets = F.pad(batch['labels'][:, 1:], (0, 1), value=-100)
         return _with_aux(model, model_lm_loss(model, batch['input_ids'], targets))
 
 # %% ../nbs/06b_tasks.ipynb #cc7a9c06
@@ -123,14 +126,27 @@ LM_HEADS = ('output', 'lm_head')
 def lora_targets(model: nn.Module) -> list[str]:
     "Names of the model's Linear layers (last name component; GPT-2's Conv1D too), except the output head: LoRA's default targets."
     linear = lambda m: isinstance(m, nn.Linear) or type(m).__name__ == 'Conv1D'
-    return sorted({n.rsplit('.', 1)[-1] for n, m in model.named_modules() if linear(m) and n.rsplit('.', 1)[-1] not in LM_HEADS})
+    return sorted(
+        {
+            n.rsplit('.', 1)[-1]
+            for n, m in model.named_modules()
+            if linear(m) and n.rsplit('.', 1)[-1] not in LM_HEADS
+        }
+    )
 
-def add_lora(model: nn.Module, r: int = 8, alpha: float = 16, dropout: float = 0.0, targets=None) -> nn.Module:
+def add_lora(
+    model: nn.Module, r: int = 8, alpha: float = 16, dropout: float = 0.0, targets=None
+) -> nn.Module:
     "`model` wrapped by peft with LoRA adapters on `targets` (default: `lora_targets`); only the adapters train."
     try: from peft import LoraConfig, get_peft_model
-    except ImportError: raise ImportError("LoRA (task lora, scope lora) needs peft: pip install peft") from None
+    except ImportError:
+        raise ImportError("LoRA (task lora, scope lora) needs peft: pip install peft") from None
     targets = list(targets) if targets else lora_targets(model)
     names = {n.rsplit('.', 1)[-1] for n, _ in model.named_modules()}
     if bad := [t for t in targets if t not in names]:
-        raise ValueError(f"lora_targets: no module named {', '.join(bad)}; Linear layers: {', '.join(lora_targets(model))}")
-    return get_peft_model(model, LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets))
+        raise ValueError(
+            f"lora_targets: no module named {', '.join(bad)}; Linear layers: {', '.join(lora_targets(model))}"
+        )
+    return get_peft_model(
+        model, LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets)
+    )

@@ -25,31 +25,42 @@ CHAT_TOKENS = ['<|im_start|>', '<|im_end|>']
 def train_tokenizer(texts, vocab_size: int = 4096, min_frequency: int = 2) -> PreTrainedTokenizerFast:
     "Train a byte-level BPE on the strings in `texts`; return it as a `transformers` fast tokenizer."
     specials = list(SPECIAL_TOKENS.values()) + CHAT_TOKENS
-    if vocab_size < 256 + len(specials): raise ValueError(f"vocab_size={vocab_size}: a byte-level BPE needs at least {256 + len(specials)}")
+    if vocab_size < 256 + len(specials):
+        raise ValueError(f"vocab_size={vocab_size}: a byte-level BPE needs at least {256 + len(specials)}")
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=specials,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     tok.train_from_iterator(texts, trainer=trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, additional_special_tokens=CHAT_TOKENS,
-                                   chat_template=CHAT_TEMPLATE, clean_up_tokenization_spaces=False, **SPECIAL_TOKENS)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, additional_special_tokens=CHAT_TOKENS, chat_template=CHAT_TEMPLATE,
+        clean_up_tokenization_spaces=False, **SPECIAL_TOKENS,
+    )
 
 # %% ../nbs/02_tokenizer.ipynb #598055ef
 def load_tokenizer(name_or_path: str|Path, local_files_only: bool = False) -> PreTrainedTokenizerBase:
     "Load a `transformers` tokenizer from a directory or a hub name, with a clear error when neither works."
     s = str(name_or_path)
-    if (isinstance(name_or_path, Path) or s.startswith(('/', '.', '~'))) and not Path(s).expanduser().is_dir():
-        raise ValueError(f"tokenizer '{s}': no such directory (give a directory saved by save_pretrained, or a hub name)")
+    if (isinstance(name_or_path, Path) or s.startswith(('/', '.', '~'))) and not Path(
+        s
+    ).expanduser().is_dir():
+        raise ValueError(
+            f"tokenizer '{s}': no such directory (give a directory saved by save_pretrained, or a hub name)"
+        )
     try: tok = AutoTokenizer.from_pretrained(s, local_files_only=local_files_only)
     except (OSError, ValueError) as e:
-        raise ValueError(f"tokenizer '{name_or_path}': not a tokenizer directory, and it could not be loaded from "
-                         f"the hub ({type(e).__name__}). Give a path saved by save_pretrained or a hub name.") from None
+        raise ValueError(
+            f"tokenizer '{name_or_path}': not a tokenizer directory, and it could not be loaded from "
+            f"the hub ({type(e).__name__}). Give a path saved by save_pretrained or a hub name."
+        ) from None
     if tok.eos_token is None: tok.eos_token = tok.pad_token or tok.convert_ids_to_tokens(len(tok) - 1)
     if tok.pad_token is None: tok.pad_token = tok.eos_token
     return tok
 
-def trained_tokenizer(dataset: str|Path = 'embedded', vocab_size: int = 4096, max_samples: int|None = None, **read_kw):
+def trained_tokenizer(
+    dataset: str | Path = 'embedded', vocab_size: int = 4096, max_samples: int | None = None, **read_kw
+):
     "A BPE trained on `dataset` (a registered name or local files), cached on disk: trained once, loaded afterwards."
     key = hash_of(source_fingerprint(dataset), vocab_size, max_samples, read_kw)
     path = cache_dir('tokenizers')/f"{source_spec(dataset).name}-bpe{vocab_size}-{key}"
@@ -74,10 +85,14 @@ def prepare(name_or_path: str|Path = 'embedded', tokenizer='bpe:4096', block_siz
     if kind != 'text':   # a BPE for chat records is trained on the embedded corpus, as `train` does
         if isinstance(tokenizer, (str, Path)): tokenizer = get_tokenizer(tokenizer, 'embedded')
         return get_example_cache(name_or_path, tokenizer, kind, max_samples, force, val_every, **read_kw)
-    if isinstance(tokenizer, (str, Path)): tokenizer = get_tokenizer(tokenizer, name_or_path, max_samples, **read_kw)
+    if isinstance(tokenizer, (str, Path)):
+        tokenizer = get_tokenizer(tokenizer, name_or_path, max_samples, **read_kw)
     tc = get_token_cache(name_or_path, tokenizer, max_samples, force, num_proc, val_every, **read_kw)
     if len(tc.train) < block_size + 2:
-        raise ValueError(f"block_size={block_size} is larger than the data ({len(tc.train)} train tokens in {tc.path})")
+        raise ValueError(
+            f"block_size={block_size} is larger than the data ({len(tc.train)} train tokens in {tc.path})"
+        )
     if tc.meta.get('block_size') != block_size:
-        tc.meta['block_size'] = block_size; save_json(tc.meta, tc.path/'meta.json')
+        tc.meta['block_size'] = block_size
+        save_json(tc.meta, tc.path/'meta.json')
     return tc

@@ -18,18 +18,19 @@ from .tokenizer import trained_tokenizer, load_tokenizer
 from .config import ModelConfig, PRESETS
 from .model import Transformer, num_params, training_memory
 from .optim import make_scheduler, FO_OPTIMIZERS, SCHEDULES
-from .zo import (make_optimizer, is_zo, select_params, InstructSchedule, OPTIMIZERS, ZO_OPTIMIZERS, SCOPES,
-                        DIRECTIONS, SIGN_RULES, CONSERVATIVE_RULES)
+from .zo import (make_optimizer, is_zo, select_params, InstructSchedule, OPTIMIZERS, ZO_OPTIMIZERS,
+    SCOPES, DIRECTIONS, SIGN_RULES, CONSERVATIVE_RULES)
 import zer0llm.zo_methods   # registers hizoo, sparse-mezo, zo-sgd-block and mezo-svrg as --optimizer names
 from .hf import is_hf_dir, load_hf
-from .tasks import PretrainTask, SFTTask, DPOTask, reference_model, add_lora, merge_lora, is_lora, unwrap
+from .tasks import (
+    PretrainTask, SFTTask, DPOTask, reference_model, add_lora, merge_lora, is_lora, unwrap)
 from .learner import (Learner, Recorder, CSVLogger, ProgressCallback, SampleLogger, plot_losses,
                              planned_steps, sample_text, LOG_FORMATS)
 from .checkpoint import (load_model, is_checkpoint, CheckpointCallback, resolve_resume,
                                 check_resume_configs, save_checkpoint, verify_checkpoint, resume)
 from .metrics import EfficiencyMeter, make_loggers
-from .distributed import (DistEnv, dist_env, init_distributed, cleanup_distributed, wrap_ddp, zo_data_parallel,
-                                 sync_params, launch, fsdp_wrap)
+from .distributed import (DistEnv, dist_env, init_distributed, cleanup_distributed, wrap_ddp,
+    zo_data_parallel, sync_params, launch, fsdp_wrap)
 import torch.distributed as dist
 
 # %% auto #0
@@ -54,8 +55,10 @@ FIELD_CHOICES = {'task': TASKS, 'model_size': tuple(PRESETS), 'mode': MODES, 'op
                  'parallel': PARALLEL, 'sign_rule': SIGN_RULES, 'cons_rule': CONSERVATIVE_RULES,
                  'log_format': LOG_FORMATS, 'on_error': ('raise', 'skip')}
 
-NOT_OVERRIDES = {'name': 'model_size names the preset',
-                 'vocab_size': "the tokenizer's size decides it (vocab_size sets the trained BPE's; or give tokenizer)"}
+NOT_OVERRIDES = {
+    'name': 'model_size names the preset',
+    'vocab_size': "the tokenizer's size decides it (vocab_size sets the trained BPE's; or give tokenizer)",
+}
 
 def check_model_overrides(model, model_size: str, init_from=None) -> dict:
     "`model` as a dict of ModelConfig overrides, checked: keys by name, values by building the ModelConfig."
@@ -64,28 +67,33 @@ def check_model_overrides(model, model_size: str, init_from=None) -> dict:
     if bad := sorted(set(model) & set(NOT_OVERRIDES)):
         raise ValueError(f"model: {bad[0]} is not set here: {NOT_OVERRIDES[bad[0]]}")
     if model and init_from:
-        raise ValueError(f"model: init_from brings its checkpoint's architecture; drop the overrides {sorted(model)}")
+        raise ValueError(
+            f"model: init_from brings its checkpoint's architecture; drop the overrides {sorted(model)}"
+        )
     if not init_from:
         try: ModelConfig.from_name(model_size, **model)
         except (ValueError, TypeError) as e: raise ValueError(f"model: {e}") from None
     return model
 
 # the accepted range of every numeric TrainConfig field, (low, high, low included): one rule for Python, YAML,
-# the CLI, sweeps and widgets, checked in TrainConfig.__post_init__ (None, where a field allows it, is not checked)
-FIELD_RANGES = {'max_samples': (1, None, True), 'vocab_size': (1, None, True), 'block_size': (1, None, True),
-                'batch_size': (1, None, True), 'grad_accum': (1, None, True), 'max_steps': (1, None, True),
-                'epochs': (0, None, False), 'max_tokens': (0, None, False), 'lr': (0, None, False),
-                'weight_decay': (0, None, True), 'warmup_steps': (0, None, True), 'min_lr_ratio': (0, 1, True),
-                'grad_clip': (0, None, True), 'query_budget': (1, None, True), 'zo_eps': (0, None, False),
-                'bp_interval': (0, None, True), 'target_cos': (0, 1, False), 'subset_last_k': (1, None, True),
-                'lora_r': (1, None, True), 'lora_alpha': (0, None, False), 'lora_dropout': (0, 1, True),
-                'dpo_beta': (0, None, False), 'eval_every': (0, None, True), 'eval_batches': (1, None, True),
-                'sample_tokens': (0, None, True), 'max_bad_steps': (1, None, True), 'save_every': (0, None, True),
-                'keep_checkpoints': (1, None, True), 'seed': (0, 2**32 - 1, True),
-                'noise_scale': (0, None, True), 'blend_ratio': (0, 1, True), 'instruct_target_end': (0, 1, False),
-                'instruct_target_step': (0, None, True), 'instruct_noise_end': (0, None, True),
-                'instruct_noise_step': (0, None, True), 'instruct_loss_threshold': (0, None, False),
-                'instruct_loss_step': (0, None, False), 'instruct_window': (1, None, True)}
+# the CLI, sweeps and widgets, checked in TrainConfig.__post_init__ (None, where a field allows it, is not
+# checked)
+FIELD_RANGES = {
+    'max_samples': (1, None, True), 'vocab_size': (1, None, True), 'block_size': (1, None, True),
+    'batch_size': (1, None, True), 'grad_accum': (1, None, True), 'max_steps': (1, None, True),
+    'epochs': (0, None, False), 'max_tokens': (0, None, False), 'lr': (0, None, False),
+    'weight_decay': (0, None, True), 'warmup_steps': (0, None, True), 'min_lr_ratio': (0, 1, True),
+    'grad_clip': (0, None, True), 'query_budget': (1, None, True), 'zo_eps': (0, None, False),
+    'bp_interval': (0, None, True), 'target_cos': (0, 1, False), 'subset_last_k': (1, None, True),
+    'lora_r': (1, None, True), 'lora_alpha': (0, None, False), 'lora_dropout': (0, 1, True),
+    'dpo_beta': (0, None, False), 'eval_every': (0, None, True), 'eval_batches': (1, None, True),
+    'sample_tokens': (0, None, True), 'max_bad_steps': (1, None, True), 'save_every': (0, None, True),
+    'keep_checkpoints': (1, None, True), 'seed': (0, 2**32 - 1, True), 'noise_scale': (0, None, True),
+    'blend_ratio': (0, 1, True), 'instruct_target_end': (0, 1, False),
+    'instruct_target_step': (0, None, True), 'instruct_noise_end': (0, None, True),
+    'instruct_noise_step': (0, None, True), 'instruct_loss_threshold': (0, None, False),
+    'instruct_loss_step': (0, None, False), 'instruct_window': (1, None, True),
+}
 
 def check_range(name: str, value, low, high, low_included: bool = True) -> None:
     "Raise a `ValueError` naming `name` unless `low <= value <= high` (`low < value` when not `low_included`)."
@@ -93,7 +101,9 @@ def check_range(name: str, value, low, high, low_included: bool = True) -> None:
     ok = (value >= low if low_included else value > low) and (high is None or value <= high)
     if ok and not (isinstance(value, float) and math.isnan(value)): return
     lo = f"at least {low}" if low_included else 'positive' if low == 0 else f"greater than {low}"
-    raise ValueError(f"{name}: must be {lo}" + (f" and at most {high}" if high is not None else '') + f", got {value}")
+    raise ValueError(
+        f"{name}: must be {lo}" + (f" and at most {high}" if high is not None else '') + f", got {value}"
+    )
 
 def uses_queries(mode: str) -> bool:
     "Whether runs of `mode` step a ZO optimizer with queries, so `query_budget` applies: ZO and Instruct."
@@ -104,7 +114,8 @@ class TrainConfig:
     "Everything a training run needs; the defaults pretrain `micro` on the embedded corpus."
     task: str = 'pretrain'
     model_size: str = 'micro'
-    model: dict = field(default_factory=dict)   # ModelConfig fields that override the preset's: {'attention': 'mla', ...}
+    # ModelConfig fields that override the preset's: {'attention': 'mla', ...}
+    model: dict = field(default_factory=dict)
     init_from: str|None = None      # a checkpoint (or run) directory to start from, instead of a fresh model
     dataset: str = 'embedded'
     max_samples: int|None = None
@@ -130,12 +141,17 @@ class TrainConfig:
     direction: str = 'gaussian'     # ZO: gaussian | rademacher | sphere
     two_sided: bool = True          # ZO: (L+ - L-)/2eps, else (L+ - L)/eps
     bp_interval: int = 0            # Instruct: one backward every bp_interval steps
-    target_cos: float = 0.9         # Instruct: cosine of the directions with the gradient (origin: instruct_cosine_target)
-    noise_scale: float = 1.0        # Instruct: size of the noise around the guide (origin: instruct_noise_scale)
-    blend_ratio: float = 0.0        # Instruct: on BP steps the update follows (1-r)·ZO estimate + r·BP gradient
+    # Instruct: cosine of the directions with the gradient (origin: instruct_cosine_target)
+    target_cos: float = 0.9
+    # Instruct: size of the noise around the guide (origin: instruct_noise_scale)
+    noise_scale: float = 1.0
+    # Instruct: on BP steps the update follows (1-r)·ZO estimate + r·BP gradient
+    blend_ratio: float = 0.0
     reuse_guide: bool = True        # Instruct: between BP steps lean on the last gradient (origin: plain ZO)
-    bp_split: bool = False          # Instruct: the backward passes draw their own batches (origin: a BP dataset)
-    instruct_schedule: bool = False # Instruct: the origin's schedule: as the loss falls, the target up, the noise down
+    # Instruct: the backward passes draw their own batches (origin: a BP dataset)
+    bp_split: bool = False
+    # Instruct: the origin's schedule: as the loss falls, the target up, the noise down
+    instruct_schedule: bool = False
     instruct_target_end: float = 0.95
     instruct_target_step: float = 0.1
     instruct_noise_end: float = 0.5
@@ -161,10 +177,13 @@ class TrainConfig:
     max_bad_steps: int = 5          # stop after this many non-finite losses in a row
     save_every: int = 0             # write checkpoints/step_N every N steps (0: only `last` and `best`)
     keep_checkpoints: int = 2       # step checkpoints kept (the newest)
-    resume: str|None = None         # 'auto' (the newest checkpoint under out, if any) or a checkpoint directory
+    # 'auto' (the newest checkpoint under out, if any) or a checkpoint directory
+    resume: str | None = None
     overwrite: bool = False         # a fresh run into an `out` that holds a run: delete that run first
-    loggers: str = 'csv'            # besides metrics.csv (always): tensorboard, wandb, or a register_logger name
-    log_format: str = 'zer0llm'     # metrics.csv columns: zer0llm's, or 'origin' (the reproduction scripts' first)
+    # besides metrics.csv (always): tensorboard, wandb, or a register_logger name
+    loggers: str = 'csv'
+    # metrics.csv columns: zer0llm's, or 'origin' (the reproduction scripts' first)
+    log_format: str = 'zer0llm'
     wandb_project: str = 'zer0llm'
     seed: int = 1337
     device: str = 'auto'
@@ -172,11 +191,15 @@ class TrainConfig:
     out: str = 'runs/default'
     progress: bool = True
     # the data's shape and files (nbs/01_data): columns, held-out files, spec files, bad lines
-    text_field: str|None = None     # the text column (default: the spec's); 'prompt,response' joins several by newlines
+    # the text column (default: the spec's); 'prompt,response' joins several by newlines
+    text_field: str | None = None
     text_template: str|None = None  # or a template that joins columns: '{prompt}\n{response}'
-    validation_file: str|None = None  # held-out data of the training data's shape; replaces the every-20th split
-    test_file: str|None = None      # test data, scored once after training: test_loss in summary.json (zer0llm train)
-    dataset_spec: str|None = None   # a YAML/JSON file of DatasetSpecs, registered before `dataset` is looked up
+    # held-out data of the training data's shape; replaces the every-20th split
+    validation_file: str | None = None
+    # test data, scored once after training: test_loss in summary.json (zer0llm train)
+    test_file: str | None = None
+    # a YAML/JSON file of DatasetSpecs, registered before `dataset` is looked up
+    dataset_spec: str | None = None
     on_error: str = 'raise'         # a malformed JSON line: 'raise', or 'skip' it (counted in a warning)
 
     def __post_init__(self):
@@ -187,12 +210,21 @@ class TrainConfig:
         if self.mode == 'FO' and self.optimizer in ZO_OPTIMIZERS:   # a ZO optimizer name says the mode
             self.mode = 'Instruct' if self.bp_interval else 'ZO'
         if self.mode == 'Instruct' and self.bp_interval < 1:
-            raise ValueError("bp_interval: mode Instruct needs bp_interval >= 1 (one backward every bp_interval steps)")
+            raise ValueError(
+                "bp_interval: mode Instruct needs bp_interval >= 1 (one backward every bp_interval steps)"
+            )
         if self.mode != 'Instruct' and self.bp_interval:
-            raise ValueError(f"bp_interval: BP guidance is mode Instruct; mode {self.mode} needs bp_interval=0")
-        if self.parallel == 'fsdp' and (self.mode != 'FO' or 'lora' in (self.task, self.scope) or self.precision == 'fp16'):
-            raise ValueError(f"parallel: fsdp shards first-order training of the full model in fp32/bf16; mode={self.mode}, "
-                             f"task={self.task}, scope={self.scope}, precision={self.precision} need parallel='ddp'")
+            raise ValueError(
+                f"bp_interval: BP guidance is mode Instruct; mode {self.mode} needs bp_interval=0"
+            )
+        if self.parallel == 'fsdp' and (
+            self.mode != 'FO' or 'lora' in (self.task, self.scope) or self.precision == 'fp16'
+        ):
+            raise ValueError(
+                f"parallel: fsdp shards first-order training of the full model in fp32/bf16; "
+                f"mode={self.mode}, "
+                f"task={self.task}, scope={self.scope}, precision={self.precision} need parallel='ddp'"
+            )
         self.model = check_model_overrides(self.model, self.model_size, self.init_from)
 
     @classmethod
@@ -223,7 +255,8 @@ def dataset_kind(cfg: TrainConfig) -> str:
     if spec.path == 'embedded' or not is_local_source(ds): return spec.kind
     if cfg.task in ('sft', 'dpo'): return cfg.task
     if cfg.text_field or cfg.text_template: return 'text'   # columns named as text: pretraining on them
-    rec = next(iter(iter_records(ds, 1, **read_options(cfg, text=False))), {})   # lora and pretrain: look at the first record
+    # lora and pretrain: look at the first record
+    rec = next(iter(iter_records(ds, 1, **read_options(cfg, text=False))), {})
     return 'sft' if {'messages', 'conversations', 'prompt'} & set(rec) else 'text'
 
 def build_tokenizer(cfg: TrainConfig):
@@ -248,7 +281,8 @@ def load_start_model(path: str|Path, device='cpu'):
     "The model of a zer0llm checkpoint, or of a transformers directory (converted where it can be, see `load_hf`)."
     path = Path(path)
     if not is_hf_dir(path): return load_model(path, device)
-    if is_checkpoint(path) and verify_checkpoint(path).get('lora'):   # a checkpoint of a run on a kept transformers model
+    # a checkpoint of a run on a kept transformers model
+    if is_checkpoint(path) and verify_checkpoint(path).get('lora'):
         raise ValueError(f"checkpoint {path}: holds a LoRA run's adapter-wrapped model (for resuming); "
                          f"load its merged export {path.parent/'merged'} instead")
     return load_hf(path).to(device)
@@ -258,7 +292,10 @@ def start_tokenizer(cfg: TrainConfig, ck: Path):
     if cfg.tokenizer: return load_tokenizer(cfg.tokenizer)
     if (ck/'tokenizer').is_dir(): return load_tokenizer(ck/'tokenizer')
     if (ck/'tokenizer_config.json').is_file(): return load_tokenizer(ck)
-    raise ValueError(f"init_from: {ck} has no tokenizer (no tokenizer/ directory or tokenizer_config.json); pass --tokenizer")
+    raise ValueError(
+        f"init_from: {ck} has no tokenizer (no tokenizer/ directory or tokenizer_config.json); pass "
+        f"--tokenizer"
+    )
 
 def start_model(cfg: TrainConfig, device=None):
     "(model, tokenizer): from `cfg.init_from` (a checkpoint, run or transformers directory), else fresh."
@@ -271,8 +308,11 @@ def start_model(cfg: TrainConfig, device=None):
     model, tok = load_start_model(ck), start_tokenizer(cfg, ck)
     model.name_or_path = str(ck.resolve())      # what LoRA adapters record as their base_model_name_or_path
     if len(tok) > model.cfg.vocab_size:
-        raise ValueError(f"tokenizer: {len(tok)} tokens do not fit the vocab_size={model.cfg.vocab_size} of checkpoint {ck}; "
-                         f"use the checkpoint's own tokenizer")
+        raise ValueError(
+            f"tokenizer: {len(tok)} tokens do not fit the vocab_size={model.cfg.vocab_size} of "
+            f"checkpoint {ck}; "
+            f"use the checkpoint's own tokenizer"
+        )
     return model, tok
 
 # %% ../nbs/09_train.ipynb #3772a6ba
@@ -288,8 +328,11 @@ class RunData:
 
 
 def _too_small(cfg, ds, what, n, need):
-    return ValueError(f"dataset '{ds}' is too small: {n} {what}, and one batch needs {need} "
-                      f"(batch_size={cfg.batch_size}, block_size={cfg.block_size}); use more data (max_samples) or smaller batches")
+    return ValueError(
+        f"dataset '{ds}' is too small: {n} {what}, and one batch needs {need} "
+        f"(batch_size={cfg.batch_size}, block_size={cfg.block_size}); use more data (max_samples) "
+        f"or smaller batches"
+    )
 
 def _val_every(cfg: TrainConfig) -> int:
     "Every how many documents one is held out: 0 when a validation file holds the held-out data."
@@ -298,19 +341,30 @@ def _val_every(cfg: TrainConfig) -> int:
 def _block_data(cfg, ds, tokenizer, block, env, global_batch) -> RunData:
     kw = read_options(cfg)
     cache = get_token_cache(ds, tokenizer, cfg.max_samples, val_every=_val_every(cfg), **kw)
-    if len(cache.train) < block + 2: raise _too_small(cfg, ds, f"training tokens ({cache.path})", len(cache.train), block + 2)
+    if len(cache.train) < block + 2:
+        raise _too_small(cfg, ds, f"training tokens ({cache.path})", len(cache.train), block + 2)
     world = env.world_size
     if cfg.batch_size * block * world > len(cache.train):    # every batch would repeat the corpus
-        raise _too_small(cfg, ds, f"training tokens ({cache.path})", len(cache.train), cfg.batch_size * block * world)
+        raise _too_small(
+            cfg, ds, f"training tokens ({cache.path})", len(cache.train), cfg.batch_size * block * world
+        )
     held = lambda f: get_token_cache(f, tokenizer, val_every=0, **kw).train
     val = held(cfg.validation_file) if cfg.validation_file else cache.val
     if len(val) <= block + 1: val = cache.train   # a tiny corpus may have no held-out block
     def blocks(tokens, seed):
-        shard = (env.rank, env.world_size) if len(tokens) // env.world_size >= block + 2 else (0, 1)  # too little to shard: all of it
+        # too little to shard: all of it
+        shard = (env.rank, env.world_size) if len(tokens) // env.world_size >= block + 2 else (0, 1)
         return BlockDataset(tokens, block, cfg.batch_size, seed=seed, rank=shard[0], world_size=shard[1])
-    return RunData(BlockDataset(cache.train, block, cfg.batch_size, seed=cfg.seed, rank=env.rank, world_size=env.world_size),
-                   blocks(val, cfg.seed + 1), max(1, len(cache.train) // block // global_batch), global_batch * block,
-                   unigram_entropy(cache.train), blocks(held(cfg.test_file), cfg.seed + 2) if cfg.test_file else None)
+    return RunData(
+        BlockDataset(
+            cache.train, block, cfg.batch_size, seed=cfg.seed, rank=env.rank, world_size=env.world_size
+        ),
+        blocks(val, cfg.seed + 1),
+        max(1, len(cache.train) // block // global_batch),
+        global_batch * block,
+        unigram_entropy(cache.train),
+        blocks(held(cfg.test_file), cfg.seed + 2) if cfg.test_file else None,
+    )
 
 def _example_data(cfg, ds, kind, tokenizer, block, env, global_batch) -> RunData:
     kw = read_options(cfg, text=False)
@@ -323,8 +377,10 @@ def _example_data(cfg, ds, kind, tokenizer, block, env, global_batch) -> RunData
     def batches(exs, seed):
         exs = exs if len(exs) else train
         shard = (env.rank, env.world_size) if len(exs) >= env.world_size else (0, 1)
-        return PaddedBatches(exs, min(cfg.batch_size, len(exs) // shard[1]), tokenizer.pad_token_id, seed=seed,
-                             rank=shard[0], world_size=shard[1])
+        return PaddedBatches(
+            exs, min(cfg.batch_size, len(exs) // shard[1]), tokenizer.pad_token_id, seed=seed, rank=shard[0],
+            world_size=shard[1],
+        )
     tokens = int(train.lengths().mean() * global_batch * (2 if kind == 'dpo' else 1))
     return RunData(PaddedBatches(train, cfg.batch_size, tokenizer.pad_token_id, seed=cfg.seed, rank=env.rank,
                                  world_size=env.world_size),
@@ -339,7 +395,10 @@ def build_data(cfg: TrainConfig, tokenizer, max_len: int, env: DistEnv = DistEnv
     if cfg.task == 'pretrain' or (cfg.task == 'lora' and kind == 'text'):
         return _block_data(cfg, ds, tokenizer, block, env, global_batch)
     if cfg.task == 'dpo' and kind != 'dpo' or cfg.task != 'dpo' and kind != 'sft':
-        raise ValueError(f"dataset: '{ds}' holds {kind} records, task {cfg.task} needs {'dpo' if cfg.task == 'dpo' else 'sft'} records")
+        raise ValueError(
+            f"dataset: '{ds}' holds {kind} records, task {cfg.task} needs "
+            f"{'dpo' if cfg.task == 'dpo' else 'sft'} records"
+        )
     return _example_data(cfg, ds, kind, tokenizer, block, env, global_batch)
 
 # %% ../nbs/09_train.ipynb #46a233f4
@@ -347,8 +406,11 @@ def build_task(cfg: TrainConfig, model):
     "(model, task): the task's objective, with DPO's reference and LoRA adapters where the config asks."
     ref = None
     if cfg.task == 'dpo':
-        ref = reference_model(load_model(cfg.ref_model_path), next(model.parameters()).device, copy_model=False) \
-            if cfg.ref_model_path else reference_model(model)
+        ref = (
+            reference_model(load_model(cfg.ref_model_path), next(model.parameters()).device, copy_model=False)
+            if cfg.ref_model_path
+            else reference_model(model)
+        )
     if cfg.task == 'lora' or cfg.scope == 'lora':
         targets = [t.strip() for t in cfg.lora_targets.split(',')] if cfg.lora_targets else None
         model = add_lora(model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, targets)
@@ -365,14 +427,18 @@ def optimizer_name(cfg: TrainConfig) -> str:
 def instruct_schedule(cfg: TrainConfig) -> InstructSchedule|None:
     "The origin's Instruct schedule from `cfg`, starting at `target_cos` and `noise_scale`; None when off."
     if not cfg.instruct_schedule: return None
-    return InstructSchedule(cfg.target_cos, cfg.instruct_target_end, cfg.instruct_target_step, cfg.noise_scale,
-                            cfg.instruct_noise_end, cfg.instruct_noise_step, cfg.instruct_loss_threshold,
-                            cfg.instruct_loss_step, cfg.instruct_window)
+    return InstructSchedule(
+        cfg.target_cos, cfg.instruct_target_end, cfg.instruct_target_step, cfg.noise_scale,
+        cfg.instruct_noise_end, cfg.instruct_noise_step, cfg.instruct_loss_threshold, cfg.instruct_loss_step,
+        cfg.instruct_window,
+    )
 
 def zo_options(cfg: TrainConfig, name: str) -> dict:
     "The keyword arguments of ZO optimizer `name` that `cfg` sets (none in FO mode)."
     if not uses_queries(cfg.mode): return {}
-    kw = dict(q=cfg.query_budget, eps=cfg.zo_eps, direction=cfg.direction, two_sided=cfg.two_sided, seed=cfg.seed)
+    kw = dict(
+        q=cfg.query_budget, eps=cfg.zo_eps, direction=cfg.direction, two_sided=cfg.two_sided, seed=cfg.seed
+    )
     if cfg.mode == 'Instruct':
         kw.update(bp_interval=cfg.bp_interval, target_cos=cfg.target_cos, noise_scale=cfg.noise_scale,
                   blend_ratio=cfg.blend_ratio, reuse_guide=cfg.reuse_guide, schedule=instruct_schedule(cfg))
@@ -398,14 +464,19 @@ def run_loggers(cfg: TrainConfig, out: Path) -> list:
     "`metrics.csv` (always), then the loggers named in `cfg.loggers` (comma-separated)."
     names = [n.strip() for n in cfg.loggers.split(',') if n.strip()]
     rest = [n for n in names if n not in TRAIN_LOGGERS]
-    return [CSVLogger(Path(out)/'metrics.csv', cfg.log_format), *(TRAIN_LOGGERS[n](cfg, out) for n in names if n in TRAIN_LOGGERS),
-            *make_loggers(rest, out, cfg)]
+    return [
+        CSVLogger(Path(out) / 'metrics.csv', cfg.log_format),
+        *(TRAIN_LOGGERS[n](cfg, out) for n in names if n in TRAIN_LOGGERS), *make_loggers(rest, out, cfg),
+    ]
 
 # %% ../nbs/09_train.ipynb #1c007e40
-SUMMARY_KEYS = ('status', 'task', 'mode', 'optimizer', 'q', 'steps', 'epochs', 'tokens', 'seconds', 'tokens_per_s',
-                'train_loss', 'val_loss', 'best_val_loss', 'val_ppl', 'unigram_entropy', 'params', 'trainable_params',
-                'forward_passes', 'skipped_steps')
-RUN_TOTALS = ('steps', 'tokens', 'forward_passes', 'forward_equivalents')   # the run's, resumed part included; EfficiencyMeter counts this process only
+SUMMARY_KEYS = (
+    'status', 'task', 'mode', 'optimizer', 'q', 'steps', 'epochs', 'tokens', 'seconds', 'tokens_per_s',
+    'train_loss', 'val_loss', 'best_val_loss', 'val_ppl', 'unigram_entropy', 'params', 'trainable_params',
+    'forward_passes', 'skipped_steps',
+)
+# the run's, resumed part included; EfficiencyMeter counts this process only
+RUN_TOTALS = ('steps', 'tokens', 'forward_passes', 'forward_equivalents')
 
 class MergeLoRA(Callback):
     "At the end of a LoRA run, after `last` (adapter layout, to resume): save `lora_adapter/`, merge, export `checkpoints/merged`."
@@ -416,32 +487,42 @@ class MergeLoRA(Callback):
         if not is_lora(model): return
         if self.main: model.save_pretrained(self.out/'lora_adapter')
         learn.model = merged = merge_lora(model)
-        if self.main and learn.step_n:            # step 0: nothing trained (or a failed resume): keep any earlier export
-            save_checkpoint(self.out/'checkpoints'/'merged', merged, configs={'train_config': learn.cfg}, tokenizer=learn.tokenizer,
-                            meta={'step': learn.step_n, 'tokens': learn.tokens, 'export': 'merged'})
+        # step 0: nothing trained (or a failed resume): keep any earlier export
+        if self.main and learn.step_n:
+            save_checkpoint(
+                self.out / 'checkpoints' / 'merged', merged, configs={'train_config': learn.cfg},
+                tokenizer=learn.tokenizer,
+                meta={'step': learn.step_n, 'tokens': learn.tokens, 'export': 'merged'},
+            )
 
 def recent_train_loss(rec: Recorder, out: Path, n: int = 10) -> float|None:
     "Mean loss of the last `n` steps: from `metrics.csv` when there is one (a resumed run's earlier steps count), else `rec`."
     rows = []
     if (out/'metrics.csv').exists():
-        with open(out/'metrics.csv', newline='') as f: rows = [float(r['loss']) for r in csv.DictReader(f) if r.get('loss')]
+        with open(out/'metrics.csv', newline='') as f:
+            rows = [float(r['loss']) for r in csv.DictReader(f) if r.get('loss')]
     losses = rows or [r[-1] for r in rec.train]
     return float(np.mean(losses[-n:])) if losses else None
 
-def finish_run(cfg: TrainConfig, learn: Learner, rec: Recorder, data: RunData, status: str, out: Path, main: bool = True) -> dict:
+def finish_run(
+    cfg: TrainConfig, learn: Learner, rec: Recorder, data: RunData, status: str, out: Path, main: bool = True
+) -> dict:
     "The run's summary, efficiency numbers included; rank 0 also writes it to `summary.json` and saves the loss plot."
     learn.model = model = unwrap(learn.model)
     trainable = sum(p.numel() for g in learn.opt.param_groups for p in g['params'])
-    if main: plot_losses(rec, out/'plots'/'loss.png', f"{cfg.model_size} {cfg.task} {cfg.mode} on {cfg.dataset}")
+    if main:
+        plot_losses(rec, out/'plots'/'loss.png', f"{cfg.model_size} {cfg.task} {cfg.mode} on {cfg.dataset}")
     secs = rec.train[-1][2] if rec.train else getattr(learn, 'elapsed', 0.)
-    s = dict(status=status, task=cfg.task, mode=cfg.mode, optimizer=getattr(learn.opt, 'opt_name', cfg.optimizer), q=cfg.query_budget if learn.zo else None,
-             steps=learn.step_n, epochs=round(learn.epoch, 4), tokens=learn.tokens, seconds=round(secs, 2),
-             tokens_per_s=round(learn.tokens / secs, 1) if secs else None,
-             train_loss=recent_train_loss(rec, out),
-             val_loss=learn.val_loss, best_val_loss=learn.best_val_loss, val_ppl=learn.val_ppl,
-             unigram_entropy=data.unigram_entropy, params=num_params(model), trainable_params=trainable,
-             forward_passes=learn.forward_passes, skipped_steps=learn.skipped_steps,
-             forward_equivalents=getattr(learn, 'forward_equivalents', None))
+    s = dict(
+        status=status, task=cfg.task, mode=cfg.mode, optimizer=getattr(learn.opt, 'opt_name', cfg.optimizer),
+        q=cfg.query_budget if learn.zo else None, steps=learn.step_n, epochs=round(learn.epoch, 4),
+        tokens=learn.tokens, seconds=round(secs, 2),
+        tokens_per_s=round(learn.tokens / secs, 1) if secs else None, train_loss=recent_train_loss(rec, out),
+        val_loss=learn.val_loss, best_val_loss=learn.best_val_loss, val_ppl=learn.val_ppl,
+        unigram_entropy=data.unigram_entropy, params=num_params(model), trainable_params=trainable,
+        forward_passes=learn.forward_passes, skipped_steps=learn.skipped_steps,
+        forward_equivalents=getattr(learn, 'forward_equivalents', None),
+    )
     s.update({k: v for k, v in getattr(learn, 'efficiency', {}).items() if k not in RUN_TOTALS})
     if main: save_json(s, out/'summary.json')
     return s
@@ -461,7 +542,10 @@ def resume_point(cfg: TrainConfig, model_cfg: ModelConfig) -> Path|None:
         if path is not None:
             check_resume_configs(path, model_cfg, cfg)
             if sharded_run(cfg, dist_env()) and not verify_checkpoint(path).get('sharded'):
-                raise ValueError(f"checkpoint {path} is not sharded; a parallel='fsdp' run resumes from its own sharded checkpoints")
+                raise ValueError(
+                    f"checkpoint {path} is not sharded; a parallel='fsdp' run resumes from its own "
+                    f"sharded checkpoints"
+                )
     except (ValueError, FileNotFoundError) as e: raise type(e)(f"resume: {e}") from None
     return path
 
@@ -469,23 +553,36 @@ def free_memory(device) -> int|None:
     "Bytes free for a run on `device`: CUDA's free memory, else the system's available memory (None if unknown)."
     device = torch.device(device)
     if device.type == 'cuda': return torch.cuda.mem_get_info(device)[0]
-    try: import psutil; return psutil.virtual_memory().available
+    try:
+        import psutil
+        return psutil.virtual_memory().available
     except ImportError: return None
 
 def check_memory(cfg: TrainConfig, model_cfg: ModelConfig, device, free: int|None = None) -> int:
     "The estimated peak bytes of a step (`training_memory`); an error suggesting a batch size when it exceeds `free`."
     if not isinstance(model_cfg, ModelConfig): return None   # a transformers model kept as it is: no estimate
-    block, mode = min(cfg.block_size or model_cfg.max_seq_len, model_cfg.max_seq_len), 'fo-adamw' if cfg.mode == 'FO' else 'zo-sgd'
+    block, mode = (
+        min(cfg.block_size or model_cfg.max_seq_len, model_cfg.max_seq_len),
+        'fo-adamw' if cfg.mode == 'FO' else 'zo-sgd',
+    )
     dtype = 'fp32' if cfg.precision == 'fp32' else 'bf16'
     need = lambda b: training_memory(model_cfg, b, block, mode, dtype)['total']
     free = free_memory(device) if free is None else free
     if free is None or need(cfg.batch_size) <= free: return need(cfg.batch_size)
     fits = int((0.9 * free - need(0)) // max(1, need(1) - need(0)))
-    raise ValueError(f"batch_size: a step needs about {need(cfg.batch_size) / 2**30:.1f} GiB, {free / 2**30:.1f} GiB are free on "
-                     f"{device}; " + (f"batch_size={fits} fits (use grad_accum for a larger batch)" if fits >= 1
-                                     else "not even batch_size=1 fits: use a smaller model or block_size"))
+    raise ValueError(
+        f"batch_size: a step needs about {need(cfg.batch_size) / 2**30:.1f} GiB, {free / 2**30:.1f} "
+        f"GiB are free on "
+        f"{device}; "
+        + (
+            f"batch_size={fits} fits (use grad_accum for a larger batch)"
+            if fits >= 1
+            else "not even batch_size=1 fits: use a smaller model or block_size"
+        )
+    )
 
-RUN_OUTPUTS = ('config.json', 'metrics.csv', 'summary.json', 'checkpoints')   # what says a directory holds a run
+# what says a directory holds a run
+RUN_OUTPUTS = ('config.json', 'metrics.csv', 'summary.json', 'checkpoints')
 
 def check_out(cfg: TrainConfig) -> bool:
     "Whether `cfg.out` holds a run to delete first (`overwrite`); an error when it holds one and may not."
@@ -493,8 +590,10 @@ def check_out(cfg: TrainConfig) -> bool:
     fresh = cfg.resume in (None, False, '', 'no', 'none')
     if not fresh or not any((out/n).exists() for n in RUN_OUTPUTS): return False
     if not cfg.overwrite:
-        raise ValueError(f"out: {out} already holds a run; resume it (--resume auto), start over (--overwrite deletes "
-                         f"it) or choose another --out")
+        raise ValueError(
+            f"out: {out} already holds a run; resume it (--resume auto), start over (--overwrite deletes "
+            f"it) or choose another --out"
+        )
     return True
 
 def clear_out(cfg: TrainConfig, env: DistEnv = DistEnv()) -> None:
@@ -505,7 +604,10 @@ def clear_out(cfg: TrainConfig, env: DistEnv = DistEnv()) -> None:
 def warmup_for(cfg: TrainConfig, total: int) -> int:
     "Warmup steps of a run of `total` steps: `cfg.warmup_steps`, by default 5% of them, at most 25 (warns if >= total)."
     w = min(25, round(0.05 * total)) if cfg.warmup_steps is None else cfg.warmup_steps
-    if w >= total: warnings.warn(f"warmup_steps: {w} warmup steps >= the run's {total} steps: the lr never reaches its peak")
+    if w >= total:
+        warnings.warn(
+            f"warmup_steps: {w} warmup steps >= the run's {total} steps: the lr never reaches its peak"
+        )
     return w
 
 def sharded_run(cfg: TrainConfig, env: DistEnv) -> bool:
@@ -514,36 +616,50 @@ def sharded_run(cfg: TrainConfig, env: DistEnv) -> bool:
 
 def run_callbacks(cfg: TrainConfig, out: Path, tok, start: Path|None, env: DistEnv) -> list:
     "The callbacks of a `train` run: checkpoints and efficiency on every rank; loggers, progress, samples on rank 0."
-    ckpt = CheckpointCallback(out, cfg.save_every, cfg.keep_checkpoints, tokenizer=tok, resume=start, rank=env.rank,
-                              sharded=sharded_run(cfg, env))
+    ckpt = CheckpointCallback(
+        out, cfg.save_every, cfg.keep_checkpoints, tokenizer=tok, resume=start, rank=env.rank,
+        sharded=sharded_run(cfg, env),
+    )
     cbs = [MergeLoRA(out, env.is_main), ckpt, EfficiencyMeter()]
     if env.is_main: cbs += [*run_loggers(cfg, out), *([ProgressCallback()] if cfg.progress else []),
                             *([SampleLogger(out/'samples.txt')] if cfg.sample_every_eval else [])]
     return cbs
 
-def complete_run(cfg: TrainConfig, learn: Learner, rec: Recorder, data: RunData, start: Path, out: Path, tok) -> dict:
+def complete_run(
+    cfg: TrainConfig, learn: Learner, rec: Recorder, data: RunData, start: Path, out: Path, tok
+) -> dict:
     "A resume of a run that has done all its steps: its weights and summary, status `complete`; nothing is written."
     resume(learn, start)
     saved = load_json(out/'summary.json') if (out/'summary.json').exists() else None
-    if saved is None: learn.evaluate(); saved = finish_run(cfg, learn, rec, data, 'finished', out, main=False)
-    return {**saved, 'status': 'complete', 'out': str(out), 'plot': str(out/'plots'/'loss.png'), 'learner': learn, 'tokenizer': tok}
+    if saved is None:
+        learn.evaluate()
+        saved = finish_run(cfg, learn, rec, data, 'finished', out, main=False)
+    return {
+        **saved, 'status': 'complete', 'out': str(out), 'plot': str(out / 'plots' / 'loss.png'),
+        'learner': learn, 'tokenizer': tok,
+    }
 
 def train(cfg: TrainConfig|None = None, cbs=(), **overrides) -> dict:
     "Run a full training job from `cfg` (fields may be overridden by keyword), on every rank under torchrun; returns a summary dict."
     cfg = cfg or TrainConfig()
     if overrides: cfg = TrainConfig.from_dict({**asdict(cfg), **overrides})
-    if Path(cfg.out).exists() and not Path(cfg.out).is_dir(): raise ValueError(f"out: {cfg.out} is a file, not a run directory")
+    if Path(cfg.out).exists() and not Path(cfg.out).is_dir():
+        raise ValueError(f"out: {cfg.out} is a file, not a run directory")
     env, owned = dist_env(), not dist.is_initialized()
     if env.world_size > 1 and cfg.mode == 'Instruct':
         raise ValueError("mode: Instruct (BP-guided ZO) runs on one process; its guide is a local gradient")
     init_distributed()
     finished = False
-    try: res = _train(cfg, cbs, env); finished = True; return res
+    try:
+        res = _train(cfg, cbs, env)
+        finished = True
+        return res
     finally:
         if owned: cleanup_distributed(barrier=finished)   # after an error a peer may never reach the barrier
 
 def _train(cfg: TrainConfig, cbs, env: DistEnv) -> dict:
-    seed_everything(cfg.seed)                     # the same seed on every rank: same weights, same ZO directions
+    # the same seed on every rank: same weights, same ZO directions
+    seed_everything(cfg.seed)
     device, out = get_device(cfg.device), Path(cfg.out)
     replace = check_out(cfg)                     # on every rank, before any rank writes there
     if env.world_size > 1: dist.barrier()
@@ -557,24 +673,37 @@ def _train(cfg: TrainConfig, cbs, env: DistEnv) -> dict:
         free = free_memory(device)
         check_memory(cfg, model_cfg, device, None if free is None else free + held)
     model, task = build_task(cfg, model)
-    if sharded_run(cfg, env): model = fsdp_wrap(model, env)   # before the optimizer: fully_shard swaps in DTensor parameters
+    if sharded_run(cfg, env):
+        model = fsdp_wrap(model, env)   # before the optimizer: fully_shard swaps in DTensor parameters
     opt = build_optimizer(cfg, model)
     if env.world_size > 1 and not sharded_run(cfg, env):
-        if is_zo(opt): zo_data_parallel(opt); sync_params(model)
+        if is_zo(opt):
+            zo_data_parallel(opt)
+            sync_params(model)
         else: model = wrap_ddp(model, env)
     total = planned_steps(cfg, data.steps_per_epoch, data.tokens_per_step)
     sched = make_scheduler(opt, cfg.schedule, total, warmup_for(cfg, total), cfg.min_lr_ratio)
     start = resume_point(cfg, model_cfg)
     rec = Recorder()
-    learn = Learner(cfg, model, task, data.train, data.val, opt, sched, [rec, *run_callbacks(cfg, out, tok, start, env), *cbs],
-                    data.steps_per_epoch, tok, total)
-    if start is not None and verify_checkpoint(start).get('step', 0) >= total: return complete_run(cfg, learn, rec, data, start, out, tok)
+    learn = Learner(
+        cfg, model, task, data.train, data.val, opt, sched,
+        [rec, *run_callbacks(cfg, out, tok, start, env), *cbs], data.steps_per_epoch, tok, total,
+    )
+    if start is not None and verify_checkpoint(start).get('step', 0) >= total:
+        return complete_run(cfg, learn, rec, data, start, out, tok)
     if replace: clear_out(cfg, env)             # only now: a bad flag above must not cost the old run
     if env.is_main: save_json({'train': asdict(cfg), 'model': model_cfg.to_dict()}, out/'config.json')
     status = 'failed'
     try:
-        learn.fit(); status = 'finished'
-    except KeyboardInterrupt: status = 'interrupted'; raise
+        learn.fit()
+        status = 'finished'
+    except KeyboardInterrupt:
+        status = 'interrupted'
+        raise
     finally:
-        if hasattr(rec, 'train'): summary = finish_run(cfg, learn, rec, data, status, out, env.is_main)   # fit began
-    return {**summary, 'out': str(out), 'plot': str(out/'plots'/'loss.png'), 'learner': learn, 'tokenizer': tok}
+        if hasattr(rec, 'train'):
+            summary = finish_run(cfg, learn, rec, data, status, out, env.is_main)   # fit began
+    return {
+        **summary, 'out': str(out), 'plot': str(out / 'plots' / 'loss.png'), 'learner': learn,
+        'tokenizer': tok,
+    }

@@ -50,11 +50,15 @@ class LiveView(Callback):
     order = 50
     def __init__(self, every_s: float = 1.0, prompt: str = 'The ', max_new_tokens: int = 48):
         self.every_s, self.max_new_tokens = every_s, max_new_tokens
-        self.train, self.val, self.learn, self.tokenizer, self.memory, self.draws = [], [], None, None, None, 0
+        self.train, self.val, self.learn, self.tokenizer, self.memory, self.draws = (
+            [], [], None, None, None, 0
+        )
         self._pending, self._last = None, -float('inf')
         # hidden until the first figure: an empty Image shows the browser's broken-image icon
         self.plot = W.Image(format='png', layout=W.Layout(max_width='840px', display='none'))
-        self.step_label, self.speed_label, self.memory_label = W.Label('step -'), W.Label('- tok/s'), W.Label('- MB')
+        self.step_label, self.speed_label, self.memory_label = (
+            W.Label('step -'), W.Label('- tok/s'), W.Label('- MB')
+        )
         self.prompt = W.Text(value=prompt, description='prompt', layout=W.Layout(width='400px'))
         self.generate_button = W.Button(description='Generate', icon='pencil')
         self.sample = W.Textarea(layout=W.Layout(width='640px', height='90px'), disabled=True)
@@ -76,7 +80,9 @@ def _point(learn) -> tuple:
 @patch_to(LiveView)
 def before_fit(self, learn):
     self.learn, self.t0, self.train, self.val = learn, time.perf_counter(), [], []
-    self.tokenizer, self.memory = getattr(learn, 'tokenizer', None), StepMemory(getattr(learn, 'device', 'cpu'))
+    self.tokenizer, self.memory = (
+        getattr(learn, 'tokenizer', None), StepMemory(getattr(learn, 'device', 'cpu'))
+    )
 
 @patch_to(LiveView)
 def before_step(self, learn): self.memory.start()
@@ -85,7 +91,9 @@ def before_step(self, learn): self.memory.start()
 def after_step(self, learn):
     self.train.append((*_point(learn), learn.loss))
     tps = learn.tokens / max(time.perf_counter() - self.t0, 1e-9)
-    self.step_label.value = f"step {learn.step_n}/{getattr(learn, 'total_steps', learn.cfg.max_steps)}  loss {learn.loss:.3f}"
+    self.step_label.value = (
+        f"step {learn.step_n}/{getattr(learn, 'total_steps', learn.cfg.max_steps)}  loss {learn.loss:.3f}"
+    )
     self.speed_label.value = f"{tps:,.0f} tok/s"
     self.memory_label.value = f"{self.memory.peak() / 2**20:,.0f} MB peak"
     if self._pending is not None: self._serve_sample()
@@ -103,8 +111,13 @@ def after_fit(self, learn):
 @patch_to(LiveView)
 def metrics(self) -> pd.DataFrame:
     "The run so far, in the columns `zer0llm.sweep.read_metrics` gives a `metrics.csv`: one row per step or evaluation."
-    return pd.concat([pd.DataFrame(self.train, columns=[*_POINT, 'loss']), pd.DataFrame(self.val, columns=[*_POINT, 'val_loss'])],
-                     ignore_index=True).sort_values('step', kind='stable', ignore_index=True)
+    return pd.concat(
+        [
+            pd.DataFrame(self.train, columns=[*_POINT, 'loss']),
+            pd.DataFrame(self.val, columns=[*_POINT, 'val_loss']),
+        ],
+        ignore_index=True,
+    ).sort_values('step', kind='stable', ignore_index=True)
 
 @patch_to(LiveView)
 def draw(self):
@@ -113,7 +126,8 @@ def draw(self):
     if not self.train: return
     cfg = self.learn.cfg
     run = {'name': Path(cfg.out).name, 'train': asdict(cfg), 'metrics': self.metrics()}
-    self.plot.value = figure_png(loss_figure([run], x='tokens')); self.draws += 1
+    self.plot.value = figure_png(loss_figure([run], x='tokens'))
+    self.draws += 1
     self.plot.layout.display = None
 
 # %% ../nbs/13_widgets.ipynb #e8bec731
@@ -123,7 +137,9 @@ def request_sample(self):
     self._pending = self.prompt.value
     running = self.learn is not None and getattr(self, '_running', False)
     if not running and self.learn is not None: self._serve_sample()
-    elif self.learn is None: self.sample.value = '(no model yet: start a run first)'; self._pending = None
+    elif self.learn is None:
+        self.sample.value = '(no model yet: start a run first)'
+        self._pending = None
     else: self.sample.value = '(sampling at the next step...)'
 
 @patch_to(LiveView)
@@ -131,7 +147,10 @@ def _serve_sample(self):
     learn, prompt, self._pending = self.learn, self._pending, None
     if self.tokenizer is None: self.tokenizer = T.build_tokenizer(learn.cfg)
     was_training = learn.model.training
-    try: self.sample.value = prompt + ''.join(sample_text(learn.model, self.tokenizer, prompt, self.max_new_tokens))
+    try:
+        self.sample.value = prompt + ''.join(
+            sample_text(learn.model, self.tokenizer, prompt, self.max_new_tokens)
+        )
     finally: learn.model.train(was_training)
 
 # %% ../nbs/13_widgets.ipynb #6c28691b
@@ -148,7 +167,9 @@ FORM_FIELDS = ('model_size', 'dataset', 'task', 'mode', 'optimizer', 'scope', 'q
 
 def _optimizers_for(mode: str) -> tuple:
     "The optimizer names that make sense in `mode`."
-    return tuple(FO_OPTIMIZERS) if mode == 'FO' else tuple(ZO_OPTIMIZERS) if mode == 'ZO' else tuple(OPTIMIZERS)
+    return (
+        tuple(FO_OPTIMIZERS) if mode == 'FO' else tuple(ZO_OPTIMIZERS) if mode == 'ZO' else tuple(OPTIMIZERS)
+    )
 
 def _value_widget(name: str, value, choices=None):
     "A form widget for one `TrainConfig` field."
@@ -182,11 +203,19 @@ class Launcher:
         if 'mode' in self.fields: self.fields['mode'].observe(lambda ch: self._sync_mode(), names='value')
         self.start_button = W.Button(description='Start', button_style='success', icon='play')
         self.stop_button = W.Button(description='Stop', button_style='danger', icon='stop', disabled=True)
-        self.start_button.on_click(lambda _: self.start()); self.stop_button.on_click(lambda _: self.stop())
+        self.start_button.on_click(lambda _: self.start())
+        self.stop_button.on_click(lambda _: self.stop())
         self.status, self.error = W.Label('ready'), W.HTML()
-        self.widget = W.VBox([W.GridBox(list(self.fields.values()), layout=W.Layout(grid_template_columns='repeat(2, 360px)')),
-                              W.HBox([self.start_button, self.stop_button, self.status]), self.error,
-                              *([self.live.widget] if self.live else [])])
+        self.widget = W.VBox(
+            [
+                W.GridBox(
+                    list(self.fields.values()), layout=W.Layout(grid_template_columns='repeat(2, 360px)')
+                ),
+                W.HBox([self.start_button, self.stop_button, self.status]),
+                self.error,
+                *([self.live.widget] if self.live else []),
+            ]
+        )
 
     def _make(self, name: str):
         value = getattr(self.base, name)
@@ -212,14 +241,18 @@ class Launcher:
 @patch_to(Launcher)
 def values(self) -> dict:
     "The form's values, by `TrainConfig` field name (blank text means None; numeric text fields become numbers)."
-    return {n: _parse_text(n, w.value) if isinstance(w, (W.Text, W.Combobox)) else w.value for n, w in self.fields.items()}
+    return {
+        n: _parse_text(n, w.value) if isinstance(w, (W.Text, W.Combobox)) else w.value
+        for n, w in self.fields.items()
+    }
 
 @patch_to(Launcher)
 def config(self) -> T.TrainConfig|None:
     "The `TrainConfig` of `base` with the form's values, or None (and the reason shown in the form)."
     try: cfg = T.TrainConfig.from_dict({**asdict(self.base), **self.values()})
     except (ValueError, TypeError) as e:
-        self.error.value = f"<span style='color:#c00'>invalid configuration: {html.escape(str(e))}</span>"; return None
+        self.error.value = f"<span style='color:#c00'>invalid configuration: {html.escape(str(e))}</span>"
+        return None
     self.error.value = ''
     return cfg
 
@@ -227,7 +260,9 @@ def config(self) -> T.TrainConfig|None:
 @patch_to(Launcher)
 def start(self) -> bool:
     "Start a run with the form's configuration in a background thread; False if invalid or one is running."
-    if self.running: self.status.value = 'a run is already going'; return False
+    if self.running:
+        self.status.value = 'a run is already going'
+        return False
     cfg = self.config()
     if cfg is None: return False
     self.control, self.result, self.exception = RunControl(), None, None
@@ -242,17 +277,24 @@ def start(self) -> bool:
 def _run(self, cfg, cbs):
     try:
         self.result = T.train(cfg, cbs=cbs)
-        self.status.value = f"done: {self.result['steps']} steps, val loss {self.result['val_loss']:.3f} -> {cfg.out}"
+        self.status.value = (
+            f"done: {self.result['steps']} steps, val loss {self.result['val_loss']:.3f} -> {cfg.out}"
+        )
     except Exception as e:
         self.exception = e
-        self.error.value = f"<span style='color:#c00'>run failed: {html.escape(type(e).__name__)}: {html.escape(str(e))}</span>"
+        self.error.value = (
+            f"<span style='color:#c00'>run failed: {html.escape(type(e).__name__)}: "
+            f"{html.escape(str(e))}</span>"
+        )
         self.status.value = 'failed'
     finally: self.start_button.disabled, self.stop_button.disabled = False, True
 
 @patch_to(Launcher)
 def stop(self):
     "Ask the run to end after its current step (it still saves its checkpoint)."
-    if self.running: self.control.request_stop(); self.status.value = 'stopping after this step...'
+    if self.running:
+        self.control.request_stop()
+        self.status.value = 'stopping after this step...'
 
 @patch_to(Launcher, as_prop=True)
 def running(self) -> bool: return self.thread is not None and self.thread.is_alive()
@@ -278,8 +320,14 @@ class RunBrowser:
         self.x = W.ToggleButtons(options=list(X_AXES), value=check_choice('x', x, X_AXES))
         self.plot, self.table, self.message, self.curves = W.Image(format='png'), W.HTML(), W.HTML(), {}
         self.refresh_button.on_click(lambda _: self.refresh())
-        self.runs.observe(lambda ch: self.show(), names='value'); self.x.observe(lambda ch: self.show(), names='value')
-        self.widget = W.VBox([W.HBox([self.folder, self.refresh_button]), self.runs, self.x, self.message, self.plot, self.table])
+        self.runs.observe(lambda ch: self.show(), names='value')
+        self.x.observe(lambda ch: self.show(), names='value')
+        self.widget = W.VBox(
+            [
+                W.HBox([self.folder, self.refresh_button]), self.runs, self.x, self.message, self.plot,
+                self.table,
+            ]
+        )
         self.refresh()
 
     def _ipython_display_(self):
@@ -292,8 +340,14 @@ def refresh(self):
     "Rescan the folder; select every run found."
     root = Path(self.folder.value).expanduser()
     try: found = runs_in(root)
-    except FileNotFoundError as e: self.message.value, found = f"<span style='color:#c00'>{html.escape(str(e))}</span>", []
-    else: self.message.value = f"{len(found)} run(s) in {html.escape(str(root))}" if found else f"no runs (no config.json) in {html.escape(str(root))}"
+    except FileNotFoundError as e:
+        self.message.value, found = f"<span style='color:#c00'>{html.escape(str(e))}</span>", []
+    else:
+        self.message.value = (
+            f"{len(found)} run(s) in {html.escape(str(root))}"
+            if found
+            else f"no runs (no config.json) in {html.escape(str(root))}"
+        )
     self._paths = {p.name: p for p in found}
     self.runs.options = list(self._paths)
     self.runs.value = tuple(self._paths)
@@ -315,4 +369,6 @@ def show(self):
     self.plot.value = figure_png(fig) if fig else b''
     self.plot.layout.display = None if fig else 'none'
     self.results = pd.DataFrame([result_row(r) for r in runs]).dropna(axis=1, how='all')
-    self.table.value = self.results.to_html(index=False, na_rep='', float_format=lambda v: f'{v:.4g}') if runs else ''
+    self.table.value = (
+        self.results.to_html(index=False, na_rep='', float_format=lambda v: f'{v:.4g}') if runs else ''
+    )

@@ -57,13 +57,17 @@ def chunk_map(fn: Callable, jobs: list, device) -> list:
     threads = torch.get_num_threads() if torch.device(device).type == 'cpu' else 1
     if threads < 2 or sum(job[-1] for job in jobs) <= NOISE_CHUNK: return [fn(*job) for job in jobs]
     bins, loads = [[] for _ in range(threads)], [0] * threads
-    for k in sorted(range(len(jobs)), key=lambda k: -jobs[k][-1]):   # largest first, to the least loaded thread
-        b = loads.index(min(loads)); bins[b].append(k); loads[b] += jobs[k][-1]
+    # largest first, to the least loaded thread
+    for k in sorted(range(len(jobs)), key=lambda k: -jobs[k][-1]):
+        b = loads.index(min(loads))
+        bins[b].append(k)
+        loads[b] += jobs[k][-1]
     out = [None] * len(jobs)
     def run(ks):
         with torch.no_grad():                   # grad mode is per thread
             for k in ks: out[k] = fn(*jobs[k])
-    if threads not in _POOLS: _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix='zer0llm-noise')
+    if threads not in _POOLS:
+        _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix='zer0llm-noise')
     list(_POOLS[threads].map(run, bins))
     return out
 
@@ -86,13 +90,18 @@ class ZOOptimizer(torch.optim.Optimizer):
                  schedule: InstructSchedule|None = None, reuse_guide: bool = True, record: bool = False,
                  master_weights: bool = False, **defaults):
         check_choice('direction', direction, DIRECTIONS)
-        if master_weights and bp_interval: raise ValueError("master_weights: cannot be combined with bp_interval")
+        if master_weights and bp_interval:
+            raise ValueError("master_weights: cannot be combined with bp_interval")
         if q < 1: raise ValueError(f"q: the query budget must be >= 1, got {q}")
         if not 0 < target_cos <= 1: raise ValueError(f"target_cos: must lie in (0, 1], got {target_cos}")
         if not 0 <= blend_ratio <= 1: raise ValueError(f"blend_ratio: must lie in [0, 1], got {blend_ratio}")
         super().__init__(params, dict(lr=lr, eps=eps, weight_decay=weight_decay, **defaults))
-        store_attr('q,direction,two_sided,bp_interval,target_cos,noise_scale,blend_ratio,schedule,reuse_guide,record')
-        self.counters = dict(seed=seed, step=0, forward_passes=0, bp_passes=0, jvp_passes=0, forward_equivalents=0.)
+        store_attr(
+            'q,direction,two_sided,bp_interval,target_cos,noise_scale,blend_ratio,schedule,reuse_guide,record'
+        )
+        self.counters = dict(
+            seed=seed, step=0, forward_passes=0, bp_passes=0, jvp_passes=0, forward_equivalents=0.0
+        )
         self.records, self.last_loss, self.pending_restore, self.base_loss = [], None, None, None
         self.last_step, self.guide_norm, self.fresh_guide = {}, None, False
         self.reduce = None   # data parallel: averages a float64 tensor of scalars over ranks (see `_reduce`)
@@ -192,7 +201,11 @@ def _numel(self: ZOOptimizer) -> int: return sum(p.numel() for _, _, p in self.p
 def _guided(self: ZOOptimizer) -> bool:
     "Whether this step's directions follow the guide: a fresh one, or (with `reuse_guide`) the last one."
     if self.fresh_guide: return True
-    return self.reuse_guide and self.bp_interval > 0 and all('guide' in self.state[p] for _, _, p in self.params())
+    return (
+        self.reuse_guide
+        and self.bp_interval > 0
+        and all('guide' in self.state[p] for _, _, p in self.params())
+    )
 
 # %% ../nbs/07a_zo.ipynb #1a6ecc53
 @patch
@@ -202,7 +215,8 @@ def _plan(self: ZOOptimizer, query: int) -> dict:
     plan = dict(seed=mix_seed(c['seed'], c['step'], query), a=1.0, b=0.0, gain=1.0)
     guided = self._guided()
     if self.direction != 'sphere' and not guided: return plan
-    def sums(i, p, start, size):   # one extra pass that only draws noise: joint norm (and overlap with the guide)
+    # one extra pass that only draws noise: joint norm (and overlap with the guide)
+    def sums(i, p, start, size):
         n = draw_chunk(p, plan['seed'] + i, start, size, self.direction).float()
         if not guided: return float(n.pow(2).sum()), 0.
         guide = self.state[p]['guide'].view(-1)[start:start + size].float()
@@ -275,7 +289,8 @@ def spsa(self: ZOOptimizer, closure, next_batch: Callable|None = None, fuse_rest
             self._perturb(plan, -2 * eps)
             minus = self._evaluate(closure)
         restore = eps if self.two_sided else -eps
-        if fuse_restore and k == self.q - 1: self.pending_restore = (plan['seed'], restore)  # the update restores
+        if fuse_restore and k == self.q - 1:
+            self.pending_restore = (plan['seed'], restore)  # the update restores
         else: self._perturb(plan, restore)
         g = (plus - minus) / (2 * eps) if self.two_sided else (plus - base) / eps
         projections.append((plan, g * plan['gain']))
@@ -345,7 +360,9 @@ def _maybe_guide(self: ZOOptimizer, grad_closure):
 _COUNTS = ('forward_passes', 'bp_passes', 'jvp_passes', 'forward_equivalents')
 
 @patch
-def step(self: ZOOptimizer, closure, grad_closure: Callable|None = None, next_batch: Callable|None = None) -> float:
+def step(
+    self: ZOOptimizer, closure, grad_closure: Callable | None = None, next_batch: Callable | None = None
+) -> float:
     "One ZO step: (BP guide,) q queries, update. Returns the mean evaluated loss (see above)."
     if closure is None: raise ValueError("closure: a ZO optimizer needs a closure that returns the loss")
     before = {k: self.counters[k] for k in _COUNTS}
@@ -388,7 +405,9 @@ class ZOSGD(ZOOptimizer):
     "MeZO ZO-SGD, with optional sign, momentum or conservative updates (ZO-Bench's rules by default)."
     def __init__(self, params, lr: float = 1e-6, momentum: float = 0.0, sign: bool|str = False,
                  conservative: bool|str = False, **kwargs):
-        sign, conservative = _rule('sign', sign, SIGN_RULES), _rule('conservative', conservative, CONSERVATIVE_RULES)
+        sign, conservative = (
+            _rule('sign', sign, SIGN_RULES), _rule('conservative', conservative, CONSERVATIVE_RULES)
+        )
         if conservative and momentum: raise ValueError("conservative: cannot be combined with momentum")
         if conservative and sign == 'elementwise':
             raise ValueError("conservative: combines with sign='projection' only")
@@ -487,7 +506,8 @@ class ZOAdam(ZOOptimizer):
         for i, g, p in self.params():
             grad, st, (b1, b2) = self.dense_estimate(projections, i, p), self.state[p], g['betas']
             if g['weight_decay'] and not self.decoupled: grad.add_(p, alpha=g['weight_decay'])
-            if 'exp_avg' not in st: st.update(step=0, exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
+            if 'exp_avg' not in st:
+                st.update(step=0, exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
             st['step'] += 1
             t = st['step']
             st['exp_avg'].lerp_(grad, 1 - b1)
@@ -510,7 +530,9 @@ class ZOMuDaMW(ZOOptimizer):
 
 def state_bytes(opt: torch.optim.Optimizer) -> int:
     "Bytes held in the optimizer's per-parameter state tensors (moments, momentum, guide)."
-    return sum(v.numel() * v.element_size() for s in opt.state.values() for v in s.values() if torch.is_tensor(v))
+    return sum(
+        v.numel() * v.element_size() for s in opt.state.values() for v in s.values() if torch.is_tensor(v)
+    )
 
 # %% ../nbs/07a_zo.ipynb #5b12f581
 from torch.func import jvp, functional_call
@@ -568,12 +590,16 @@ def select_params(model: nn.Module, scope: str = 'full', patterns: Iterable[str]
     if scope == 'full': keep = {n for n, _ in named}
     elif scope == 'lora': keep = {n for n, _ in named if 'lora_A' in n or 'lora_B' in n}
     else:
-        pats = [re.compile(p) for p in (patterns if patterns is not None else (DEFAULT_SUBSET if last_k is None else ()))]
+        pats = [
+            re.compile(p)
+            for p in (patterns if patterns is not None else (DEFAULT_SUBSET if last_k is None else ()))
+        ]
         blocks = [i for n, _ in named if (i := _block_index(n)) is not None]
         first = max(blocks) + 1 - last_k if last_k and blocks else None
         keep = {n for n, _ in named if any(p.search(n) for p in pats)
                 or (first is not None and (_block_index(n) if _block_index(n) is not None else -1) >= first)}
-    if not keep: raise ValueError(f"scope: '{scope}' selects no parameters (patterns={patterns}, last_k={last_k})")
+    if not keep:
+        raise ValueError(f"scope: '{scope}' selects no parameters (patterns={patterns}, last_k={last_k})")
     if freeze:
         for n, p in named: p.requires_grad_(n in keep)
     return [p for n, p in named if n in keep]
@@ -631,4 +657,6 @@ class zo_closures:
         with torch.no_grad(): return self.loss_fn(self.model, self.batch)
     def grad_closure(self):
         batch = next(self.batches) if self.split else self.batch
-        loss = self.loss_fn(self.model, batch); loss.backward(); return loss
+        loss = self.loss_fn(self.model, batch)
+        loss.backward()
+        return loss

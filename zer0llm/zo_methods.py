@@ -21,7 +21,8 @@ __all__ = ['ZO_METHODS', 'HiZOO', 'small_magnitude_mask', 'SparseMeZO', 'module_
 class HiZOO(ZOOptimizer):
     "HiZOO: directions scaled by sqrt(Sigma), a diagonal curvature estimate from L(theta) and L(theta +- eps sqrt(Sigma) z)."
     def __init__(self, params, lr: float = 1e-6, hessian_smooth: float = 1e-6, **kwargs):
-        if not kwargs.get('two_sided', True): raise ValueError("two_sided: HiZOO needs L(theta + eps z) and L(theta - eps z)")
+        if not kwargs.get('two_sided', True):
+            raise ValueError("two_sided: HiZOO needs L(theta + eps z) and L(theta - eps z)")
         if kwargs.get('direction', 'gaussian') != 'gaussian':
             raise ValueError(f"direction: HiZOO uses gaussian directions, got {kwargs['direction']!r}")
         super().__init__(params, lr=lr, hessian_smooth=hessian_smooth, **kwargs)
@@ -39,17 +40,22 @@ class HiZOO(ZOOptimizer):
 
     def _noise(self, plan, i, p) -> torch.Tensor:
         "The unscaled Gaussian z of one query for parameter `i`."
-        return torch.cat([ZOOptimizer._z_piece(self, plan, i, p, s, k) for s, k in chunk_spans(p)]).view(p.shape)
+        return torch.cat([ZOOptimizer._z_piece(self, plan, i, p, s, k) for s, k in chunk_spans(p)]).view(
+            p.shape
+        )
 
 # %% ../nbs/07aa_zo_methods.ipynb #74d0a0c3
 @patch
 def estimate(self: HiZOO, closure, next_batch=None, fuse_restore=False):
-    if next_batch is not None: raise ValueError("next_batch: HiZOO compares every query with L(theta) on one batch")
+    if next_batch is not None:
+        raise ValueError("next_batch: HiZOO compares every query with L(theta) on one batch")
     for _, _, p in self.params(): self.sigma(p)
     loss0 = self._evaluate(closure)
     projections, losses = self.spsa(closure)
     eps = self.param_groups[0]['eps']
-    self.curvatures = [abs(losses[2 * k] + losses[2 * k + 1] - 2 * loss0) / (2 * eps * eps) for k in range(self.q)]
+    self.curvatures = [
+        abs(losses[2 * k] + losses[2 * k + 1] - 2 * loss0) / (2 * eps * eps) for k in range(self.q)
+    ]
     return projections, losses + [loss0]
 
 @patch
@@ -76,8 +82,10 @@ def small_magnitude_mask(p: torch.Tensor, sparsity: float) -> torch.Tensor:
 class SparseMeZO(ZOSGD):
     "Sparse-MeZO: ZO-SGD that perturbs and updates only each tensor's smallest-magnitude entries."
     def __init__(self, params, lr: float = 1e-6, sparsity: float = 0.75, **kwargs):
-        if not 0 <= sparsity < 1: raise ValueError(f"sparsity: the fraction left fixed must lie in [0, 1), got {sparsity}")
-        if kwargs.get('direction') == 'sphere': raise ValueError("direction: Sparse-MeZO uses gaussian or rademacher")
+        if not 0 <= sparsity < 1:
+            raise ValueError(f"sparsity: the fraction left fixed must lie in [0, 1), got {sparsity}")
+        if kwargs.get('direction') == 'sphere':
+            raise ValueError("direction: Sparse-MeZO uses gaussian or rademacher")
         super().__init__(params, lr=lr, sparsity=sparsity, **kwargs)
         self.masks = {}
 
@@ -102,14 +110,19 @@ def module_blocks(model: nn.Module) -> list[list[nn.Parameter]]:
 
 class BlockwiseZOSGD(ZOSGD):
     "ZO-SGD with block-wise perturbation: each block gets its own direction and its own projected gradient."
-    def __init__(self, params, lr: float = 1e-6, model: nn.Module|None = None, blocks: list|None = None, **kwargs):
+    def __init__(
+        self, params, lr: float = 1e-6, model: nn.Module | None = None, blocks: list | None = None, **kwargs
+    ):
         for k in ('momentum', 'sign', 'conservative'):
             if kwargs.get(k): raise ValueError(f"{k}: not available with block-wise perturbation")
         if not kwargs.get('two_sided', True) or kwargs.get('direction') == 'sphere':
-            raise ValueError("two_sided, direction: block-wise ZO-SGD is two-sided, with gaussian or rademacher z")
+            raise ValueError(
+                "two_sided, direction: block-wise ZO-SGD is two-sided, with gaussian or rademacher z"
+            )
         super().__init__(params, lr=lr, **kwargs)
         index = {id(p): i for i, _, p in self.params()}
-        if blocks is None: blocks = module_blocks(model) if model is not None else [[p] for _, _, p in self.params()]
+        if blocks is None:
+            blocks = module_blocks(model) if model is not None else [[p] for _, _, p in self.params()]
         self.blocks = [b for b in ([index[id(p)] for p in blk if id(p) in index] for blk in blocks) if b]
         seen = {i for b in self.blocks for i in b}
         self.blocks += [[i] for i in index.values() if i not in seen]   # parameters no block named
@@ -127,8 +140,10 @@ def estimate(self: BlockwiseZOSGD, closure, next_batch=None, fuse_restore=False)
         for k in range(self.q):
             if (n or k) and next_batch is not None: next_batch()
             plan = dict(seed=mix_seed(c['seed'], c['step'], k, n), a=1.0, b=0.0, gain=1.0, block=n)
-            self._add_z([(plan, eps)], params=ps); plus = self._evaluate(closure)
-            self._add_z([(plan, -2 * eps)], params=ps); minus = self._evaluate(closure)
+            self._add_z([(plan, eps)], params=ps)
+            plus = self._evaluate(closure)
+            self._add_z([(plan, -2 * eps)], params=ps)
+            minus = self._evaluate(closure)
             self._add_z([(plan, eps)], params=ps)
             projections.append((plan, (plus - minus) / (2 * eps)))
             losses += [plus, minus]
@@ -149,7 +164,8 @@ class MeZOSVRG(ZOOptimizer):
     def __init__(self, params, lr: float = 1e-6, anchor_interval: int = 5, anchor_lr: float|None = None,
                  anchor_closure: Callable|None = None, **kwargs):
         if anchor_interval < 1: raise ValueError(f"anchor_interval: must be >= 1, got {anchor_interval}")
-        if not kwargs.get('two_sided', True): raise ValueError("two_sided: MeZO-SVRG uses two-sided estimates")
+        if not kwargs.get('two_sided', True):
+            raise ValueError("two_sided: MeZO-SVRG uses two-sided estimates")
         super().__init__(params, lr=lr, anchor_lr=lr if anchor_lr is None else anchor_lr, **kwargs)
         self.anchor_interval, self.anchor_closure, self.anchoring = anchor_interval, anchor_closure, False
 
