@@ -36,12 +36,12 @@ import torch.distributed as dist
 # %% auto #0
 __all__ = ['TASKS', 'MODES', 'PRECISIONS', 'PARALLEL', 'FIELD_CHOICES', 'NOT_OVERRIDES', 'FIELD_RANGES', 'TRAIN_LOGGERS',
            'SUMMARY_KEYS', 'RUN_TOTALS', 'RUN_OUTPUTS', 'check_model_overrides', 'check_range', 'uses_queries',
-           'TrainConfig', 'task_dataset', 'read_options', 'dataset_kind', 'build_tokenizer', 'build_model',
-           'checkpoint_dir', 'load_start_model', 'start_tokenizer', 'start_model', 'RunData', 'build_data',
-           'build_task', 'optimizer_name', 'instruct_schedule', 'zo_options', 'build_optimizer', 'register_logger',
-           'run_loggers', 'MergeLoRA', 'recent_train_loss', 'finish_run', 'main_first', 'resume_point', 'free_memory',
-           'check_memory', 'check_out', 'clear_out', 'warmup_for', 'sharded_run', 'run_callbacks', 'complete_run',
-           'train']
+           'TrainConfig', 'task_dataset', 'read_options', 'dataset_kind', 'build_tokenizer', 'model_config',
+           'build_model', 'checkpoint_dir', 'load_start_model', 'start_tokenizer', 'start_model', 'RunData',
+           'build_data', 'build_task', 'optimizer_name', 'instruct_schedule', 'zo_options', 'build_optimizer',
+           'register_logger', 'run_loggers', 'MergeLoRA', 'recent_train_loss', 'finish_run', 'main_first',
+           'resume_point', 'free_memory', 'check_memory', 'check_out', 'clear_out', 'warmup_for', 'sharded_run',
+           'run_callbacks', 'complete_run', 'train']
 
 # %% ../nbs/09_train.ipynb #2dde5c40
 TASKS = ('pretrain', 'sft', 'dpo', 'lora')
@@ -266,9 +266,13 @@ def build_tokenizer(cfg: TrainConfig):
     if ds != cfg.dataset: return trained_tokenizer(ds, cfg.vocab_size)
     return trained_tokenizer(ds, cfg.vocab_size, cfg.max_samples, **read_options(cfg))
 
+def model_config(cfg: TrainConfig, vocab_size: int) -> ModelConfig:
+    "The config of preset `cfg.model_size` with the overrides `cfg.model`, sized to the tokenizer's vocabulary."
+    return ModelConfig.from_name(cfg.model_size, vocab_size=vocab_size, **cfg.model)
+
 def build_model(cfg: TrainConfig, vocab_size: int) -> Transformer:
-    "The model of preset `cfg.model_size` with the overrides `cfg.model`, sized to the tokenizer's vocabulary."
-    return Transformer(ModelConfig.from_name(cfg.model_size, vocab_size=vocab_size, **cfg.model))
+    "The model `model_config(cfg, vocab_size)` describes."
+    return Transformer(model_config(cfg, vocab_size))
 
 def checkpoint_dir(path: str|Path) -> Path:
     "The checkpoint at `path`; for a run directory its `checkpoints/merged` (a LoRA run's model) if any, else `checkpoints/last`."
@@ -301,7 +305,7 @@ def start_model(cfg: TrainConfig, device=None):
     "(model, tokenizer): from `cfg.init_from` (a checkpoint, run or transformers directory), else fresh."
     if not cfg.init_from:
         tok = build_tokenizer(cfg)
-        model_cfg = ModelConfig.from_name(cfg.model_size, vocab_size=len(tok), **cfg.model)
+        model_cfg = model_config(cfg, len(tok))
         if device is not None: check_memory(cfg, model_cfg, device)   # before a byte of the model exists
         return Transformer(model_cfg), tok
     ck = checkpoint_dir(cfg.init_from)
