@@ -17,7 +17,7 @@ from .data import embedded_texts, build_token_cache, TokenCache, BlockDataset
 from .tokenizer import train_tokenizer
 from .model import Transformer, lm_loss, generate, param_count
 from .optim import make_fo_optimizer
-from .zo import ZOSGD, lm_closure, make_optimizer, state_bytes, master_bytes, ZO_OPTIMIZERS
+from .zo import ZOSGD, lm_closure, make_optimizer, state_bytes, master_bytes, ZO_OPTIMIZERS, DIRECTIONS
 import zer0llm.zo_methods   # the ZO methods' names, for bench_zo(optimizer=...)
 from .metrics import cpu_info, device_memory_bytes, device_peak_flops, flops_per_token
 
@@ -28,7 +28,8 @@ __all__ = ['BENCH_MODES', 'CLOCKS', 'BENCH_ROWS', 'bench_zo', 'machine_info', 'm
 # %% ../nbs/10_bench.ipynb #d70a1fb3
 BENCH_MODES = ('inference', 'zo-sgd', 'fo-adamw')
 
-def _bench_work(mode: str, cfg_dict: dict, batch: int, seq: int, q: int, device, dtype):
+def _bench_work(mode: str, cfg_dict: dict, batch: int, seq: int, q: int, device, dtype,
+                direction: str = 'gaussian'):
     "Build the model and batch, and return the callable doing one unit of `mode`'s work."
     if mode not in ZO_OPTIMIZERS: check_choice('mode', mode, BENCH_MODES)
     torch.manual_seed(0)
@@ -40,10 +41,10 @@ def _bench_work(mode: str, cfg_dict: dict, batch: int, seq: int, q: int, device,
     closure = lm_closure(model, tokens)
     if mode == 'inference': work = lambda: closure()
     elif mode == 'zo-sgd':
-        zo = ZOSGD(model.parameters(), lr=1e-7, q=q)
+        zo = ZOSGD(model.parameters(), lr=1e-7, q=q, direction=direction)
         work = lambda: zo.step(closure)
     elif mode in ZO_OPTIMIZERS:
-        zo = make_optimizer(mode, model, 1e-7, q=q)
+        zo = make_optimizer(mode, model, 1e-7, q=q, direction=direction)
         work = lambda: zo.step(closure)
     else:
         fo = make_fo_optimizer('adamw', model, lr=1e-4)
@@ -123,15 +124,17 @@ def _interleaved_seconds(fns: list, device, repeats: int, clock: str = 'wall') -
 def bench_zo(
     model_cfg, batch: int = 8, seq: int = 256, q: int = 1, device='cpu', dtype: str = 'float32',
     repeats: int = 3, memory: bool = True, threads: int | None = None, optimizer: str = 'zo-sgd',
+    direction: str = 'gaussian',
 ) -> dict:
     "Peak memory of inference / ZO step (`optimizer`) / FO AdamW step, and ZO step time vs its forwards, as a dict."
     from dataclasses import asdict
     check_choice('optimizer', optimizer, tuple(ZO_OPTIMIZERS))
+    check_choice('direction', direction, DIRECTIONS)
     modes = ('inference', optimizer, 'fo-adamw')
     device, threads = get_device(device), threads or torch.get_num_threads()
     cfg_dict = {k: v for k, v in asdict(model_cfg).items()}
     res = dict(model=model_cfg.name, params=None, batch=batch, seq=seq, q=q, device=str(device), dtype=dtype,
-               optimizer=optimizer)
+               optimizer=optimizer, direction=direction)
     if memory:
         peaks = {m: _peak_bytes(m, cfg_dict, batch, seq, q, device, dtype, threads) for m in modes}
         res.update(
@@ -143,7 +146,7 @@ def bench_zo(
             else 'subprocess peak RSS (VmHWM) minus RSS after imports',
         )
     forward = _bench_work('inference', cfg_dict, batch, seq, q, device, dtype)
-    zo_step = _bench_work(optimizer, cfg_dict, batch, seq, q, device, dtype)
+    zo_step = _bench_work(optimizer, cfg_dict, batch, seq, q, device, dtype, direction)
     res.update(
         params=zo_step.n_params, weights_mb=round(zo_step.n_params * get_dtype(dtype).itemsize / 2**20, 1)
     )
@@ -219,6 +222,7 @@ def bench(
     model: str | ModelConfig = 'tiny', batch: int = 8, seq: int | None = None, q: int = 1, gen_batch: int = 1,
     prompt_len: int = 8, new_tokens: int = 32, n_experts: int = 4, top_k: int = 2, device='cpu',
     dtype: str = 'float32', repeats: int = 3, threads: int | None = None, clock: str = 'wall',
+    direction: str = 'gaussian',
     out: str | Path | None = None,
 ) -> 'pandas.DataFrame':
     "Time and memory ratios of zer0llm vs transformers, ZO vs inference/FO, MoE vs dense; a table, also saved as JSON at `out`."
@@ -261,10 +265,10 @@ def bench(
     del ours, hf, moe
     zo = bench_zo(
         cfg, batch=batch, seq=seq, q=q, device=device, dtype=dtype, repeats=repeats if clock == 'wall' else 1,
-        threads=torch.get_num_threads(),
+        threads=torch.get_num_threads(), direction=direction,
     )
     if clock == 'process':
-        work = lambda mode: _bench_work(mode, asdict(cfg), batch, seq, q, device, dtype)
+        work = lambda mode: _bench_work(mode, asdict(cfg), batch, seq, q, device, dtype, direction)
         zo.update(forward_s=T(work('inference')), zo_step_s=T(work('zo-sgd')), clock='process')
         zo['zo_step_over_2q_forwards'] = zo['zo_step_s'] / (2 * q * zo['forward_s'])
     tps = lambda t: batch * seq / t

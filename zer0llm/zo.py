@@ -9,7 +9,7 @@ from __future__ import annotations
 import math, re, hashlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable
-import torch, torch.nn as nn
+import torch, torch.nn as nn, torch.nn.functional as F
 from .core import *
 from fastcore.basics import patch, store_attr
 from .optim import FO_OPTIMIZERS, param_groups, hidden_size_of, mudamw_update_
@@ -18,10 +18,10 @@ from .tasks import model_lm_loss
 
 # %% auto #0
 __all__ = ['DIRECTIONS', 'NOISE_CHUNK', 'PASS_COST', 'GUIDE_PLAN', 'SIGN_RULES', 'CONSERVATIVE_RULES', 'SCOPES', 'DEFAULT_SUBSET',
-           'ZO_OPTIMIZERS', 'OPTIMIZERS', 'NEEDS_MODEL', 'mix_seed', 'chunk_spans', 'draw_chunk', 'noise_chunks',
-           'draw_noise', 'chunk_map', 'ZOOptimizer', 'master_bytes', 'InstructSchedule', 'ZOSGD', 'ZOAdam', 'ZOMuDaMW',
-           'state_bytes', 'ForwardGradient', 'select_params', 'register_zo_optimizer', 'is_zo', 'make_optimizer',
-           'lm_closure', 'zo_closures']
+           'ZO_OPTIMIZERS', 'OPTIMIZERS', 'NEEDS_MODEL', 'mix_seed', 'chunk_spans', 'sign_table', 'draw_chunk',
+           'noise_chunks', 'draw_noise', 'chunk_map', 'ZOOptimizer', 'master_bytes', 'InstructSchedule', 'ZOSGD',
+           'ZOAdam', 'ZOMuDaMW', 'state_bytes', 'ForwardGradient', 'select_params', 'register_zo_optimizer', 'is_zo',
+           'make_optimizer', 'lm_closure', 'zo_closures']
 
 # %% ../nbs/07a_zo.ipynb #d0bf7216
 DIRECTIONS = ('gaussian', 'rademacher', 'sphere')
@@ -36,11 +36,22 @@ def chunk_spans(p: torch.Tensor, chunk: int = NOISE_CHUNK) -> list[tuple[int, in
     "(offset, size) of the noise chunks of flattened `p`."
     return [(s, min(chunk, p.numel() - s)) for s in range(0, p.numel(), chunk)]
 
+_SIGN_TABLES = {}
+
+def sign_table(dtype: torch.dtype, device) -> torch.Tensor:
+    "(256, 8) table of ±1: row b holds the signs of byte b's bits, lowest bit first."
+    key = (dtype, str(device))
+    if key not in _SIGN_TABLES:
+        bits = (torch.arange(256).unsqueeze(1) >> torch.arange(8)) & 1
+        _SIGN_TABLES[key] = (bits * 2 - 1).to(device=device, dtype=dtype)
+    return _SIGN_TABLES[key]
+
 def draw_chunk(p: torch.Tensor, seed: int, start: int, size: int, kind: str = 'gaussian') -> torch.Tensor:
     "Noise for elements [start, start+size) of flattened `p`, in its dtype and device, from a generator of its own."
     g = torch.Generator(device=p.device).manual_seed(seed if start == 0 else mix_seed(seed, start))
-    z = torch.empty(size, device=p.device, dtype=p.dtype)
-    return z.random_(0, 2, generator=g).mul_(2).sub_(1) if kind == 'rademacher' else z.normal_(generator=g)
+    if kind != 'rademacher': return torch.empty(size, device=p.device, dtype=p.dtype).normal_(generator=g)
+    words = torch.empty((size + 63) // 64, device=p.device, dtype=torch.int64).random_(-2**63, None, generator=g)
+    return F.embedding(words.view(torch.uint8).int(), sign_table(p.dtype, p.device)).view(-1)[:size]
 
 def noise_chunks(p: torch.Tensor, seed: int, kind: str = 'gaussian', chunk: int = NOISE_CHUNK):
     "Yield (offset, noise) pieces of flattened `p`'s noise for `seed` (see `draw_chunk`)."
