@@ -409,7 +409,7 @@ def block_sparse_attend(
         R, T, h, v.shape[-1]
     ), lse.view(R, T, h)
 
-# %% ../nbs/04_attention.ipynb #9b64c2d6
+# %% ../nbs/04_attention.ipynb #50b60626
 def near_blocks(t, size: int, before: int):
     "t (R, S, d) -> (R·nb, (before + 1)·size, d): each block of `size` keys behind the `before` ones before it."
     (R, S, d), nb = t.shape, -(-t.shape[1] // size)
@@ -451,7 +451,7 @@ def banded_values(p, v, size: int, before: int, initial: bool = False):
         o = o + (p0.reshape(R, nb * size * h, size) @ v0).view_as(o)
     return o.view(R, nb * size, h, -1)
 
-# %% ../nbs/04_attention.ipynb #160a310b
+# %% ../nbs/04_attention.ipynb #6eb6a627
 def window_attend(q, k, v, window: int, size: int, slopes=None):
     "Attention of scaled q (R, T, h, d) at positions 0..T−1 to the last `window` keys of k, v (R, T, d)."
     # queries in chunks of `size`, each against the chunks that hold its window
@@ -615,9 +615,9 @@ def compressed(self, q, kc, vc, pos_q):
     some = (pos_q >= cfg.nsa_block_size - 1)[:, None, None, :, None]            # sees block 0
     hide = (ends > pos_q[..., None])[:, None, None] & some                       # (B, 1, 1, T, n_cmp)
     bias = torch.zeros(hide.shape, dtype=q.dtype, device=q.device).masked_fill(hide, float('-inf'))
-    s = (q.reshape(B, G, -1, hd) @ kcmp.transpose(-1, -2)).view(B, G, H // G, T, n_cmp) + bias
+    s = (q.reshape(B, G, H // G * T, hd) @ kcmp.transpose(-1, -2)).view(B, G, H // G, T, n_cmp) + bias
     p = s.softmax(-1)
-    o = (p.view(B, G, -1, n_cmp) @ vcmp).view(B, H, T, hd) * some.view(B, 1, T, 1)
+    o = (p.view(B, G, H // G * T, n_cmp) @ vcmp).view(B, H, T, hd) * some.view(B, 1, T, 1)
     return o, p * some
 
 @patch_to(NSA)
