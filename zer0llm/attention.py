@@ -607,7 +607,8 @@ def branches(self, q, k, v, ctx: AttnContext):
 @patch_to(NSA)
 def compressed(self, q, kc, vc, pos_q):
     "Compressed branch of scaled q (B, H, T, hd): its output and probabilities (B, G, H/G, T, n_cmp)."
-    # a query before the first complete block sees none and gets 0 (its row is left unmasked, then zeroed)
+    # a query before the first complete block sees none and gets 0: its row is left unmasked, its output
+    # zeroed, and `free_blocks` ignores its probabilities
     (B, H, T, hd), cfg, G = q.shape, self.cfg, self.cfg.n_kv_heads
     kcmp, vcmp = self.compress(kc, self.compress_k), self.compress(vc, self.compress_v)
     n_cmp = kcmp.shape[2]
@@ -618,7 +619,7 @@ def compressed(self, q, kc, vc, pos_q):
     s = (q.reshape(B, G, H // G * T, hd) @ kcmp.transpose(-1, -2)).view(B, G, H // G, T, n_cmp) + bias
     p = s.softmax(-1)
     o = (p.view(B, G, H // G * T, n_cmp) @ vcmp).view(B, H, T, hd) * some.view(B, 1, T, 1)
-    return o, p * some
+    return o, p
 
 @patch_to(NSA)
 @torch.no_grad()
@@ -630,6 +631,7 @@ def free_blocks(self, p, pos_q, S: int):
     n_sel = -(-S // l_sel)
     overlap = selection_overlap(n_cmp, n_sel, cfg.nsa_block_size, cfg.nsa_stride, l_sel, dev)
     rank = p.sum(2) @ overlap.to(p.dtype)                                            # (B, G, T, n_sel)
+    rank = rank * (pos_q >= cfg.nsa_block_size - 1)[:, None, :, None]   # rows that see no compressed block
     cur, j = (pos_q // l_sel)[:, None, :, None], torch.arange(n_sel, device=dev)
     rank = rank.masked_fill((j < 1) | (j > cur - 2), float('-inf'))
     n_free = min(max(cfg.nsa_top_n - 3, 0), n_sel)
