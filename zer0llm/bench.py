@@ -347,10 +347,11 @@ def _nsa_projections(m, x, rope):
     return m.wo(q.transpose(1, 2).flatten(2)).sum() + m.gate(x).sum() + k.sum() + v.sum()
 
 def bench_nsa(seq_lens=(256, 1024), model: str = '20M', batch: int = 1, repeats: int = 7, device='cpu',
-              threads: int|None = None, **nsa) -> 'pandas.DataFrame':
+              threads: int|None = None, clock: str = 'wall', **nsa) -> 'pandas.DataFrame':
     "Median time of one NSA layer over one standard attention layer of `model`'s shapes, forward and forward+backward, per length."
     import pandas as pd
     from zer0llm.attention import make_attention, rope_tables
+    check_choice('clock', clock, CLOCKS)
     if threads: torch.set_num_threads(threads)
     device, rows = get_device(device), []
     for T in seq_lens:
@@ -369,7 +370,7 @@ def bench_nsa(seq_lens=(256, 1024), model: str = '20M', batch: int = 1, repeats:
             return g
         def backward(f): return lambda: f().backward()
         for name, wrap in (('forward', forward), ('forward+backward', backward)):
-            t_std, t_nsa, t_proj = _interleaved_seconds([wrap(f) for f in works], device, repeats)
+            t_std, t_nsa, t_proj = _interleaved_seconds([wrap(f) for f in works], device, repeats, clock)
             rows.append(dict(
                 seq=T, passes=name, standard_ms=t_std * 1e3, nsa_ms=t_nsa * 1e3, ratio=t_nsa / t_std,
                 projections_ms=t_proj * 1e3, floor=t_proj / t_std,
