@@ -16,9 +16,9 @@ from .core import check_choice
 # %% auto #0
 __all__ = ['ATTENTION_CLASSES', 'llama3_inv_freq', 'rope_cache', 'rotate_half', 'apply_rope', 'sinusoidal_table', 'alibi_slopes',
            'alibi_bias', 'causal_mask', 'attend_reference', 'attend', 'AttnContext', 'positions_from_mask',
-           'make_context', 'KVCache', 'MLACache', 'Attention', 'mla_dims', 'MLA', 'pack_tiles', 'block_sparse_attend',
-           'near_blocks', 'band_bias', 'banded_scores', 'banded_values', 'window_attend', 'selected_attend', 'NSA',
-           'selection_overlap', 'attention_class', 'rope_tables', 'make_attention']
+           'make_context', 'KVCache', 'MLACache', 'Attention', 'mla_dims', 'MLA', 'pad_to', 'pack_tiles',
+           'block_sparse_attend', 'near_blocks', 'band_bias', 'banded_scores', 'banded_values', 'window_attend',
+           'selected_attend', 'NSA', 'selection_overlap', 'attention_class', 'rope_tables', 'make_attention']
 
 # %% ../nbs/04_attention.ipynb #3d6e1f30
 def llama3_inv_freq(
@@ -358,6 +358,11 @@ class MLA(nn.Module):
         return self.o_proj(y.transpose(1, 2).flatten(2))
 
 # %% ../nbs/04_attention.ipynb #979e5fa2
+def pad_to(t, length: int, dim: int = 1, value: float = 0.):
+    "`t` padded with `value` at the end of dimension `dim` to `length`; `t` itself (no copy) if that long already."
+    extra = length - t.shape[dim]
+    return F.pad(t, (0, 0) * (t.dim() - 1 - dim) + (0, extra), value=value) if extra else t
+
 def pack_tiles(blocks, nblk: int, size: int):
     "Pack the (query, block) pairs of `blocks` (R, T, n; −1: none) into tiles of `size` queries per block."
     # returns the pairs in use (flat index), their query (r·T + t), block, tile and slot, each tile's block
@@ -383,7 +388,7 @@ def block_sparse_attend(
     # a query at pos_q (R, T) sees the keys at positions ≤ pos_q (and > pos_q − window), ALiBi `slopes` (R, h)
     (R, T, h, _), S, n, dev = q.shape, k.shape[1], blocks.shape[-1], q.device
     nblk = -(-S // size)
-    as_blocks = lambda t: F.pad(t, (0, 0, 0, nblk * size - S)).reshape(R * nblk, size, t.shape[-1])
+    as_blocks = lambda t: pad_to(t, nblk * size).reshape(R * nblk, size, t.shape[-1])
     used, query, block, tile, slot, tile_key = pack_tiles(blocks, nblk, size)
     n_tiles = len(tile_key)
     qt = q.new_zeros(n_tiles, size, h, q.shape[-1]).index_put((tile, slot), q.reshape(R * T, h, -1)[query])
@@ -434,10 +439,10 @@ def band_bias(T: int, size: int, before: int, window: int | None = None, slopes=
 def banded_scores(q, k, size: int, before: int, initial: bool = False):
     "Scores (R, nb, size, h, K) of q (R, T, h, d) at 0..T−1: [block 0,] `before` blocks before its own, its own."
     (R, T, h, d), nb = q.shape, -(-q.shape[1] // size)
-    qc = F.pad(q, (0, 0, 0, 0, 0, nb * size - T)).reshape(R * nb, size * h, d)
+    qc = pad_to(q, nb * size).reshape(R * nb, size * h, d)
     s = (qc @ near_blocks(k, size, before).transpose(1, 2)).view(R, nb, size, h, -1)
     if not initial: return s
-    k0 = F.pad(k[:, :size], (0, 0, 0, size - min(size, T)))
+    k0 = pad_to(k[:, :size], size)
     s0 = (qc.view(R, nb * size * h, d) @ k0.transpose(1, 2)).view(R, nb, size, h, size)
     return torch.cat([s0, s], -1)
 
@@ -447,7 +452,7 @@ def banded_values(p, v, size: int, before: int, initial: bool = False):
     if initial: p0, p = p[..., :size], p[..., size:]
     o = p.reshape(R * nb, size * h, -1) @ near_blocks(v, size, before)
     if initial:
-        v0 = F.pad(v[:, :size], (0, 0, 0, size - min(size, v.shape[1])))
+        v0 = pad_to(v[:, :size], size)
         o = o + (p0.reshape(R, nb * size * h, size) @ v0).view_as(o)
     return o.view(R, nb * size, h, -1)
 
@@ -468,7 +473,7 @@ def selected_attend(q, k, v, free, size: int, slopes=None):
     s = banded_scores(q, k, size, 1, initial=True) + bias
     # the free blocks: tiles of queries that chose one block, scores put back beside the banded ones
     used, query, block, tile, slot, tile_key = pack_tiles(free, nb, size)
-    as_blocks = lambda t: F.pad(t, (0, 0, 0, nb * size - T)).reshape(R * nb, size, d)
+    as_blocks = lambda t: pad_to(t, nb * size).reshape(R * nb, size, d)
     qt = q.new_zeros(len(tile_key), size, h, d).index_put((tile, slot), q.reshape(R * T, h, d)[query])
     st = (qt.view(-1, size * h, d) @ as_blocks(k)[tile_key].transpose(1, 2)).view(-1, size, h, size)
     st = st[tile, slot]
@@ -477,7 +482,7 @@ def selected_attend(q, k, v, free, size: int, slopes=None):
         st = st - slopes[query // T][..., None].to(q.dtype) * dist[:, None]
     s_free = st.new_full((R * T * n, h, size), float('-inf')).index_put((used,), st)
     s_free = s_free.view(R, T, n, h, size).transpose(2, 3).reshape(R, T, h, n * size)
-    s_free = F.pad(s_free, (0, 0, 0, 0, 0, nb * size - T), value=float('-inf')).view(R, nb, size, h, -1)
+    s_free = pad_to(s_free, nb * size, value=float('-inf')).view(R, nb, size, h, -1)
     # one softmax over all of a query's keys
     p, p_free = torch.cat([s, s_free], -1).softmax(-1).split([s.shape[-1], n * size], -1)
     o = banded_values(p, v, size, 1, initial=True)[:, :T]
