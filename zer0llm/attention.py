@@ -461,16 +461,18 @@ def window_attend(q, k, v, window: int, size: int, slopes=None):
     "Attention of scaled q (R, T, h, d) at positions 0..T−1 to the last `window` keys of k, v (R, T, d)."
     # queries in chunks of `size`, each against the chunks that hold its window
     before, T = -(-(window - 1) // size), q.shape[1]
-    bias = band_bias(T, size, before, window, slopes, dtype=q.dtype, device=q.device)
-    return banded_values((banded_scores(q, k, size, before) + bias).softmax(-1), v, size, before)[:, :T]
+    up = torch.promote_types(q.dtype, torch.float32)   # softmax in float32 at least
+    bias = band_bias(T, size, before, window, slopes, dtype=up, device=q.device)
+    p = (banded_scores(q, k, size, before) + bias).softmax(-1).to(v.dtype)
+    return banded_values(p, v, size, before)[:, :T]
 
 def selected_attend(q, k, v, free, size: int, slopes=None):
     "Attention of scaled q (R, T, h, d) at 0..T−1 to block 0, its previous, own and `free` blocks (R, T, n)."
     # a free block (−1: none) lies wholly before the query's previous block, so nothing in it is masked
     (R, T, h, d), n = q.shape, free.shape[-1]
     nb = -(-T // size)
-    bias = band_bias(T, size, 1, None, slopes, True, q.dtype, q.device)
-    s = banded_scores(q, k, size, 1, initial=True) + bias
+    bias = band_bias(T, size, 1, None, slopes, True, torch.promote_types(q.dtype, torch.float32), q.device)
+    s = banded_scores(q, k, size, 1, initial=True) + bias   # softmax in float32 at least
     # the free blocks: tiles of queries that chose one block, scores put back beside the banded ones
     used, query, block, tile, slot, tile_key = pack_tiles(free, nb, size)
     as_blocks = lambda t: pad_to(t, nb * size).reshape(R * nb, size, d)
@@ -479,12 +481,13 @@ def selected_attend(q, k, v, free, size: int, slopes=None):
     st = st[tile, slot]
     if slopes is not None:
         dist = query[:, None] % T - block[:, None] * size - torch.arange(size, device=q.device)
-        st = st - slopes[query // T][..., None].to(q.dtype) * dist[:, None]
+        st = st - slopes[query // T][..., None] * dist[:, None]
     s_free = st.new_full((R * T * n, h, size), float('-inf')).index_put((used,), st)
     s_free = s_free.view(R, T, n, h, size).transpose(2, 3).reshape(R, T, h, n * size)
     s_free = pad_to(s_free, nb * size, value=float('-inf')).view(R, nb, size, h, -1)
     # one softmax over all of a query's keys
-    p, p_free = torch.cat([s, s_free], -1).softmax(-1).split([s.shape[-1], n * size], -1)
+    p = torch.cat([s, s_free.to(s.dtype)], -1).softmax(-1).to(v.dtype)
+    p, p_free = p.split([s.shape[-1], n * size], -1)
     o = banded_values(p, v, size, 1, initial=True)[:, :T]
     p_free = p_free.reshape(R, nb * size, h, n, size)[:, :T].transpose(2, 3).reshape(R * T * n, h, size)
     pt = p_free.new_zeros(len(tile_key), size, h, size).index_put((tile, slot), p_free[used])
@@ -620,10 +623,11 @@ def compressed(self, q, kc, vc, pos_q):
     ends = torch.arange(n_cmp, device=q.device) * cfg.nsa_stride + cfg.nsa_block_size - 1
     some = (pos_q >= cfg.nsa_block_size - 1)[:, None, None, :, None]            # sees block 0
     hide = (ends > pos_q[..., None])[:, None, None] & some                       # (B, 1, 1, T, n_cmp)
-    bias = torch.zeros(hide.shape, dtype=q.dtype, device=q.device).masked_fill(hide, float('-inf'))
+    up = torch.promote_types(q.dtype, torch.float32)   # softmax in float32 at least
+    bias = torch.zeros(hide.shape, dtype=up, device=q.device).masked_fill(hide, float('-inf'))
     s = (q.reshape(B, G, H // G * T, hd) @ kcmp.transpose(-1, -2)).view(B, G, H // G, T, n_cmp) + bias
     p = s.softmax(-1)
-    o = (p.view(B, G, H // G * T, n_cmp) @ vcmp).view(B, H, T, hd) * some.view(B, 1, T, 1)
+    o = (p.to(vcmp.dtype).view(B, G, H // G * T, n_cmp) @ vcmp).view(B, H, T, hd) * some.view(B, 1, T, 1)
     return o, p
 
 @patch_to(NSA)
