@@ -494,7 +494,7 @@ def selected_attend(q, k, v, free, size: int, slopes=None):
     ot = (pt.view(-1, size * h, size) @ as_blocks(v)[tile_key]).view(-1, size, h, d)
     return o + q.new_zeros(R * T, h, d).index_add(0, query, ot[tile, slot]).view(R, T, h, d)
 
-# %% ../nbs/04_attention.ipynb #6ea794e2
+# %% ../nbs/04_attention.ipynb #c312a0d9
 class NSA(Attention):
     "Native sparse attention: gated sum of compressed, selected-block and sliding-window attention, each with its own K/V."
     def __init__(self, cfg: ModelConfig):
@@ -566,7 +566,7 @@ class NSA(Attention):
         h = sum(y[:, m:m + n, m] for m in range(r)) + first.bias
         return mlp[1:](h).view(B, G, n, hd)
 
-# %% ../nbs/04_attention.ipynb #42d5bb25
+# %% ../nbs/04_attention.ipynb #69d14a99
 from fastcore.basics import patch_to
 
 def selection_overlap(
@@ -659,7 +659,7 @@ def forward(self, x, rope=None, cache: KVCache|None = None, ctx: AttnContext|Non
     y = F.dropout(y, self.dropout, self.training)
     return self.wo(y.transpose(1, 2).flatten(2))
 
-# %% ../nbs/04_attention.ipynb #ae29096b
+# %% ../nbs/04_attention.ipynb #ee691798
 ATTENTION_CLASSES = {'standard': Attention, 'mla': MLA, 'nsa': NSA}
 
 def attention_class(cfg: ModelConfig) -> type:
