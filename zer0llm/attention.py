@@ -16,9 +16,9 @@ from .core import check_choice
 # %% auto #0
 __all__ = ['ATTENTION_CLASSES', 'llama3_inv_freq', 'rope_cache', 'rotate_half', 'apply_rope', 'sinusoidal_table', 'alibi_slopes',
            'alibi_bias', 'causal_mask', 'attend_reference', 'attend', 'AttnContext', 'positions_from_mask',
-           'make_context', 'KVCache', 'MLACache', 'Attention', 'mla_dims', 'MLA', 'block_sparse_attend',
-           'banded_attend', 'merge_attention', 'NSA', 'selection_overlap', 'attention_class', 'rope_tables',
-           'make_attention']
+           'make_context', 'KVCache', 'MLACache', 'Attention', 'mla_dims', 'MLA', 'pad_to', 'pack_tiles',
+           'block_sparse_attend', 'near_blocks', 'band_bias', 'banded_scores', 'banded_values', 'window_attend',
+           'selected_attend', 'NSA', 'selection_overlap', 'attention_class', 'rope_tables', 'make_attention']
 
 # %% ../nbs/04_attention.ipynb #3d6e1f30
 def llama3_inv_freq(
@@ -358,19 +358,19 @@ class MLA(nn.Module):
         return self.o_proj(y.transpose(1, 2).flatten(2))
 
 # %% ../nbs/04_attention.ipynb #979e5fa2
-def block_sparse_attend(
-    q, k, v, blocks, pos_q, size: int, scale: float, window: int | None = None, slopes=None
-):
-    "q (R, T, h, d) attends to its `blocks` (R, T, n; −1: none) of `size` keys of k, v (R, S, d): (out, log-sum-exp)."
-    # a query at pos_q (R, T) sees the keys at positions ≤ pos_q (and > pos_q − window), ALiBi `slopes` (R, h)
-    (R, T, h, _), S, n, dev = q.shape, k.shape[1], blocks.shape[-1], q.device
-    nblk = -(-S // size)
-    as_blocks = lambda t: F.pad(t, (0, 0, 0, nblk * size - S)).reshape(R * nblk, size, t.shape[-1])
+def pad_to(t, length: int, dim: int = 1, value: float = 0.):
+    "`t` padded with `value` at the end of dimension `dim` to `length`; `t` itself (no copy) if that long already."
+    extra = length - t.shape[dim]
+    return F.pad(t, (0, 0) * (t.dim() - 1 - dim) + (0, extra), value=value) if extra else t
+
+def pack_tiles(blocks, nblk: int, size: int):
+    "Pack the (query, block) pairs of `blocks` (R, T, n; −1: none) into tiles of `size` queries per block."
+    # returns the pairs in use (flat index), their query (r·T + t), block, tile and slot, each tile's block
+    (R, T, n), dev = blocks.shape, blocks.device
     flat = blocks.reshape(-1)
-    used = (flat >= 0).nonzero().squeeze(1)                     # pairs (query, block) in use
-    query, block = used // n, flat[used]                         # query = r·T + t
+    used = (flat >= 0).nonzero().squeeze(1)
+    query, block = used // n, flat[used]
     key = query // T * nblk + block
-    # pack the pairs of each block into tiles of `size` queries: tile and slot of every pair
     order = key.argsort(stable=True)
     counts = torch.bincount(key, minlength=R * nblk)
     tiles = -(-counts // size)
@@ -379,6 +379,17 @@ def block_sparse_attend(
     rank[order] = torch.arange(len(key), device=dev) - first_pair[key[order]]
     tile, slot = first_tile[key] + rank // size, rank % size
     tile_key = torch.repeat_interleave(torch.arange(R * nblk, device=dev), tiles)
+    return used, query, block, tile, slot, tile_key
+
+def block_sparse_attend(
+    q, k, v, blocks, pos_q, size: int, scale: float, window: int | None = None, slopes=None
+):
+    "q (R, T, h, d) attends to its `blocks` (R, T, n; −1: none) of `size` keys of k, v (R, S, d): (out, log-sum-exp)."
+    # a query at pos_q (R, T) sees the keys at positions ≤ pos_q (and > pos_q − window), ALiBi `slopes` (R, h)
+    (R, T, h, _), S, n, dev = q.shape, k.shape[1], blocks.shape[-1], q.device
+    nblk = -(-S // size)
+    as_blocks = lambda t: pad_to(t, nblk * size).reshape(R * nblk, size, t.shape[-1])
+    used, query, block, tile, slot, tile_key = pack_tiles(blocks, nblk, size)
     n_tiles = len(tile_key)
     qt = q.new_zeros(n_tiles, size, h, q.shape[-1]).index_put((tile, slot), q.reshape(R * T, h, -1)[query])
     s = (qt.view(n_tiles, size * h, q.shape[-1]) @ as_blocks(k)[tile_key].transpose(1, 2)).view(
@@ -403,39 +414,85 @@ def block_sparse_attend(
         R, T, h, v.shape[-1]
     ), lse.view(R, T, h)
 
-def banded_attend(
-    q, k, v, size: int, scale: float, window: int | None = None, slopes=None, initial: bool = False
-):
-    "`block_sparse_attend` for queries and keys at positions 0..T−1 over each query's own and previous block, without gathers."
-    # with `initial`, block 0 too (for the queries whose near blocks do not already include it)
-    (R, T, h, d), nb, dev = q.shape, -(-q.shape[1] // size), q.device
-    pad = lambda t: F.pad(t, (0, 0) * (t.dim() - 2) + (0, nb * size - T))
-    kb, vb = (pad(t).view(R, nb, size, -1) for t in (k, v))
-    def keys(t):   # (R, nb, m·size, d): [block 0,] previous block, own block
-        near = [F.pad(t, (0, 0, 0, 0, 1, 0))[:, :-1], t]
-        return torch.cat(([t[:, :1].expand_as(t)] if initial else []) + near, 2)
-    s = (pad(q).reshape(R, nb, size * h, d) @ keys(kb).transpose(-1, -2)).view(R, nb, size, h, -1)
-    s = s.to(torch.promote_types(s.dtype, torch.float32)) * scale
-    c, i = torch.arange(nb, device=dev)[:, None], torch.arange(size, device=dev)
-    near = c * size - size + torch.arange(2 * size, device=dev)
-    kpos = torch.cat([i.expand(nb, size), near], 1) if initial else near
-    qpos = (c * size + i).view(nb, size, 1, 1)
-    kpos = kpos.view(nb, 1, 1, -1)
-    ok = (kpos <= qpos) & (kpos >= 0)
-    if initial:
-        # block 0 is already among the near blocks of chunks 0 and 1
-        ok[:, :, :, :size] &= (c >= 2).view(nb, 1, 1, 1)
-    if window is not None: ok &= kpos > qpos - window
-    if slopes is not None: s = s - slopes[:, None, None, :, None] * (qpos - kpos)
-    s = s.masked_fill(~ok, float('-inf'))
-    lse, p = s.logsumexp(-1), s.softmax(-1).to(v.dtype)
-    o = (p.view(R, nb, size * h, -1) @ keys(vb)).view(R, nb * size, h, -1)
-    return o[:, :T], lse.reshape(R, nb * size, h)[:, :T]
+# %% ../nbs/04_attention.ipynb #50b60626
+def near_blocks(t, size: int, before: int):
+    "t (R, S, d) -> (R·nb, (before + 1)·size, d): each block of `size` keys behind the `before` ones before it."
+    (R, S, d), nb = t.shape, -(-t.shape[1] // size)
+    t = F.pad(t, (0, 0, before * size, nb * size - S))   # zeros before position 0 and after S − 1
+    return t.unfold(1, (before + 1) * size, size).transpose(-1, -2).reshape(R * nb, -1, d)
 
-def merge_attention(*parts):
-    "Combine (out, log-sum-exp) of attentions over disjoint key sets into the attention over their union."
-    lse = torch.stack([l for _, l in parts]).logsumexp(0)
-    return sum(o * (l - lse).exp().nan_to_num(0.)[..., None].to(o.dtype) for o, l in parts)
+def band_bias(T: int, size: int, before: int, window: int | None = None, slopes=None, initial: bool = False,
+              dtype=None, device=None):
+    "Bias (R or 1, nb, size, h or 1, K) for `banded_scores`: −inf after the query, before 0, out of the window."
+    nb = -(-T // size)
+    c, i = torch.arange(nb, device=device)[:, None], torch.arange(size, device=device)
+    kpos = c * size - before * size + torch.arange((before + 1) * size, device=device)
+    if initial: kpos = torch.cat([i.expand(nb, size), kpos], 1)
+    qpos, kpos = (c * size + i).view(nb, size, 1, 1), kpos.view(nb, 1, 1, -1)
+    ok = (kpos <= qpos) & (kpos >= 0)
+    if initial: ok[..., :size] &= (c > before).view(nb, 1, 1, 1)   # else block 0 is among the near blocks
+    if window is not None: ok &= kpos > qpos - window
+    bias = torch.zeros(ok.shape, dtype=dtype, device=device).masked_fill(~ok, float('-inf'))[None]
+    if slopes is not None: bias = bias - slopes[:, None, None, :, None].to(dtype) * (qpos - kpos)
+    return bias
+
+def banded_scores(q, k, size: int, before: int, initial: bool = False):
+    "Scores (R, nb, size, h, K) of q (R, T, h, d) at 0..T−1: [block 0,] `before` blocks before its own, its own."
+    (R, T, h, d), nb = q.shape, -(-q.shape[1] // size)
+    qc = pad_to(q, nb * size).reshape(R * nb, size * h, d)
+    s = (qc @ near_blocks(k, size, before).transpose(1, 2)).view(R, nb, size, h, -1)
+    if not initial: return s
+    k0 = pad_to(k[:, :size], size)
+    s0 = (qc.view(R, nb * size * h, d) @ k0.transpose(1, 2)).view(R, nb, size, h, size)
+    return torch.cat([s0, s], -1)
+
+def banded_values(p, v, size: int, before: int, initial: bool = False):
+    "Weighted values (R, nb·size, h, d) of probabilities p (R, nb, size, h, K) laid out as `banded_scores`'."
+    R, nb, _, h, K = p.shape
+    if initial: p0, p = p[..., :size], p[..., size:]
+    o = p.reshape(R * nb, size * h, -1) @ near_blocks(v, size, before)
+    if initial:
+        v0 = pad_to(v[:, :size], size)
+        o = o + (p0.reshape(R, nb * size * h, size) @ v0).view_as(o)
+    return o.view(R, nb * size, h, -1)
+
+# %% ../nbs/04_attention.ipynb #6eb6a627
+def window_attend(q, k, v, window: int, size: int, slopes=None):
+    "Attention of scaled q (R, T, h, d) at positions 0..T−1 to the last `window` keys of k, v (R, T, d)."
+    # queries in chunks of `size`, each against the chunks that hold its window
+    before, T = -(-(window - 1) // size), q.shape[1]
+    up = torch.promote_types(q.dtype, torch.float32)   # softmax in float32 at least
+    bias = band_bias(T, size, before, window, slopes, dtype=up, device=q.device)
+    p = (banded_scores(q, k, size, before) + bias).softmax(-1).to(v.dtype)
+    return banded_values(p, v, size, before)[:, :T]
+
+def selected_attend(q, k, v, free, size: int, slopes=None):
+    "Attention of scaled q (R, T, h, d) at 0..T−1 to block 0, its previous, own and `free` blocks (R, T, n)."
+    # a free block (−1: none) lies wholly before the query's previous block, so nothing in it is masked
+    (R, T, h, d), n = q.shape, free.shape[-1]
+    nb = -(-T // size)
+    bias = band_bias(T, size, 1, None, slopes, True, torch.promote_types(q.dtype, torch.float32), q.device)
+    s = banded_scores(q, k, size, 1, initial=True) + bias   # softmax in float32 at least
+    # the free blocks: tiles of queries that chose one block, scores put back beside the banded ones
+    used, query, block, tile, slot, tile_key = pack_tiles(free, nb, size)
+    as_blocks = lambda t: pad_to(t, nb * size).reshape(R * nb, size, d)
+    qt = q.new_zeros(len(tile_key), size, h, d).index_put((tile, slot), q.reshape(R * T, h, d)[query])
+    st = (qt.view(-1, size * h, d) @ as_blocks(k)[tile_key].transpose(1, 2)).view(-1, size, h, size)
+    st = st[tile, slot]
+    if slopes is not None:
+        dist = query[:, None] % T - block[:, None] * size - torch.arange(size, device=q.device)
+        st = st - slopes[query // T][..., None] * dist[:, None]
+    s_free = st.new_full((R * T * n, h, size), float('-inf')).index_put((used,), st)
+    s_free = s_free.view(R, T, n, h, size).transpose(2, 3).reshape(R, T, h, n * size)
+    s_free = pad_to(s_free, nb * size, value=float('-inf')).view(R, nb, size, h, -1)
+    # one softmax over all of a query's keys
+    p = torch.cat([s, s_free.to(s.dtype)], -1).softmax(-1).to(v.dtype)
+    p, p_free = p.split([s.shape[-1], n * size], -1)
+    o = banded_values(p, v, size, 1, initial=True)[:, :T]
+    p_free = p_free.reshape(R, nb * size, h, n, size)[:, :T].transpose(2, 3).reshape(R * T * n, h, size)
+    pt = p_free.new_zeros(len(tile_key), size, h, size).index_put((tile, slot), p_free[used])
+    ot = (pt.view(-1, size * h, size) @ as_blocks(v)[tile_key]).view(-1, size, h, d)
+    return o + q.new_zeros(R * T, h, d).index_add(0, query, ot[tile, slot]).view(R, T, h, d)
 
 # %% ../nbs/04_attention.ipynb #c312a0d9
 class NSA(Attention):
@@ -485,6 +542,18 @@ class NSA(Attention):
         "An empty cache for the keys and values of the three branches (3·n_kv_heads heads)."
         return KVCache(batch_size, 3 * self.cfg.n_kv_heads, max_len, self.cfg.head_dim, dtype, device)
 
+    def project(self, x, rope=None):
+        "Queries (B, H, T, d) and the three branches' keys and values (B, 3·Hkv, T, d), from one matmul."
+        (B, T, _), cfg = x.shape, self.cfg
+        ws = (self.wq, self.wk, self.wv)   # kept apart in the state dict, concatenated for one matmul
+        bias = torch.cat([w.bias for w in ws]) if cfg.qkv_bias else None
+        qkv = F.linear(x, torch.cat([w.weight for w in ws]), bias).view(B, T, -1, cfg.head_dim)
+        q, k, v = qkv.split([cfg.n_heads, 3 * cfg.n_kv_heads, 3 * cfg.n_kv_heads], 2)
+        if cfg.qk_norm: q, k = self.q_norm(q), self.k_norm(k)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+        if rope is not None: q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        return q, k, v
+
     def compress(self, t, mlp):
         "One key (or value) per block of l positions every d: (B, G, S, hd) -> (B, G, n_blocks, hd)."
         l, d = self.cfg.nsa_block_size, self.cfg.nsa_stride
@@ -514,59 +583,69 @@ def selection_overlap(
 def branches(self, q, k, v, ctx: AttnContext):
     "Outputs (B, H, T, hd) of the compressed, selected and window branches; k, v hold the 3 branches' heads."
     (B, H, T, hd), S, cfg = q.shape, k.shape[2], self.cfg
-    G, rep, scale, dev = cfg.n_kv_heads, H // cfg.n_kv_heads, hd ** -0.5, q.device
+    G, rep, dev = cfg.n_kv_heads, H // cfg.n_kv_heads, q.device
+    q = q * hd ** -0.5   # scaled once for the three branches
     pos_q = ctx.pos_q if ctx.pos_q is not None else torch.arange(S - T, S, device=dev).expand(B, T)
     if ctx.key_valid is not None:   # keys in position order: key p of a row is its p-th real token
         order = (~ctx.key_valid).int().argsort(dim=-1, stable=True)[:, None, :, None]
         k, v = k.gather(2, order.expand_as(k)), v.gather(2, order.expand_as(v))
     (kc, ks, kw), (vc, vs, vw) = k.chunk(3, 1), v.chunk(3, 1)
-    # compressed: dense attention over the blocks that end at or before the query
-    kcmp, vcmp = self.compress(kc, self.compress_k), self.compress(vc, self.compress_v)
-    n_cmp = kcmp.shape[2]
-    ends = torch.arange(n_cmp, device=dev) * cfg.nsa_stride + cfg.nsa_block_size - 1
-    seen = (ends <= pos_q[..., None])[:, None, None]                          # (B, 1, 1, T, n_cmp)
-    s = (q.reshape(B, G, rep * T, hd) @ kcmp.transpose(-1, -2)).view(B, G, rep, T, n_cmp)
-    s = s.to(torch.promote_types(s.dtype, torch.float32)) * scale
-    p = s.masked_fill(~seen, float('-inf')).softmax(-1).nan_to_num(0.)
-    o_cmp = (p.view(B, G, rep * T, n_cmp).to(vcmp.dtype) @ vcmp).view(B, H, T, hd)
-    # selected: forced initial and local blocks, then the best-ranked others
-    l_sel = cfg.nsa_select_size
-    n_sel = -(-S // l_sel)
-    # (B, G, T, n_sel)
-    rank = p.sum(2) @ selection_overlap(n_cmp, n_sel, cfg.nsa_block_size, cfg.nsa_stride, l_sel, dev).to(
-        p.dtype
-    )
-    cur = (pos_q // l_sel)[:, None, :, None].expand(B, G, T, 1)
-    j = torch.arange(n_sel, device=dev)
-    rank = rank.masked_fill((j < 1) | (j > cur - 2), float('-inf'))
-    best = rank.topk(min(max(cfg.nsa_top_n - 3, 0), n_sel), -1)
-    forced = [cur.new_zeros(B, G, T, 1).masked_fill(cur < 2, -1), (cur - 1).clamp(min=-1), cur]
-    chosen = torch.cat(forced + [best.indices.masked_fill(best.values.isneginf(), -1)], -1)
+    o_cmp, p = self.compressed(q, kc, vc, pos_q)
+    free = self.free_blocks(p, pos_q, S)
     group = lambda t: t.reshape(B, G, rep, T, hd).transpose(2, 3).reshape(B * G, T, rep, hd)
     ungroup = lambda t: t.view(B, G, T, rep, hd).transpose(2, 3).reshape(B, H, T, hd)
     flat = lambda t: t.reshape(B * G, S, hd)
-    rows_q = pos_q.repeat_interleave(G, 0)
     slopes = alibi_slopes(H).to(dev).view(G, rep).repeat(B, 1) if cfg.position == 'alibi' else None
-    qs, w = group(q), cfg.nsa_window
-    if ctx.key_valid is None and T == S:   # queries at positions 0..T-1: the banded parts need no gathers
-        o_sel = banded_attend(qs, flat(ks), flat(vs), l_sel, scale, None, slopes, initial=True)
-        if chosen.shape[-1] > 3:
-            free = block_sparse_attend(
-                qs, flat(ks), flat(vs), chosen[..., 3:].reshape(B * G, T, -1), rows_q, l_sel, scale, None,
-                slopes,
-            )
-            o_sel = merge_attention(o_sel, free)
-        else: o_sel = o_sel[0]
-        o_win = banded_attend(qs, flat(kw), flat(vw), w, scale, w, slopes)[0]
+    qs, w, l_sel = group(q), cfg.nsa_window, cfg.nsa_select_size
+    if ctx.key_valid is None and T == S:   # queries at positions 0..T-1: banded, gathers for free blocks only
+        o_sel = selected_attend(qs, flat(ks), flat(vs), free.reshape(B * G, T, -1), l_sel, slopes)
+        o_win = window_attend(qs, flat(kw), flat(vw), w, min(w, l_sel), slopes)
     else:
-        o_sel = block_sparse_attend(
-            qs, flat(ks), flat(vs), chosen.view(B * G, T, -1), rows_q, l_sel, scale, None, slopes
-        )[0]
+        rows_q = pos_q.repeat_interleave(G, 0)
+        cur = (rows_q // l_sel)[..., None]
+        forced = [torch.where(cur < 2, -1, 0), (cur - 1).clamp(min=-1), cur]
+        chosen = torch.cat(forced + [free.reshape(B * G, T, -1)], -1)
+        o_sel = block_sparse_attend(qs, flat(ks), flat(vs), chosen, rows_q, l_sel, 1.0, None, slopes)[0]
         # window: the query's own window-sized block and the one before, masked to the last w positions
         cur_w = (rows_q // w)[..., None]
-        o_win = block_sparse_attend(qs, flat(kw), flat(vw), torch.cat([(cur_w - 1).clamp(min=-1), cur_w], -1),
-                                    rows_q, w, scale, w, slopes)[0]
+        near_w = torch.cat([(cur_w - 1).clamp(min=-1), cur_w], -1)
+        o_win = block_sparse_attend(qs, flat(kw), flat(vw), near_w, rows_q, w, 1.0, w, slopes)[0]
     return o_cmp, ungroup(o_sel), ungroup(o_win)
+
+@patch_to(NSA)
+def compressed(self, q, kc, vc, pos_q):
+    "Compressed branch of scaled q (B, H, T, hd): its output and probabilities (B, G, H/G, T, n_cmp)."
+    # a query before the first complete block sees none and gets 0: its row is left unmasked, its output
+    # zeroed, and `free_blocks` ignores its probabilities
+    (B, H, T, hd), cfg, G = q.shape, self.cfg, self.cfg.n_kv_heads
+    kcmp, vcmp = self.compress(kc, self.compress_k), self.compress(vc, self.compress_v)
+    n_cmp = kcmp.shape[2]
+    ends = torch.arange(n_cmp, device=q.device) * cfg.nsa_stride + cfg.nsa_block_size - 1
+    some = (pos_q >= cfg.nsa_block_size - 1)[:, None, None, :, None]            # sees block 0
+    hide = (ends > pos_q[..., None])[:, None, None] & some                       # (B, 1, 1, T, n_cmp)
+    up = torch.promote_types(q.dtype, torch.float32)   # softmax in float32 at least
+    bias = torch.zeros(hide.shape, dtype=up, device=q.device).masked_fill(hide, float('-inf'))
+    s = (q.reshape(B, G, H // G * T, hd) @ kcmp.transpose(-1, -2)).view(B, G, H // G, T, n_cmp) + bias
+    p = s.softmax(-1)
+    o = (p.to(vcmp.dtype).view(B, G, H // G * T, n_cmp) @ vcmp).view(B, H, T, hd) * some.view(B, 1, T, 1)
+    return o, p
+
+@patch_to(NSA)
+@torch.no_grad()
+def free_blocks(self, p, pos_q, S: int):
+    "The n − 3 best-ranked selection blocks (B, G, T, n − 3; −1: none) besides the initial and local ones."
+    # eq. 9: the compressed probabilities over the shared strides; eq. 10: summed over the group's heads
+    cfg, dev = self.cfg, p.device
+    l_sel, n_cmp = cfg.nsa_select_size, p.shape[-1]
+    n_sel = -(-S // l_sel)
+    overlap = selection_overlap(n_cmp, n_sel, cfg.nsa_block_size, cfg.nsa_stride, l_sel, dev)
+    rank = p.sum(2) @ overlap.to(p.dtype)                                            # (B, G, T, n_sel)
+    rank = rank * (pos_q >= cfg.nsa_block_size - 1)[:, None, :, None]   # rows that see no compressed block
+    cur, j = (pos_q // l_sel)[:, None, :, None], torch.arange(n_sel, device=dev)
+    rank = rank.masked_fill((j < 1) | (j > cur - 2), float('-inf'))
+    n_free = min(max(cfg.nsa_top_n - 3, 0), n_sel)
+    best = rank.max(-1, keepdim=True) if n_free == 1 else rank.topk(n_free, -1)
+    return best.indices.masked_fill(best.values.isneginf(), -1)
 
 @patch_to(NSA)
 def forward(self, x, rope=None, cache: KVCache|None = None, ctx: AttnContext|None = None):

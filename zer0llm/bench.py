@@ -345,11 +345,17 @@ def bench_data(tokenizer=None, copies: int = 4, repeats: int = 5, batch_size: in
     }
 
 # %% ../nbs/10_bench.ipynb #5c94885a
+def _nsa_projections(m, x, rope):
+    "NSA layer `m`'s projections alone (q, the branches' k and v, the gate, the output), summed to a scalar."
+    q, k, v = m.project(x, rope)
+    return m.wo(q.transpose(1, 2).flatten(2)).sum() + m.gate(x).sum() + k.sum() + v.sum()
+
 def bench_nsa(seq_lens=(256, 1024), model: str = '20M', batch: int = 1, repeats: int = 7, device='cpu',
-              threads: int|None = None, **nsa) -> 'pandas.DataFrame':
+              threads: int|None = None, clock: str = 'wall', **nsa) -> 'pandas.DataFrame':
     "Median time of one NSA layer over one standard attention layer of `model`'s shapes, forward and forward+backward, per length."
     import pandas as pd
     from zer0llm.attention import make_attention, rope_tables
+    check_choice('clock', clock, CLOCKS)
     if threads: torch.set_num_threads(threads)
     device, rows = get_device(device), []
     for T in seq_lens:
@@ -357,17 +363,20 @@ def bench_nsa(seq_lens=(256, 1024), model: str = '20M', batch: int = 1, repeats:
             ModelConfig.from_name(model, max_seq_len=T, **kw) for kw in ({}, dict(attention='nsa', **nsa))
         ]
         torch.manual_seed(0)
-        layers = [make_attention(c).to(device) for c in cfgs]
+        std, sparse = (make_attention(c).to(device) for c in cfgs)
         x = torch.randn(batch, T, cfgs[0].dim, device=device, requires_grad=True)
         rope = rope_tables(cfgs[0], device)
-        def forward(m):
-            def f():
-                with torch.no_grad(): m(x, rope)
-            return f
-        def backward(m): return lambda: m(x, rope).sum().backward()
-        for name, work in (('forward', forward), ('forward+backward', backward)):
-            t_std, t_nsa = _interleaved_seconds([work(m) for m in layers], device, repeats)
-            rows.append(
-                dict(seq=T, passes=name, standard_ms=t_std * 1e3, nsa_ms=t_nsa * 1e3, ratio=t_nsa / t_std)
-            )
+        layer = lambda m: lambda: m(x, rope).sum()
+        works = [layer(std), layer(sparse), lambda: _nsa_projections(sparse, x, rope)]
+        def forward(f):
+            def g():
+                with torch.no_grad(): f()
+            return g
+        def backward(f): return lambda: f().backward()
+        for name, wrap in (('forward', forward), ('forward+backward', backward)):
+            t_std, t_nsa, t_proj = _interleaved_seconds([wrap(f) for f in works], device, repeats, clock)
+            rows.append(dict(
+                seq=T, passes=name, standard_ms=t_std * 1e3, nsa_ms=t_nsa * 1e3, ratio=t_nsa / t_std,
+                projections_ms=t_proj * 1e3, floor=t_proj / t_std,
+            ))
     return pd.DataFrame(rows)
