@@ -126,8 +126,10 @@ def lambada(model, tokenizer, records) -> dict:
     if not n: raise ValueError("lambada: no records with a context and a last word")
     return dict(accuracy=hits / n, nll=nll / n, n=n)
 
-def prompt_classification(model, tokenizer, records, template: str, labels, label_field: str = 'label') -> dict:
-    "Prompt-based classification (MeZO's): the class is the label word most likely after `template.format(**record)`."
+def prompt_classification(
+    model, tokenizer, records, template: str, labels, label_field: str = 'label'
+) -> dict:
+    "MeZO's prompt-based classification: the class is the label word most likely after the prompt."
     records = list(records)
     if not records: raise ValueError("prompt_classification: no records")
     pairs = [(template.format(**r), l) for r in records for l in labels]
