@@ -17,8 +17,9 @@ from .checkpoint import load_model
 from .train import checkpoint_dir
 
 # %% auto #0
-__all__ = ['SST2_LABELS', 'perplexity', 'continuation_logprob', 'greedy_continuation', 'lambada', 'sst2', 'normalize_answer',
-           'exact_match', 'f1_score', 'squad', 'load_eval_model', 'evaluate_checkpoint']
+__all__ = ['SST2_LABELS', 'perplexity', 'continuation_logprob', 'greedy_continuation', 'continuation_scores', 'lambada',
+           'prompt_classification', 'prompt_exact_match', 'sst2', 'normalize_answer', 'exact_match', 'f1_score',
+           'squad', 'load_eval_model', 'evaluate_checkpoint']
 
 # %% ../nbs/09a_eval.ipynb #463268c3
 for _s in [
@@ -91,6 +92,26 @@ def greedy_continuation(model, tokenizer, prompt: str, max_new_tokens: int = 32,
     text = tokenizer.decode(out, skip_special_tokens=True)
     return text.split(stop)[0] if stop else text
 
+# %% ../nbs/09a_eval.ipynb #96ac4a18
+@torch.no_grad()
+def continuation_scores(model, tokenizer, pairs, batch_size: int = 64) -> list[tuple[float, bool]]:
+    "`continuation_logprob` of each (context, target) in `pairs`, `batch_size` sequences per forward."
+    seqs = []
+    for context, target in pairs:
+        tgt = _ids(tokenizer, target)
+        seqs.append(((_ids(tokenizer, context) + tgt)[-(_max_len(model) + 1):], len(tgt)))
+    out = []
+    for i in range(0, len(seqs), batch_size):
+        chunk = seqs[i:i + batch_size]
+        width = max(len(ids) for ids, _ in chunk) - 1
+        x = torch.tensor([ids[:-1] + [0] * (width + 1 - len(ids)) for ids, _ in chunk], device=_device(model))
+        lp = model_logits(model, x).float().log_softmax(-1)
+        for row, (ids, k) in zip(lp, chunk):
+            t = torch.tensor(ids[-k:], device=lp.device)
+            rows = row[len(ids) - 1 - k:len(ids) - 1]
+            out.append((float(rows.gather(-1, t[:, None]).sum()), bool((rows.argmax(-1) == t).all())))
+    return out
+
 # %% ../nbs/09a_eval.ipynb #826e3281
 def lambada(model, tokenizer, records) -> dict:
     "LAMBADA last-word accuracy (greedy) and mean target NLL over `text` records."
@@ -105,18 +126,37 @@ def lambada(model, tokenizer, records) -> dict:
     if not n: raise ValueError("lambada: no records with a context and a last word")
     return dict(accuracy=hits / n, nll=nll / n, n=n)
 
+def prompt_classification(
+    model, tokenizer, records, template: str, labels, label_field: str = 'label'
+) -> dict:
+    "MeZO's prompt-based classification: the class is the label word most likely after the prompt."
+    records = list(records)
+    if not records: raise ValueError("prompt_classification: no records")
+    pairs = [(template.format(**r), l) for r in records for l in labels]
+    scores = continuation_scores(model, tokenizer, pairs)
+    lp = torch.tensor([s for s, _ in scores]).view(len(records), len(labels))
+    y = torch.tensor([int(r[label_field]) for r in records])
+    loss = -lp.log_softmax(-1).gather(-1, y[:, None]).mean()   # cross-entropy over the label words
+    return dict(accuracy=int((lp.argmax(-1) == y).sum()) / len(records), loss=float(loss), n=len(records))
+
+def prompt_exact_match(model, tokenizer, records, template: str, answer_field: str = 'answer') -> dict:
+    "Greedy exact match of `record[answer_field]` after `template.format(**record)`; also its mean NLL."
+    records = list(records)
+    if not records: raise ValueError("prompt_exact_match: no records")
+    pairs = [(template.format(**r), r[answer_field]) for r in records]
+    scores = continuation_scores(model, tokenizer, pairs)
+    return dict(
+        accuracy=sum(g for _, g in scores) / len(scores), nll=-sum(s for s, _ in scores) / len(scores),
+        n=len(scores),
+    )
+
 SST2_LABELS = (' negative', ' positive')
 
 def sst2(model, tokenizer, records, template: str = '{sentence} Sentiment:', labels=SST2_LABELS) -> dict:
     "SST-2 accuracy by comparing the log-probabilities of the label words after the prompt."
-    hits = n = 0
-    for r in records:
-        prompt = template.format(sentence=r['sentence'].strip())
-        scores = [continuation_logprob(model, tokenizer, prompt, l)[0] for l in labels]
-        hits += int(scores[1] > scores[0]) == int(r['label'])
-        n += 1
-    if not n: raise ValueError("sst2: no records")
-    return dict(accuracy=hits / n, n=n)
+    records = [{'sentence': r['sentence'].strip(), 'label': int(r['label'])} for r in records]
+    if not records: raise ValueError("sst2: no records")
+    return prompt_classification(model, tokenizer, records, template, labels)
 
 # %% ../nbs/09a_eval.ipynb #ef2b8007
 def normalize_answer(s: str) -> str:
