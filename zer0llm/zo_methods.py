@@ -203,7 +203,7 @@ def update(self: MeZOSVRG, projections, closure):
         if group['weight_decay']: p.mul_(1 - group['lr'] * group['weight_decay'])
         p.add_(step, alpha=-group['lr'])
 
-# %% ../nbs/07aa_zo_methods.ipynb #071827e2
+# %% ../nbs/07aa_zo_methods.ipynb #6c11c1fe
 class SubspaceZO(ZOSGD):
     """ZO-SGD whose direction for each matrix is `left @ right`, seeded low-rank factors (see `factors`).
 
@@ -243,7 +243,7 @@ class SubspaceZO(ZOSGD):
         if key not in self.cache: self.cache[key] = make()
         return self.cache[key]
 
-# %% ../nbs/07aa_zo_methods.ipynb #677838ae
+# %% ../nbs/07aa_zo_methods.ipynb #1d970fca
 @patch
 def estimate(self: SubspaceZO, closure, next_batch=None, fuse_restore=False):
     window = self.counters['step'] // self.interval
@@ -263,7 +263,7 @@ def _z_piece(self: SubspaceZO, plan, i, p, start, size):
     rows = (left[first:last] @ right).view(-1)
     return rows[start - first * n:start - first * n + size].to(p.dtype)
 
-# %% ../nbs/07aa_zo_methods.ipynb #fbbe2a3d
+# %% ../nbs/07aa_zo_methods.ipynb #29ef027d
 class LOZO(SubspaceZO):
     "LOZO: low-rank directions U V^T per matrix, U fresh every step, V held for `interval` steps (lazy sampling)."
     def __init__(self, params, lr: float = 1e-6, rank: int = 2, interval: int = 50, **kwargs):
@@ -276,7 +276,7 @@ class LOZO(SubspaceZO):
         u, = self.cached(('query', plan['seed'], i), lambda: self.gaussian(plan['seed'] + i, p, (m, r)))
         return u, v.T
 
-# %% ../nbs/07aa_zo_methods.ipynb #557f43da
+# %% ../nbs/07aa_zo_methods.ipynb #b66eee07
 class SubZero(SubspaceZO):
     "SubZero: directions U S V^T per matrix, orthonormal U, V from QR held for `interval` steps, S fresh per query."
     def __init__(self, params, lr: float = 1e-6, rank: int = 8, interval: int = 100, **kwargs):
@@ -298,7 +298,7 @@ class SubZero(SubspaceZO):
         left = self.cached(('query', plan['seed'], i), draw)
         return left, v.T
 
-# %% ../nbs/07aa_zo_methods.ipynb #604acea3
+# %% ../nbs/07aa_zo_methods.ipynb #f8c99634
 class ZOMuon(SubspaceZO):
     "ZO-Muon: a one-sided estimate in a held subspace P per matrix, orthogonalized by Newton-Schulz, lifted."
     def __init__(self, params, lr: float = 1e-3, rank: int = 8, interval: int = 100, ns_steps: int = 5,
