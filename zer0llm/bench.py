@@ -209,7 +209,7 @@ def median_seconds(fn, device, repeats: int, clock: str = 'wall') -> float:
 
 # %% ../nbs/10_bench.ipynb #a851b477
 BENCH_ROWS = (
-    'train tokens/s (FO AdamW step)', 'generate tokens/s (greedy, KV cache)', 'ZO step time / 2q forwards',
+    'train tokens/s (FO AdamW step)', 'generate tokens/s (greedy, KV cache)', 'ZO step time / its forwards',
     'ZO peak memory / inference peak', 'FO-AdamW peak memory / ZO peak', 'MoE / dense train tokens/s',
 )
 
@@ -222,12 +222,12 @@ def bench(
     model: str | ModelConfig = 'tiny', batch: int = 8, seq: int | None = None, q: int = 1, gen_batch: int = 1,
     prompt_len: int = 8, new_tokens: int = 32, n_experts: int = 4, top_k: int = 2, device='cpu',
     dtype: str = 'float32', repeats: int = 3, threads: int | None = None, clock: str = 'wall',
-    direction: str = 'gaussian',
-    out: str | Path | None = None,
+    direction: str = 'gaussian', out: str | Path | None = None, optimizer: str = 'zo-sgd',
 ) -> 'pandas.DataFrame':
     "Time and memory ratios of zer0llm vs transformers, ZO vs inference/FO, MoE vs dense; a table, also saved as JSON at `out`."
     import pandas as pd
     from zer0llm.hf import to_hf
+    check_choice('optimizer', optimizer, tuple(ZO_OPTIMIZERS))
     if threads: torch.set_num_threads(threads)
     device, cfg = get_device(device), ModelConfig.from_name(model) if isinstance(model, str) else model
     if check_choice('clock', clock, CLOCKS) == 'process' and device.type != 'cpu':
@@ -265,21 +265,26 @@ def bench(
     del ours, hf, moe
     zo = bench_zo(
         cfg, batch=batch, seq=seq, q=q, device=device, dtype=dtype, repeats=repeats if clock == 'wall' else 1,
-        threads=torch.get_num_threads(), direction=direction,
+        threads=torch.get_num_threads(), optimizer=optimizer, direction=direction,
     )
     if clock == 'process':
         work = lambda mode: _bench_work(mode, asdict(cfg), batch, seq, q, device, dtype, direction)
-        zo.update(forward_s=T(work('inference')), zo_step_s=T(work('zo-sgd')), clock='process')
+        zo.update(forward_s=T(work('inference')), zo_step_s=T(work(optimizer)), clock='process')
         zo['zo_step_over_2q_forwards'] = zo['zo_step_s'] / (2 * q * zo['forward_s'])
+        zo['zo_step_over_forwards'] = zo['zo_step_s'] / (zo['forwards_per_step'] * zo['forward_s'])
+    n_fwd = zo['forwards_per_step']
     tps = lambda t: batch * seq / t
     gps = lambda t: gen_batch * new_tokens / t
     twin = 'transformers LlamaForCausalLM (to_hf twin)' if not cfg.n_experts else 'transformers twin (to_hf)'
     rows = [
         _row(BENCH_ROWS[0], tps(t_train), tps(t_train_hf), 'tokens/s', twin),
         _row(BENCH_ROWS[1], gps(t_gen), gps(t_gen_hf), 'tokens/s', twin + ' generate()'),
-        _row(BENCH_ROWS[2], zo['zo_step_s'], 2 * q * zo['forward_s'], 's', f'{2 * q} inference forwards'),
-        _row(BENCH_ROWS[3], zo['peak_mb']['zo-sgd'], zo['peak_mb']['inference'], 'MB', 'inference forward'),
-        _row(BENCH_ROWS[4], zo['peak_mb']['fo-adamw'], zo['peak_mb']['zo-sgd'], 'MB', 'ZO-SGD step'),
+        _row(
+            BENCH_ROWS[2], zo['zo_step_s'], n_fwd * zo['forward_s'], 's',
+            f'{n_fwd:g} inference forwards ({optimizer} step)',
+        ),
+        _row(BENCH_ROWS[3], zo['peak_mb'][optimizer], zo['peak_mb']['inference'], 'MB', 'inference forward'),
+        _row(BENCH_ROWS[4], zo['peak_mb']['fo-adamw'], zo['peak_mb'][optimizer], 'MB', f'{optimizer} step'),
         _row(
             BENCH_ROWS[5], tps(t_moe), tps(t_train), 'tokens/s',
             f'dense {cfg.name} ({n_experts} experts, top-{top_k}, same active params)',
@@ -292,7 +297,8 @@ def bench(
         machine=machine_info(device),
         settings=dict(
             model=cfg.name, params=param_count(cfg)[0], moe_params=list(param_count(moe_cfg)), batch=batch,
-            seq=seq, q=q, gen_batch=gen_batch, prompt_len=prompt_len, new_tokens=new_tokens,
+            seq=seq, q=q, optimizer=optimizer, gen_batch=gen_batch, prompt_len=prompt_len,
+            new_tokens=new_tokens,
             n_experts=n_experts, top_k=top_k, dtype=dtype, repeats=repeats, clock=clock,
             timing=f'median of {repeats} after one warm-up call, {clock} clock',
         ),

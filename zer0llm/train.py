@@ -20,7 +20,8 @@ from .model import Transformer, num_params, training_memory
 from .optim import make_scheduler, FO_OPTIMIZERS, SCHEDULES
 from .zo import (make_optimizer, is_zo, select_params, InstructSchedule, OPTIMIZERS, ZO_OPTIMIZERS,
     SCOPES, DIRECTIONS, SIGN_RULES, CONSERVATIVE_RULES)
-import zer0llm.zo_methods   # registers hizoo, sparse-mezo, zo-sgd-block and mezo-svrg as --optimizer names
+import zer0llm.zo_methods   # registers the ZO methods (hizoo, ..., lozo, subzero, zo-muon) as --optimizer names
+from .zo_methods import METHOD_OPTIONS
 from .hf import is_hf_dir, load_hf
 from .tasks import (
     PretrainTask, SFTTask, DPOTask, reference_model, add_lora, merge_lora, is_lora, unwrap)
@@ -75,9 +76,9 @@ def check_model_overrides(model, model_size: str, init_from=None) -> dict:
         except (ValueError, TypeError) as e: raise ValueError(f"model: {e}") from None
     return model
 
-# the accepted range of every numeric TrainConfig field, (low, high, low included): one rule for Python, YAML,
-# the CLI, sweeps and widgets, checked in TrainConfig.__post_init__ (None, where a field allows it, is not
-# checked)
+# the accepted range of every numeric TrainConfig field, (low, high, low included[, high included]): one rule
+# for Python, YAML, the CLI, sweeps and widgets, checked in TrainConfig.__post_init__ (None, where a field allows
+# it, is not checked)
 FIELD_RANGES = {
     'max_samples': (1, None, True), 'vocab_size': (1, None, True), 'block_size': (1, None, True),
     'batch_size': (1, None, True), 'grad_accum': (1, None, True), 'max_steps': (1, None, True),
@@ -93,16 +94,22 @@ FIELD_RANGES = {
     'instruct_target_step': (0, None, True), 'instruct_noise_end': (0, None, True),
     'instruct_noise_step': (0, None, True), 'instruct_loss_threshold': (0, None, False),
     'instruct_loss_step': (0, None, False), 'instruct_window': (1, None, True),
+    'sparsity': (0, 1, True, False), 'anchor_interval': (1, None, True), 'hessian_smooth': (0, 1, True),
+    'zo_rank': (1, None, True), 'zo_interval': (1, None, True),
 }
 
-def check_range(name: str, value, low, high, low_included: bool = True) -> None:
-    "Raise a `ValueError` naming `name` unless `low <= value <= high` (`low < value` when not `low_included`)."
+def check_range(name: str, value, low, high, low_included: bool = True, high_included: bool = True) -> None:
+    "Raise a `ValueError` naming `name` unless `low <= value <= high` (strict where not `low/high_included`)."
     if value is None: return
-    ok = (value >= low if low_included else value > low) and (high is None or value <= high)
+    ok = (value >= low if low_included else value > low) and (
+        high is None or (value <= high if high_included else value < high)
+    )
     if ok and not (isinstance(value, float) and math.isnan(value)): return
     lo = f"at least {low}" if low_included else 'positive' if low == 0 else f"greater than {low}"
     raise ValueError(
-        f"{name}: must be {lo}" + (f" and at most {high}" if high is not None else '') + f", got {value}"
+        f"{name}: must be {lo}"
+        + (f" and {'at most' if high_included else 'less than'} {high}" if high is not None else '')
+        + f", got {value}"
     )
 
 def uses_queries(mode: str) -> bool:
@@ -161,6 +168,11 @@ class TrainConfig:
     instruct_window: int = 10              # steps in the mean recent loss
     sign_rule: str = 'projection'   # zo-sgd-sign: ZO-Bench's sign(projected gradient)·z, or 'elementwise'
     cons_rule: str = 'best-of-three'  # zo-sgd-cons: ZO-Bench's best of θ-u, θ, θ+u, or 'reject'
+    sparsity: float = 0.75          # sparse-mezo: the fraction of each tensor left fixed (its largest |θ|)
+    anchor_interval: int = 5        # mezo-svrg: steps between full-batch anchors
+    hessian_smooth: float = 1e-6    # hizoo: the smoothing α of the diagonal Hessian estimate
+    zo_rank: int | None = None      # lozo, subzero, zo-muon: rank r of the directions (None: the method's)
+    zo_interval: int | None = None  # lozo ν, subzero T, zo-muon: steps a subspace is held (None: the method's)
     scope: str = 'full'             # full | subset | lora
     subset_last_k: int|None = None  # scope subset: the last k blocks (default: norms and biases)
     lora_r: int = 8
@@ -448,6 +460,8 @@ def zo_options(cfg: TrainConfig, name: str) -> dict:
                   blend_ratio=cfg.blend_ratio, reuse_guide=cfg.reuse_guide, schedule=instruct_schedule(cfg))
     if name == 'zo-sgd-sign': kw['sign'] = cfg.sign_rule
     if name == 'zo-sgd-cons': kw['conservative'] = cfg.cons_rule
+    options = METHOD_OPTIONS.get(name, {}).items()
+    kw.update({arg: getattr(cfg, f) for f, arg in options if getattr(cfg, f) is not None})
     return kw
 
 def build_optimizer(cfg: TrainConfig, model):

@@ -1,4 +1,4 @@
-"""The ZO methods published since MeZO, on the same seeded in-place machinery: HiZOO, Sparse-MeZO, block-wise ZO-SGD and MeZO-SVRG.
+"""The ZO methods published since MeZO, on the same seeded in-place machinery: HiZOO, Sparse-MeZO, block-wise ZO-SGD, MeZO-SVRG, LOZO, SubZero and ZO-Muon.
 
 Docs: https://zer0llm.github.io/zer0llm/zo_methods.html.md"""
 
@@ -11,11 +11,13 @@ from typing import Callable
 import torch, torch.nn as nn
 from .core import *
 from fastcore.basics import patch
+from .optim import newton_schulz
 from .zo import (ZOOptimizer, ZOSGD, register_zo_optimizer, chunk_spans, mix_seed, draw_noise,
                         _block_index)
 
 # %% auto #0
-__all__ = ['ZO_METHODS', 'HiZOO', 'small_magnitude_mask', 'SparseMeZO', 'module_blocks', 'BlockwiseZOSGD', 'MeZOSVRG']
+__all__ = ['ZO_METHODS', 'METHOD_OPTIONS', 'HiZOO', 'small_magnitude_mask', 'SparseMeZO', 'module_blocks', 'BlockwiseZOSGD',
+           'MeZOSVRG', 'SubspaceZO', 'LOZO', 'SubZero', 'ZOMuon']
 
 # %% ../nbs/07aa_zo_methods.ipynb #1104fee9
 class HiZOO(ZOOptimizer):
@@ -201,9 +203,148 @@ def update(self: MeZOSVRG, projections, closure):
         if group['weight_decay']: p.mul_(1 - group['lr'] * group['weight_decay'])
         p.add_(step, alpha=-group['lr'])
 
-# %% ../nbs/07aa_zo_methods.ipynb #626ac770
+# %% ../nbs/07aa_zo_methods.ipynb #6c11c1fe
+class SubspaceZO(ZOSGD):
+    """ZO-SGD whose direction for each matrix is `left @ right`, seeded low-rank factors (see `factors`).
+
+    Subclasses implement `factors(plan, i, p)`: the (m, r) and (r, n) factors of the query `plan` for the 2-D
+    parameter `i`; per-query factors come from `self.gaussian(plan['seed'] + i, ...)`, the held ones from
+    `self.gaussian(self.lazy_seed(i), ...)`, both through `self.cached` (one draw per step or window)."""
+    def __init__(self, params, lr: float = 1e-6, rank: int = 2, interval: int = 50, **kwargs):
+        name = type(self).__name__
+        if rank < 1: raise ValueError(f"rank: {name} needs a rank >= 1, got {rank}")
+        if interval < 1: raise ValueError(f"interval: {name} needs an interval >= 1 step, got {interval}")
+        if kwargs.get('direction', 'gaussian') != 'gaussian':
+            raise ValueError(f"direction: {name} draws gaussian factors, got {kwargs['direction']!r}")
+        if kwargs.get('bp_interval'): raise ValueError(f"bp_interval: BP guidance is not available with {name}")
+        super().__init__(params, lr=lr, **kwargs)
+        self.rank, self.interval, self.cache = rank, interval, {}
+
+    def factors(self, plan: dict, i: int, p: torch.Tensor) -> tuple:
+        "Extension point (required): the (m, r) and (r, n) factors of query `plan`'s direction for matrix `i`."
+        raise NotImplementedError(f"{type(self).__name__}.factors: a SubspaceZO subclass must define factors")
+
+    def shape_rank(self, p: torch.Tensor) -> tuple[int, int, int]:
+        "(m, n, r) of `p` seen as a matrix, with the rank capped at min(m, n)."
+        m, n = p.shape[0], p.numel() // p.shape[0]
+        return m, n, min(self.rank, m, n)
+
+    def lazy_seed(self, i: int) -> int:
+        "The seed of tensor `i`'s held factor: the same for `interval` steps."
+        return mix_seed(self.counters['seed'], self.counters['step'] // self.interval, -1, i)
+
+    def gaussian(self, seed: int, p: torch.Tensor, *shapes) -> list[torch.Tensor]:
+        "fp32 Gaussian matrices of `shapes`, drawn in turn from one generator seeded with `seed`, on `p`'s device."
+        g = torch.Generator(device=p.device).manual_seed(seed)
+        return [torch.randn(s, generator=g, device=p.device, dtype=torch.float32) for s in shapes]
+
+    def cached(self, key: tuple, make: Callable):
+        "`make()`, computed once per key (keys: ('held', window, i) and ('query', seed, i))."
+        if key not in self.cache: self.cache[key] = make()
+        return self.cache[key]
+
+# %% ../nbs/07aa_zo_methods.ipynb #1d970fca
+@patch
+def estimate(self: SubspaceZO, closure, next_batch=None, fuse_restore=False):
+    window = self.counters['step'] // self.interval
+    self.cache = {k: v for k, v in self.cache.items() if k[:2] == ('held', window)}
+    for k in range(self.q):
+        plan = self._plan(k)
+        for i, _, p in self.params():
+            if p.ndim >= 2: self.factors(plan, i, p)
+    return self.spsa(closure, next_batch, fuse_restore)
+
+@patch
+def _z_piece(self: SubspaceZO, plan, i, p, start, size):
+    if p.ndim < 2: return ZOOptimizer._z_piece(self, plan, i, p, start, size)
+    left, right = self.factors(plan, i, p)
+    n = right.shape[1]
+    first, last = start // n, (start + size - 1) // n + 1
+    rows = (left[first:last] @ right).view(-1)
+    return rows[start - first * n:start - first * n + size].to(p.dtype)
+
+# %% ../nbs/07aa_zo_methods.ipynb #29ef027d
+class LOZO(SubspaceZO):
+    "LOZO: low-rank directions U V^T per matrix, U fresh every step, V held for `interval` steps (lazy sampling)."
+    def __init__(self, params, lr: float = 1e-6, rank: int = 2, interval: int = 50, **kwargs):
+        super().__init__(params, lr=lr, rank=rank, interval=interval, **kwargs)
+
+    def factors(self, plan, i, p):
+        m, n, r = self.shape_rank(p)
+        window = self.counters['step'] // self.interval
+        v, = self.cached(('held', window, i), lambda: self.gaussian(self.lazy_seed(i), p, (n, r)))
+        u, = self.cached(('query', plan['seed'], i), lambda: self.gaussian(plan['seed'] + i, p, (m, r)))
+        return u, v.T
+
+# %% ../nbs/07aa_zo_methods.ipynb #b66eee07
+class SubZero(SubspaceZO):
+    "SubZero: directions U S V^T per matrix, orthonormal U, V from QR held for `interval` steps, S fresh per query."
+    def __init__(self, params, lr: float = 1e-6, rank: int = 8, interval: int = 100, **kwargs):
+        super().__init__(params, lr=lr, rank=rank, interval=interval, **kwargs)
+
+    def basis(self, i: int, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        "The held orthonormal (m, r) U and (n, r) V of matrix `i`."
+        m, n, r = self.shape_rank(p)
+        window = self.counters['step'] // self.interval
+        def draw():
+            gu, gv = self.gaussian(self.lazy_seed(i), p, (m, r), (n, r))
+            return torch.linalg.qr(gu).Q, torch.linalg.qr(gv).Q
+        return self.cached(('held', window, i), draw)
+
+    def factors(self, plan, i, p):
+        u, v = self.basis(i, p)
+        r = u.shape[1]
+        draw = lambda: u @ self.gaussian(plan['seed'] + i, p, (r, r))[0]
+        left = self.cached(('query', plan['seed'], i), draw)
+        return left, v.T
+
+# %% ../nbs/07aa_zo_methods.ipynb #f8c99634
+class ZOMuon(SubspaceZO):
+    "ZO-Muon: a one-sided estimate in a held subspace P per matrix, orthogonalized by Newton-Schulz, lifted."
+    def __init__(self, params, lr: float = 1e-3, rank: int = 8, interval: int = 100, ns_steps: int = 5,
+                 two_sided: bool = False, **kwargs):
+        for k in ('momentum', 'sign', 'conservative'):
+            if kwargs.get(k): raise ValueError(f"{k}: not available with ZO-Muon")
+        super().__init__(params, lr=lr, rank=rank, interval=interval, ns_steps=ns_steps, two_sided=two_sided,
+                         **kwargs)
+
+    def can_fuse(self) -> bool: return False
+
+    def factors(self, plan, i, p):
+        m, n, r = self.shape_rank(p)
+        window = self.counters['step'] // self.interval
+        draw = lambda: torch.linalg.qr(self.gaussian(self.lazy_seed(i), p, (m, r))[0]).Q
+        proj = self.cached(('held', window, i), draw)
+        psi, = self.cached(('query', plan['seed'], i), lambda: self.gaussian(plan['seed'] + i, p, (r, n)))
+        return proj, psi
+
+    def update(self, projections, closure):
+        self._decay()
+        terms = self.terms(projections)
+        for group in self.param_groups:
+            vectors = []
+            for i, p in self._group_params(group):
+                if p.ndim < 2:
+                    vectors.append((i, p))
+                    continue
+                proj = self.factors(terms[0][0], i, p)[0]
+                estimate = sum(c * self.factors(plan, i, p)[1] for plan, c in terms)
+                step = proj @ newton_schulz(estimate, group['ns_steps'])
+                p.add_(step.view(p.shape).to(p.dtype), alpha=-group['lr'])
+            if vectors: self._add_z([(plan, -group['lr'] * c) for plan, c in terms], 'update', vectors)
+
+# %% ../nbs/07aa_zo_methods.ipynb #f35a63fd
 register_zo_optimizer('hizoo', lambda ps, lr, **kw: HiZOO(ps, lr=lr, **kw))
 register_zo_optimizer('sparse-mezo', lambda ps, lr, **kw: SparseMeZO(ps, lr=lr, **kw))
 register_zo_optimizer('zo-sgd-block', lambda ps, lr, **kw: BlockwiseZOSGD(ps, lr=lr, **kw), needs_model=True)
 register_zo_optimizer('mezo-svrg', lambda ps, lr, **kw: MeZOSVRG(ps, lr=lr, **kw))
-ZO_METHODS = ('hizoo', 'sparse-mezo', 'zo-sgd-block', 'mezo-svrg')
+register_zo_optimizer('lozo', lambda ps, lr, **kw: LOZO(ps, lr=lr, **kw))
+register_zo_optimizer('subzero', lambda ps, lr, **kw: SubZero(ps, lr=lr, **kw))
+register_zo_optimizer('zo-muon', lambda ps, lr, **kw: ZOMuon(ps, lr=lr, **kw))
+ZO_METHODS = ('hizoo', 'sparse-mezo', 'zo-sgd-block', 'mezo-svrg', 'lozo', 'subzero', 'zo-muon')
+# each method's knobs that a run configures: {method: {TrainConfig field: keyword argument}} (nbs/09_train)
+METHOD_OPTIONS = {
+    'hizoo': {'hessian_smooth': 'hessian_smooth'}, 'sparse-mezo': {'sparsity': 'sparsity'},
+    'mezo-svrg': {'anchor_interval': 'anchor_interval'},
+    **{name: {'zo_rank': 'rank', 'zo_interval': 'interval'} for name in ('lozo', 'subzero', 'zo-muon')},
+}
