@@ -250,12 +250,15 @@ def _read_json(file: Path, on_error: str = 'raise', encoding_errors: str = 'stri
 def _read_parquet(file: Path, columns: list[str]|None = None, batch_rows: int = 2048, **_):
     import pyarrow as pa, pyarrow.parquet as pq
     try:
-        pf = pq.ParquetFile(file)
+        # pages streamed through a 1 MB buffer, not whole column chunks read ahead
+        pf = pq.ParquetFile(file, buffer_size=1 << 20, pre_buffer=False)
         names = pf.schema_arrow.names
         for c in columns or []:
             if c not in names:
                 raise ValueError(f"{file}: no column '{c}'; the columns are: {', '.join(names)}")
-        for batch in pf.iter_batches(batch_size=batch_rows, columns=columns): yield from batch.to_pylist()
+        for g in range(pf.num_row_groups):   # one row group at a time: a reader given them all buffers them all
+            for batch in pf.iter_batches(batch_size=batch_rows, row_groups=[g], columns=columns):
+                yield from batch.to_pylist()
     except pa.ArrowException as e:   # a truncated or foreign file: say which one
         raise ValueError(f"{file}: not a readable parquet file ({type(e).__name__}: {e})") from None
 
