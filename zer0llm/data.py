@@ -256,7 +256,7 @@ def _read_parquet(file: Path, columns: list[str]|None = None, batch_rows: int = 
         for c in columns or []:
             if c not in names:
                 raise ValueError(f"{file}: no column '{c}'; the columns are: {', '.join(names)}")
-        for g in range(pf.num_row_groups):   # one row group at a time: a reader given them all buffers them all
+        for g in range(pf.num_row_groups):   # one at a time: a reader given them all buffers ahead
             for batch in pf.iter_batches(batch_size=batch_rows, row_groups=[g], columns=columns):
                 yield from batch.to_pylist()
     except pa.ArrowException as e:   # a truncated or foreign file: say which one
