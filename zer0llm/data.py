@@ -882,10 +882,12 @@ class PackedBatches(torch.utils.data.IterableDataset):
         if hasattr(examples, 'lengths'): return examples.lengths()
         return np.array([len(e['input_ids']) for e in examples], np.int64)
     def state_dict(self) -> dict:
-        return {'seed': self.seed, 'drawn': self.drawn, 'epoch_batches': list(self.epoch_batches)}
+        return {'seed': self.seed, 'drawn': self.drawn, 'epoch_batches': list(self.epoch_batches),
+                'shape': [self.batch_size, self.world_size]}
     def load_state_dict(self, sd: dict):
         self.seed, self.drawn = sd['seed'], sd['drawn']
-        self.epoch_batches = list(sd.get('epoch_batches', []))
+        same = sd.get('shape') == [self.batch_size, self.world_size]   # else the counts are recomputed
+        self.epoch_batches = list(sd.get('epoch_batches', [])) if same else []
     def __iter__(self): return _in_main_process(self)
     def rows(self, epoch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         "(examples row by row, row starts, the rows' drawing order) of `epoch`, for all ranks."
