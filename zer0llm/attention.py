@@ -16,9 +16,10 @@ from .core import check_choice
 # %% auto #0
 __all__ = ['ATTENTION_CLASSES', 'llama3_inv_freq', 'rope_cache', 'rotate_half', 'apply_rope', 'sinusoidal_table', 'alibi_slopes',
            'alibi_bias', 'causal_mask', 'attend_reference', 'attend', 'AttnContext', 'positions_from_mask',
-           'make_context', 'KVCache', 'MLACache', 'Attention', 'mla_dims', 'MLA', 'pad_to', 'pack_tiles',
-           'block_sparse_attend', 'near_blocks', 'band_bias', 'banded_scores', 'banded_values', 'window_attend',
-           'selected_attend', 'NSA', 'selection_overlap', 'attention_class', 'rope_tables', 'make_attention']
+           'positions_from_segments', 'segments_from_positions', 'make_context', 'KVCache', 'MLACache', 'Attention',
+           'mla_dims', 'MLA', 'pad_to', 'pack_tiles', 'block_sparse_attend', 'near_blocks', 'band_bias',
+           'banded_scores', 'banded_values', 'window_attend', 'selected_attend', 'NSA', 'selection_overlap',
+           'attention_class', 'rope_tables', 'make_attention']
 
 # %% ../nbs/04_attention.ipynb #3d6e1f30
 def llama3_inv_freq(
@@ -117,12 +118,46 @@ def positions_from_mask(attention_mask) -> torch.Tensor:
     "Position of each token counting only real ones (left padding gets position 0)."
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
 
+def positions_from_segments(segment_ids) -> torch.Tensor:
+    "Position of each token within its run of equal segment ids (0 at each document's first token)."
+    T = segment_ids.shape[-1]
+    idx = torch.arange(T, device=segment_ids.device).expand_as(segment_ids)
+    starts = torch.ones_like(segment_ids, dtype=torch.bool)
+    starts[..., 1:] = segment_ids[..., 1:] != segment_ids[..., :-1]
+    return idx - torch.where(starts, idx, 0).cummax(-1).values
+
+def segments_from_positions(position_ids) -> torch.Tensor:
+    "Document index of each token, a new one wherever the position restarts at 0."
+    return (position_ids == 0).long().cumsum(-1)
+
+def _packed(cfg, B, T, start_pos, attention_mask, segment_ids, position_ids, device):
+    "(positions, allowed) of packed rows: causal within each document, nothing across."
+    if cfg.attention == 'nsa':
+        raise ValueError(
+            "pack: attention='nsa' cannot keep packed documents apart (its compressed and selected blocks "
+            "span them); train it with pack=False, or use attention 'standard' or 'mla'"
+        )
+    if start_pos or attention_mask is not None:
+        raise ValueError("segment_ids/position_ids: packed rows are whole training passes, without a cache "
+                         "(start_pos=0) or an attention_mask")
+    for name, t in (('segment_ids', segment_ids), ('position_ids', position_ids)):
+        if t is not None and tuple(t.shape) != (B, T):
+            raise ValueError(f"{name} has shape {tuple(t.shape)}, expected (batch, T) = {(B, T)}")
+    if segment_ids is None: segment_ids = segments_from_positions(position_ids)
+    pos = positions_from_segments(segment_ids) if position_ids is None else position_ids
+    seg = segment_ids.to(device)
+    allowed = causal_mask(T, T, device) & (seg[:, None, :, None] == seg[:, None, None, :])
+    return pos.to(device).long(), allowed
+
 def make_context(cfg: ModelConfig, batch_size: int, T: int, start_pos: int = 0, attention_mask=None,
-                 rope_tables: tuple|None = None, device=None) -> AttnContext:
-    "Positions, rope angles, masks and ALiBi bias for T queries after `start_pos` cached tokens."
+                 rope_tables: tuple|None = None, device=None, segment_ids=None,
+                 position_ids=None) -> AttnContext:
+    "Positions, rope angles, masks and ALiBi bias of T queries after `start_pos` cached tokens (or packed)."
     B, S = batch_size, start_pos + T
-    if attention_mask is None:
-        pos_k, valid, allowed = torch.arange(S, device=device).expand(B, S), None, None
+    valid = None
+    if segment_ids is not None or position_ids is not None:
+        pos_k, allowed = _packed(cfg, B, T, start_pos, attention_mask, segment_ids, position_ids, device)
+    elif attention_mask is None: pos_k, allowed = torch.arange(S, device=device).expand(B, S), None
     else:
         if tuple(attention_mask.shape) != (B, S):
             raise ValueError(
@@ -139,7 +174,7 @@ def make_context(cfg: ModelConfig, batch_size: int, T: int, start_pos: int = 0, 
         cos, sin = rope_tables
         rope = (
             (cos[start_pos:S], sin[start_pos:S])
-            if valid is None
+            if allowed is None
             else (cos[pos_q][:, None], sin[pos_q][:, None])
         )
     bias = alibi_bias(alibi_slopes(cfg.n_heads), pos_q, pos_k) if cfg.position == 'alibi' else None

@@ -24,7 +24,7 @@ from .evaluate import evaluate_checkpoint, load_eval_model
 
 # %% auto #0
 __all__ = ['TRAIN_ALIASES', 'MODEL_NO_FLAG', 'DATA_READ_FLAGS', 'UsageError', 'Parser', 'add_train_args', 'add_model_args',
-           'model_overrides', 'train_config_from_args', 'load_config_file', 'as_flag_error', 'score_test', 'run_train',
+           'model_overrides', 'train_config_from_args', 'load_config_file', 'as_flag_error', 'run_train',
            'run_generate', 'run_eval', 'run_eval_tasks', 'data_read_options', 'run_data', 'run_model',
            'add_signature_args', 'run_bench', 'chat_prompt_ids', 'reply_pieces', 'chat', 'load_run', 'run_chat',
            'add_chat_args', 'run_export', 'torchrun_command', 'process_count', 'make_parser', 'format_warning', 'main']
@@ -144,24 +144,6 @@ def as_flag_error(e: Exception) -> Exception:
 def _num(v, spec: str = '.3f') -> str:
     return 'n/a' if v is None else format(v, spec)
 
-def score_test(cfg: T.TrainConfig, res: dict) -> float:
-    "Mean loss of the trained model on `eval_batches` batches of `cfg.test_file`; rank 0 adds it to summary.json."
-    learn = res['learner']
-    v = learn.val_data
-    block = v.block_size if hasattr(v, 'block_size') else v.examples.max_len   # the run's own cut
-    test = T.build_data(cfg, res['tokenizer'], block).test
-    learn.model.eval()
-    with torch.no_grad():
-        loss = float(
-            np.mean(
-                [learn.task.loss(learn.model, learn.batch(test))[0].item() for _ in range(cfg.eval_batches)]
-            )
-        )
-    if int(os.environ.get('RANK', 0)) == 0:
-        path = Path(res['out'])/'summary.json'
-        save_json({**load_json(path), 'test_loss': loss, 'test_file': cfg.test_file}, path)
-    return loss
-
 def run_train(args):
     "Train from flags, print a summary: losses, the corpus's unigram entropy, and a generated sample."
     try: return _run_train(args)
@@ -185,7 +167,6 @@ def _run_train(args):
     res = T.train(cfg)
     if res['status'] == 'complete':
         print(f"run {cfg.out} is already complete ({res['steps']:,} steps): nothing to train")
-    if cfg.test_file: res['test_loss'] = score_test(cfg, res)
     print(
         f"\n{res['params']:,} parameters ({res['trainable_params']:,} trained), {res['tokens']:,} tokens and "
         f"{res['forward_passes']:,} forward passes in all; {_num(res['seconds'], '.1f')} s of training "
@@ -206,7 +187,7 @@ def _run_train(args):
             f"validation loss is {res['unigram_entropy'] - res['val_loss']:.2f} nats {verdict} the "
             f"unigram entropy"
         )
-    if cfg.test_file: print(f"test loss {res['test_loss']:.3f} on {cfg.test_file}")
+    if res.get('test_loss') is not None: print(f"test loss {res['test_loss']:.3f} on {cfg.test_file}")
     print(f"checkpoint {T.checkpoint_dir(res['out'])} | loss curve {res['plot']}")
     print(f"\nsample> {cfg.sample_prompt}", end='', flush=True)
     for piece in sample_text(res['learner'].model, res['tokenizer'], cfg.sample_prompt, cfg.sample_tokens):

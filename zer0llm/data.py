@@ -22,7 +22,7 @@ __all__ = ['DATASET_KINDS', 'DATASETS', 'SPEC_FIELDS', 'FILE_FORMATS', 'ROLE_ALI
            'tokenize_records', 'PaddedBatches', 'token_dtype', 'build_token_cache', 'TokenCache', 'tokenizer_hash',
            'source_fingerprint', 'cache_path', 'get_token_cache', 'unigram_entropy', 'example_key',
            'build_example_cache', 'ExampleCache', 'CachedExamples', 'example_cache_path', 'get_example_cache',
-           'built_caches', 'dataset_info', 'BlockDataset']
+           'pack_rows', 'PackedBatches', 'built_caches', 'dataset_info', 'BlockDataset']
 
 # %% ../nbs/01_data.ipynb #42b801af
 DATASET_KINDS = ('text', 'sft', 'dpo')
@@ -250,12 +250,15 @@ def _read_json(file: Path, on_error: str = 'raise', encoding_errors: str = 'stri
 def _read_parquet(file: Path, columns: list[str]|None = None, batch_rows: int = 2048, **_):
     import pyarrow as pa, pyarrow.parquet as pq
     try:
-        pf = pq.ParquetFile(file)
+        # pages streamed through a 1 MB buffer, not whole column chunks read ahead
+        pf = pq.ParquetFile(file, buffer_size=1 << 20, pre_buffer=False)
         names = pf.schema_arrow.names
         for c in columns or []:
             if c not in names:
                 raise ValueError(f"{file}: no column '{c}'; the columns are: {', '.join(names)}")
-        for batch in pf.iter_batches(batch_size=batch_rows, columns=columns): yield from batch.to_pylist()
+        for g in range(pf.num_row_groups):   # one at a time: a reader given them all buffers ahead
+            for batch in pf.iter_batches(batch_size=batch_rows, row_groups=[g], columns=columns):
+                yield from batch.to_pylist()
     except pa.ArrowException as e:   # a truncated or foreign file: say which one
         raise ValueError(f"{file}: not a readable parquet file ({type(e).__name__}: {e})") from None
 
@@ -833,6 +836,105 @@ def get_example_cache(
             batch_rows,
         )
     return ExampleCache(path)
+
+# %% ../nbs/01_data.ipynb #46240d60
+def pack_rows(lengths, block_size: int, window: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    "(order, row_starts): the examples (indices into `lengths`) row by row, first-fit decreasing per window."
+    lengths = np.minimum(np.asarray(lengths, dtype=np.int64), block_size)
+    order, starts = [], [0]
+    for lo in range(0, len(lengths), window):
+        idx = np.arange(lo, min(lo + window, len(lengths)))
+        idx = idx[np.argsort(-lengths[idx], kind='stable')]
+        room, rows = np.zeros(0, np.int64), []
+        for i in idx:
+            fits = np.flatnonzero(room >= lengths[i])
+            if len(fits): j = fits[0]
+            else:
+                j, room = len(rows), np.append(room, block_size)
+                rows.append([])
+            rows[j].append(i)
+            room[j] -= lengths[i]
+        for r in rows:
+            order += r
+            starts.append(starts[-1] + len(r))
+    return np.array(order, np.int64), np.array(starts, np.int64)
+
+# %% ../nbs/01_data.ipynb #ab7dcdc0
+class PackedBatches(torch.utils.data.IterableDataset):
+    "Infinite, resumable batches of SFT examples packed into rows of `block_size` tokens (see `pack_rows`)."
+    def __init__(self, examples, batch_size: int, block_size: int, pad_id: int, seed: int = 0, rank: int = 0,
+                 world_size: int = 1, window: int = 512):
+        if len(examples) and 'input_ids' not in examples[0]:
+            raise ValueError(
+                f"pack: packing is for SFT examples (input_ids, labels), got {sorted(examples[0])}"
+            )
+        store_attr('examples,batch_size,block_size,pad_id,seed,rank,world_size,window')
+        self.lengths = np.minimum(self._lengths(examples), block_size)
+        self.drawn, self.epoch_batches = 0, []
+        if self.batches_in(0) == 0:
+            rows = len(self.rows(0)[1]) - 1
+            raise ValueError(
+                f"{len(examples)} examples pack into {rows} rows of {block_size} tokens, which cannot fill a "
+                f"batch of {batch_size} on each of {world_size} rank(s)"
+            )
+    @staticmethod
+    def _lengths(examples) -> np.ndarray:
+        if hasattr(examples, 'lengths'): return examples.lengths()
+        return np.array([len(e['input_ids']) for e in examples], np.int64)
+    def state_dict(self) -> dict:
+        return {'seed': self.seed, 'drawn': self.drawn, 'epoch_batches': list(self.epoch_batches),
+                'shape': [self.batch_size, self.world_size]}
+    def load_state_dict(self, sd: dict):
+        self.seed, self.drawn = sd['seed'], sd['drawn']
+        same = sd.get('shape') == [self.batch_size, self.world_size]   # else the counts are recomputed
+        self.epoch_batches = list(sd.get('epoch_batches', [])) if same else []
+    def __iter__(self): return _in_main_process(self)
+    def rows(self, epoch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        "(examples row by row, row starts, the rows' drawing order) of `epoch`, for all ranks."
+        if getattr(self, '_rows_of', None) != (self.seed, epoch):
+            rng = np.random.default_rng((self.seed, epoch))
+            perm = rng.permutation(len(self.lengths))
+            order, starts = pack_rows(self.lengths[perm], self.block_size, self.window)
+            self._rows = (perm[order], starts, rng.permutation(len(starts) - 1))
+            self._rows_of = (self.seed, epoch)
+        return self._rows
+    def batches_in(self, epoch: int) -> int:
+        "Batches per rank in `epoch` (the same on every rank: each takes the same count of rows)."
+        while len(self.epoch_batches) <= epoch:
+            n_rows = len(self.rows(len(self.epoch_batches))[1]) - 1
+            self.epoch_batches.append(n_rows // self.world_size // self.batch_size)
+        return self.epoch_batches[epoch]
+    def _locate(self, drawn: int) -> tuple[int, int]:
+        epoch = 0
+        while drawn >= self.batches_in(epoch):
+            drawn -= self.batches_in(epoch)
+            epoch += 1
+        return epoch, drawn
+    def collate(self, rows: list) -> dict[str, torch.Tensor]:
+        "One batch from rows of example indices: tokens, labels, masks, segment and position ids."
+        T = max(int(self.lengths[r].sum()) for r in rows)
+        ids, labels = np.full((len(rows), T), self.pad_id, np.int64), np.full((len(rows), T), -100, np.int64)
+        seg, pos = np.full((len(rows), T), -1, np.int64), np.zeros((len(rows), T), np.int64)
+        for b, row in enumerate(rows):
+            at = 0
+            for s, i in enumerate(row):
+                e, n = self.examples[i], int(self.lengths[i])
+                ids[b, at:at + n] = e['input_ids'][:n]
+                labels[b, at + 1:at + n] = e['labels'][1:n]   # a document's first token is nobody's target
+                seg[b, at:at + n], pos[b, at:at + n] = s, np.arange(n)
+                at += n
+        out = {'input_ids': ids, 'labels': labels, 'attention_mask': (seg >= 0).astype(np.int64),
+               'segment_ids': seg, 'position_ids': pos}
+        return {k: torch.from_numpy(v) for k, v in out.items()}
+    def __next__(self) -> dict[str, torch.Tensor]:
+        epoch, k = self._locate(self.drawn)
+        examples, starts, drawing = self.rows(epoch)
+        mine = drawing[self.rank::self.world_size][k * self.batch_size:(k + 1) * self.batch_size]
+        self.drawn += 1
+        return self.collate([examples[starts[r]:starts[r + 1]] for r in mine])
+    def efficiency(self, epoch: int = 0) -> float:
+        "Fraction of the `block_size` positions of `epoch`'s rows that hold real tokens."
+        return float(self.lengths.sum() / ((len(self.rows(epoch)[1]) - 1) * self.block_size))
 
 # %% ../nbs/01_data.ipynb #4de9fe6e
 def _fmt_bytes(n: int) -> str:

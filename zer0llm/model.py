@@ -70,10 +70,12 @@ class Transformer(nn.Module):
         return x
 
     def forward(
-        self, input_ids, caches: list | None = None, start_pos: int = 0, attention_mask=None, targets=None
+        self, input_ids, caches: list | None = None, start_pos: int = 0, attention_mask=None, targets=None,
+        segment_ids=None, position_ids=None,
     ):
-        "Logits (B, T, vocab) of `input_ids` (B, T) after `start_pos` cached tokens (`attention_mask`: 0 on padding); with `targets`, the loss."
-        h = self.hidden(input_ids, caches, start_pos, attention_mask)
+        "Logits (B, T, vocab) of `input_ids` after `start_pos` cached tokens; with `targets`, the loss."
+        # attention_mask: 0 on padding; segment_ids / position_ids: packed rows (see make_context)
+        h = self.hidden(input_ids, caches, start_pos, attention_mask, segment_ids, position_ids)
         if targets is None: return self.output(h)
         return (
             lm_loss(self.output(h), targets)
@@ -81,7 +83,8 @@ class Transformer(nn.Module):
             else chunked_lm_loss(h, self.output, targets)
         )
 
-    def hidden(self, input_ids, caches: list|None = None, start_pos: int = 0, attention_mask=None):
+    def hidden(self, input_ids, caches: list|None = None, start_pos: int = 0, attention_mask=None,
+               segment_ids=None, position_ids=None):
         "The final normalized hidden states (B, T, dim) that `output` turns into logits (arguments as in `forward`)."
         B, T = input_ids.shape
         if start_pos + T > self.cfg.max_seq_len:
@@ -89,7 +92,9 @@ class Transformer(nn.Module):
                 f"sequence of {start_pos + T} tokens is longer than max_seq_len={self.cfg.max_seq_len}"
             )
         tables = (self.rope_cos, self.rope_sin) if self.cfg.position == 'rope' else None
-        ctx = make_context(self.cfg, B, T, start_pos, attention_mask, tables, input_ids.device)
+        ctx = make_context(
+            self.cfg, B, T, start_pos, attention_mask, tables, input_ids.device, segment_ids, position_ids
+        )
         x = self.drop(self.embed(input_ids, ctx.pos_q))
         for i, layer in enumerate(self.layers): x = layer(x, cache=caches[i] if caches else None, ctx=ctx)
         return self.norm(x)

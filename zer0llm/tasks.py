@@ -22,10 +22,13 @@ def model_logits(model: nn.Module, input_ids: torch.Tensor) -> torch.Tensor:
     out = model(input_ids)
     return out.logits if hasattr(out, 'logits') else out
 
-def model_lm_loss(model: nn.Module, input_ids: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def model_lm_loss(model: nn.Module, input_ids: torch.Tensor, targets: torch.Tensor, **packed) -> torch.Tensor:
     "Mean next-token loss; a zer0llm `Transformer` (bare or in peft) computes it itself: chunked, without autograd."
     if isinstance(unwrap(model, parallel=False, lora=True), Transformer):
-        return model(input_ids, targets=targets)
+        return model(input_ids, targets=targets, **packed)
+    if packed:
+        raise ValueError("pack: packed rows need a zer0llm Transformer (its attention keeps the documents "
+                         "apart); train a transformers model with pack=False")
     return lm_loss(model_logits(model, input_ids), targets)
 
 def is_lora(model: nn.Module) -> bool:
@@ -69,12 +72,13 @@ class PretrainTask:
         return _with_aux(model, model_lm_loss(model, x, y))
 
 class SFTTask:
-    "Next-token loss on the labelled (response) tokens of padded examples, plus the auxiliary loss."
+    "Next-token loss on the labelled (response) tokens of padded or packed examples, plus the auxiliary loss."
     stat_names = ('lm_loss', 'aux_loss')
     def loss(self, model, batch):
         # position t predicts label t+1; the last predicts nothing
         targets = F.pad(batch['labels'][:, 1:], (0, 1), value=-100)
-        return _with_aux(model, model_lm_loss(model, batch['input_ids'], targets))
+        packed = {k: batch[k] for k in ('segment_ids', 'position_ids') if k in batch}   # PackedBatches
+        return _with_aux(model, model_lm_loss(model, batch['input_ids'], targets, **packed))
 
 # %% ../nbs/06b_tasks.ipynb #cc7a9c06
 def sequence_logps(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

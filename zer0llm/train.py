@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np, torch
 from .core import *
 from .data import (get_token_cache, BlockDataset, unigram_entropy, source_spec, get_example_cache,
-                          PaddedBatches, is_local_source, iter_records, load_dataset_specs)
+                          PaddedBatches, PackedBatches, is_local_source, iter_records, load_dataset_specs)
 from .tokenizer import trained_tokenizer, load_tokenizer
 from .config import ModelConfig, PRESETS
 from .model import Transformer, num_params, training_memory
@@ -36,13 +36,13 @@ import torch.distributed as dist
 
 # %% auto #0
 __all__ = ['TASKS', 'MODES', 'PRECISIONS', 'PARALLEL', 'FIELD_CHOICES', 'NOT_OVERRIDES', 'FIELD_RANGES', 'TRAIN_LOGGERS',
-           'SUMMARY_KEYS', 'RUN_TOTALS', 'RUN_OUTPUTS', 'check_model_overrides', 'check_range', 'uses_queries',
-           'TrainConfig', 'task_dataset', 'read_options', 'dataset_kind', 'build_tokenizer', 'model_config',
-           'build_model', 'checkpoint_dir', 'load_start_model', 'start_tokenizer', 'start_model', 'RunData',
-           'build_data', 'build_task', 'optimizer_name', 'instruct_schedule', 'zo_options', 'build_optimizer',
-           'register_logger', 'run_loggers', 'MergeLoRA', 'recent_train_loss', 'finish_run', 'main_first',
-           'resume_point', 'free_memory', 'check_memory', 'check_out', 'clear_out', 'warmup_for', 'sharded_run',
-           'run_callbacks', 'complete_run', 'train']
+           'SUMMARY_KEYS', 'RUN_TOTALS', 'RUN_OUTPUTS', 'pack_refusal', 'check_model_overrides', 'check_range',
+           'uses_queries', 'TrainConfig', 'task_dataset', 'read_options', 'dataset_kind', 'build_tokenizer',
+           'model_config', 'build_model', 'checkpoint_dir', 'load_start_model', 'start_tokenizer', 'start_model',
+           'RunData', 'build_data', 'build_task', 'optimizer_name', 'instruct_schedule', 'zo_options',
+           'build_optimizer', 'register_logger', 'run_loggers', 'MergeLoRA', 'recent_train_loss', 'test_loss',
+           'finish_run', 'main_first', 'resume_point', 'free_memory', 'check_memory', 'check_out', 'clear_out',
+           'warmup_for', 'sharded_run', 'run_callbacks', 'complete_run', 'train']
 
 # %% ../nbs/09_train.ipynb #2dde5c40
 TASKS = ('pretrain', 'sft', 'dpo', 'lora')
@@ -60,6 +60,13 @@ NOT_OVERRIDES = {
     'name': 'model_size names the preset',
     'vocab_size': "the tokenizer's size decides it (vocab_size sets the trained BPE's; or give tokenizer)",
 }
+
+def pack_refusal(task: str) -> str:
+    "Why `pack` does not apply to `task`: packing is for SFT examples."
+    why = {'dpo': 'DPO compares each chosen answer with its rejected one, row by row'}.get(
+        task, 'pretraining already concatenates documents into full blocks'
+    )
+    return f"pack: packing is for SFT examples (task sft, or lora on chat records); {why}: set pack=False"
 
 def check_model_overrides(model, model_size: str, init_from=None) -> dict:
     "`model` as a dict of ModelConfig overrides, checked: keys by name, values by building the ModelConfig."
@@ -208,11 +215,13 @@ class TrainConfig:
     text_template: str|None = None  # or a template that joins columns: '{prompt}\n{response}'
     # held-out data of the training data's shape; replaces the every-20th split
     validation_file: str | None = None
-    # test data, scored once after training: test_loss in summary.json (zer0llm train)
+    # test data, scored once after training: test_loss in the summary and summary.json
     test_file: str | None = None
     # a YAML/JSON file of DatasetSpecs, registered before `dataset` is looked up
     dataset_spec: str | None = None
     on_error: str = 'raise'         # a malformed JSON line: 'raise', or 'skip' it (counted in a warning)
+    # SFT: pack whole examples into rows of block_size (PackedBatches), each attending only to itself
+    pack: bool = False
 
     def __post_init__(self):
         for name, choices in FIELD_CHOICES.items():
@@ -237,6 +246,7 @@ class TrainConfig:
                 f"mode={self.mode}, "
                 f"task={self.task}, scope={self.scope}, precision={self.precision} need parallel='ddp'"
             )
+        if self.pack and self.task in ('pretrain', 'dpo'): raise ValueError(pack_refusal(self.task))
         self.model = check_model_overrides(self.model, self.model_size, self.init_from)
 
     @classmethod
@@ -398,9 +408,14 @@ def _example_data(cfg, ds, kind, tokenizer, block, env, global_batch) -> RunData
             world_size=shard[1],
         )
     tokens = int(train.lengths().mean() * global_batch * (2 if kind == 'dpo' else 1))
-    return RunData(PaddedBatches(train, cfg.batch_size, tokenizer.pad_token_id, seed=cfg.seed, rank=env.rank,
-                                 world_size=env.world_size),
-                   batches(val, cfg.seed + 1), max(1, len(train) // global_batch), tokens,
+    steps = max(1, len(train) // global_batch)
+    shard = dict(seed=cfg.seed, rank=env.rank, world_size=env.world_size)
+    if cfg.pack:
+        batches_of = PackedBatches(train, cfg.batch_size, block, tokenizer.pad_token_id, **shard)
+        rows = len(batches_of.rows(0)[1]) - 1
+        steps, tokens = max(1, rows // global_batch), int(train.lengths().sum() / rows * global_batch)
+    else: batches_of = PaddedBatches(train, cfg.batch_size, tokenizer.pad_token_id, **shard)
+    return RunData(batches_of, batches(val, cfg.seed + 1), steps, tokens,
                    test=batches(held(cfg.test_file), cfg.seed + 2) if cfg.test_file else None)
 
 def build_data(cfg: TrainConfig, tokenizer, max_len: int, env: DistEnv = DistEnv()) -> RunData:
@@ -409,6 +424,7 @@ def build_data(cfg: TrainConfig, tokenizer, max_len: int, env: DistEnv = DistEnv
     global_batch = cfg.batch_size * cfg.grad_accum * env.world_size
     kind = dataset_kind(cfg)
     if cfg.task == 'pretrain' or (cfg.task == 'lora' and kind == 'text'):
+        if cfg.pack: raise ValueError(pack_refusal('pretrain'))
         return _block_data(cfg, ds, tokenizer, block, env, global_batch)
     if cfg.task == 'dpo' and kind != 'dpo' or cfg.task != 'dpo' and kind != 'sft':
         raise ValueError(
@@ -522,6 +538,14 @@ def recent_train_loss(rec: Recorder, out: Path, n: int = 10) -> float|None:
     losses = rows or [r[-1] for r in rec.train]
     return float(np.mean(losses[-n:])) if losses else None
 
+def test_loss(learn: Learner, test, n_batches: int) -> float:
+    "Mean loss of the trained model on the first `n_batches` batches of the test file, averaged over ranks."
+    learn.model.eval()
+    test.load_state_dict({**test.state_dict(), 'drawn': 0})
+    with torch.no_grad(), learn.autocast():
+        losses = [learn.task.loss(learn.model, learn.batch(test))[0].item() for _ in range(n_batches)]
+    return all_reduce_mean(torch.tensor(float(np.mean(losses)), dtype=torch.float64)).item()
+
 def finish_run(
     cfg: TrainConfig, learn: Learner, rec: Recorder, data: RunData, status: str, out: Path, main: bool = True
 ) -> dict:
@@ -542,6 +566,8 @@ def finish_run(
         forward_equivalents=getattr(learn, 'forward_equivalents', None),
     )
     s.update({k: v for k, v in getattr(learn, 'efficiency', {}).items() if k not in RUN_TOTALS})
+    if data.test is not None and status == 'finished':   # the test file, scored once at the end
+        s.update(test_loss=test_loss(learn, data.test, cfg.eval_batches), test_file=cfg.test_file)
     if main: save_json(s, out/'summary.json')
     return s
 
