@@ -16,7 +16,9 @@
 Run it with `nice` and one thread; it writes JSON results and prints a markdown summary.
 """
 from __future__ import annotations
-import argparse, json, os, random, shutil, signal, subprocess, sys, tempfile, time
+import os
+os.environ.setdefault('OMP_NUM_THREADS', '1')   # before torch is imported
+import argparse, json, random, shutil, signal, subprocess, sys, tempfile, time
 from pathlib import Path
 
 BASE = ['--model-size', 'tiny', '--batch-size', '4', '--save-every', '1', '--keep-checkpoints', '2',
@@ -42,10 +44,87 @@ def train_cmd(kind: str, out: Path, extra=()) -> list[str]:
             *extra]
 
 
-def start(cmd: list[str], log: Path) -> subprocess.Popen:
-    "A process in its own session (a kill of its group reaches torchrun's ranks too)."
-    return subprocess.Popen(cmd, stdout=open(log, 'ab'), stderr=subprocess.STDOUT, env=env(),
+def free_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+class Forked:
+    """`zer0llm ARGS` in a forked child of this process, in a session of its own (so a kill of its group
+    reaches every rank); `--nproc N` runs N ranks in that session with torchrun's environment. Forking from a
+    process that has imported torch and zer0llm saves each attempt the start-up a new interpreter costs.
+    stdout goes to `log`, stderr to `log` + '.err'. Popen's `pid`, `poll`, `wait` and `returncode`."""
+    def __init__(self, cmd: list[str], log: Path):
+        argv = list(cmd[1:])
+        nproc = 1
+        if '--nproc' in argv:
+            i = argv.index('--nproc')
+            nproc = int(argv[i + 1])
+            del argv[i:i + 2]
+        port, self.returncode = free_port(), None
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.pid = os.fork()
+        if self.pid == 0: self._child(argv, nproc, port, log)
+
+    @staticmethod
+    def _child(argv, nproc, port, log):
+        code = 1
+        try:
+            os.setsid()
+            for fd, path in ((1, str(log)), (2, f'{log}.err')):
+                os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644), fd)
+            os.environ.update(env())
+            rank, kids = 0, []
+            if nproc > 1:
+                os.environ.update(WORLD_SIZE=str(nproc), LOCAL_WORLD_SIZE=str(nproc), MASTER_ADDR='127.0.0.1',
+                                  MASTER_PORT=str(port))
+                for r in range(1, nproc):
+                    if (kid := os.fork()) == 0:
+                        rank, kids = r, []
+                        break
+                    kids.append(kid)
+                os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank))
+            from zer0llm.cli import main as cli_main
+            try: code = cli_main(argv)
+            except SystemExit as e: code = e.code if isinstance(e.code, int) else 2
+            for kid in kids: code = code or os.waitstatus_to_exitcode(os.waitpid(kid, 0)[1])
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code if isinstance(code, int) and code >= 0 else 1)
+
+    def poll(self):
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid: self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self):
+        if self.returncode is None: self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+        return self.returncode
+
+
+def start(cmd: list[str], log: Path):
+    "A training command started in a session of its own: forked (default) or a fresh interpreter (--spawn)."
+    if not SPAWN: return Forked(cmd, log)
+    return subprocess.Popen(cmd, stdout=open(log, 'ab'), stderr=open(f'{log}.err', 'ab'), env=env(),
                             start_new_session=True)
+
+
+def run_to_end(cmd: list[str], log: Path) -> tuple[int, str, str]:
+    "Run a training command to its end: (exit status, stdout, stderr)."
+    for f in (log, Path(f'{log}.err')): f.unlink(missing_ok=True)
+    rc = start(cmd, log).wait()
+    return rc, log.read_text(errors='replace'), Path(f'{log}.err').read_text(errors='replace')
+
+
+SPAWN = False
 
 
 def weights(run: Path) -> dict:
@@ -91,8 +170,8 @@ def wait_and_kill(proc, run: Path, how: str, rng: random.Random, bound: float = 
 def kill_campaign(kind: str, kills: int, root: Path, rng: random.Random) -> dict:
     "Kill runs of `kind` until `kills` kills landed; each resumed run must end bitwise equal the reference."
     ref = root/f'{kind}-ref'
-    rc = subprocess.run(train_cmd(kind, ref), env=env(), capture_output=True, text=True)
-    if rc.returncode: raise RuntimeError(f'{kind} reference run failed:\n{rc.stdout[-3000:]}')
+    rc, out, err = run_to_end(train_cmd(kind, ref), root/f'{kind}-ref.log')
+    if rc: raise RuntimeError(f'{kind} reference run failed:\n{err[-3000:]}')
     ref_w = weights(ref)
     res = dict(kind=kind, kills=0, during_save=0, between_saves=0, cycles=0, bitwise_equal=0,
                finished_resume_equal=0, bad_returncodes=[], failures=[])
@@ -117,12 +196,11 @@ def kill_campaign(kind: str, kills: int, root: Path, rng: random.Random) -> dict
         ok = same(weights(run), ref_w)
         res['bitwise_equal'] += ok
         if not ok: res['failures'].append(f'{run.name}: final weights differ from the uninterrupted run')
-        again = subprocess.run(train_cmd(kind, run, ['--resume', 'auto']), env=env(), capture_output=True,
-                               text=True)
-        still = again.returncode == 0 and same(weights(run), ref_w)
+        rc, _, err = run_to_end(train_cmd(kind, run, ['--resume', 'auto']), run.parent/f'{run.name}-again.log')
+        still = rc == 0 and same(weights(run), ref_w)
         res['finished_resume_equal'] += still
         if not still: res['failures'].append(f'{run.name}: resuming the finished run changed it '
-                                             f'(rc {again.returncode}) {again.stdout[-500:]}')
+                                             f'(rc {rc}) {err[-500:]}')
     return res
 
 
@@ -176,9 +254,8 @@ def damaged_detected(ck: Path) -> tuple[bool, str]:
 def corruption_campaign(root: Path) -> dict:
     "Damage each checkpoint of a finished run in each way; then every checkpoint at once."
     run = root/'corrupt-ref'
-    rc = subprocess.run(train_cmd('FO', run, ['--max-steps', '6', '--eval-every', '3']), env=env(),
-                        capture_output=True, text=True)
-    if rc.returncode: raise RuntimeError(f'corruption run failed:\n{rc.stdout[-3000:]}')
+    rc, _, err = run_to_end(train_cmd('FO', run, ['--max-steps', '6', '--eval-every', '3']), root/'corrupt-ref.log')
+    if rc: raise RuntimeError(f'corruption run failed:\n{err[-3000:]}')
     cks = sorted(p for p in (run/'checkpoints').iterdir() if p.is_dir())
     res = dict(checkpoints=[p.name for p in cks], cases=0, detected=0, named_file=0, undetected=[],
                every_checkpoint={})
@@ -200,13 +277,11 @@ def corruption_campaign(root: Path) -> dict:
             shutil.copytree(run, copy)
             for ck in (copy/'checkpoints').iterdir():
                 if (ck/name).exists(): damage(ck/name)
-            p = subprocess.run(train_cmd('FO', copy, ['--max-steps', '6', '--resume', 'auto']), env=env(),
-                               capture_output=True, text=True)
-            err = [l for l in p.stderr.splitlines() if l.strip() and 'Warning' not in l
-                   and not l.startswith('  warnings.warn')]
-            res['every_checkpoint'][what] = dict(
-                returncode=p.returncode, refused=p.returncode != 0, traceback='Traceback' in p.stderr,
-                message=err[-1] if err else '')
+            rc, _, stderr = run_to_end(train_cmd('FO', copy, ['--max-steps', '6', '--resume', 'auto']),
+                                Path(d)/'resume.log')
+            err = [l for l in stderr.splitlines() if l.strip() and 'Warning' not in l]
+            res['every_checkpoint'][what] = dict(returncode=rc, refused=rc == 2 and len(err) == 1,
+                                                 traceback='Traceback' in stderr, message=err[-1] if err else '')
     return res
 
 
@@ -293,7 +368,14 @@ def main(argv=None):
     p.add_argument('--out', type=Path, default=Path('benchmarks/campaigns.json'))
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--work', type=Path, default=None, help='scratch directory (default: a temporary one)')
+    p.add_argument('--spawn', action='store_true', help='a fresh interpreter per attempt (default: fork this one)')
     args = p.parse_args(argv)
+    global SPAWN
+    SPAWN = args.spawn
+    if not SPAWN:
+        import torch
+        torch.set_num_threads(1)         # no thread pool in the process the attempts are forked from
+        import zer0llm.cli  # noqa: F401  (imported once, here)
     rng, only = random.Random(args.seed), args.only.split(',')
     work = args.work or Path(tempfile.mkdtemp(prefix='zer0llm-campaigns-'))
     work.mkdir(parents=True, exist_ok=True)

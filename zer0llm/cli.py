@@ -208,8 +208,7 @@ def _run_train(args):
         )
     if cfg.test_file: print(f"test loss {res['test_loss']:.3f} on {cfg.test_file}")
     print(f"checkpoint {T.checkpoint_dir(res['out'])} | loss curve {res['plot']}")
-    from .distributed import dist_env
-    if T.sharded_run(cfg, dist_env()):     # the weights are shards of a process group that is gone now
+    if T.sharded_run(cfg, T.dist_env()):     # the weights are shards of a process group that is gone now
         print("\nno sample: an FSDP run's model is sharded over its ranks")
         return res
     print(f"\nsample> {cfg.sample_prompt}", end='', flush=True)

@@ -610,7 +610,7 @@ def compare_runs(table: pd.DataFrame, a: dict|str, b: dict|str, metric: str = 'v
             'mean_b': xb.mean(), 'std_a': xa.std(ddof=1), 'std_b': xb.std(ddof=1),
             'diff': xa.mean() - xb.mean(), 't': float(t.statistic), 'df': float(t.df), 'p': float(t.pvalue)}
 
-# %% ../nbs/11_sweep.ipynb #e7f4ae52
+# %% ../nbs/11_sweep.ipynb #e1aee02c
 # summary name -> W&B key
 WANDB_METRICS = {'val_loss': 'eval/loss', 'val_ppl': 'eval/perplexity', 'train_loss': 'train/loss'}
 
@@ -670,7 +670,7 @@ def wandb_sweep_config(spec: SweepSpec|dict|str|Path, method: str = 'grid', metr
     if early_terminate: cfg['early_terminate'] = {'type': 'hyperband', 'min_iter': min_iter, 'eta': 3}
     return cfg
 
-# %% ../nbs/11_sweep.ipynb #7e559238
+# %% ../nbs/11_sweep.ipynb #68b4f212
 def agent_command(sweep: dict, params: dict, run_id: str, wandb_dir: str | Path) -> list[str]:
     "The command `wandb agent` runs for the trial `params` ({name: value}) of sweep config `sweep`, its args file written under `wandb_dir`."
     from wandb.sdk.launch.sweeps.utils import create_sweep_command, create_sweep_command_args
