@@ -162,7 +162,8 @@ def wait_and_kill(proc, run: Path, how: str, rng: random.Random, bound: float = 
         time.sleep(0.001 if how == 'save' else 0.02)
     if proc.poll() is not None: return 'finished first'
     hit = 'during save' if saving(run) else 'between saves'
-    os.killpg(proc.pid, signal.SIGKILL)
+    try: os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError: return 'finished first'     # it ended just now
     proc.wait()
     return hit
 
@@ -393,8 +394,9 @@ def main(argv=None):
         results['corrupt'] = corruption_campaign(work)
         save()
     if 'kill' in only:
-        results['kill'] = []
-        for kind in args.kinds.split(','):
+        kinds = args.kinds.split(',')
+        results['kill'] = [r for r in results.get('kill', []) if r['kind'] not in kinds]   # others' kept
+        for kind in kinds:
             results['kill'].append(kill_campaign(kind, args.kills, work, rng))
             save()
     print(markdown(results))
