@@ -641,9 +641,17 @@ def complete_run(
     "A resume of a run that has done all its steps: its weights and summary, status `complete`; nothing is written."
     resume(learn, start)
     saved = load_json(out/'summary.json') if (out/'summary.json').exists() else None
-    if saved is None:
-        learn.evaluate()
+    if saved is None:      # killed after its last step's checkpoint, before it finished: finish it now
+        cbs, learn.cbs = learn.cbs, [rec]    # no fit ran: only the recorder is set up to hear the evaluation
+        rec.before_fit(learn)
+        try: learn.evaluate()
+        finally: learn.cbs = cbs
+        for cb in cbs:
+            if isinstance(cb, CheckpointCallback):
+                cb.best_val = learn.best_val_loss or math.inf
+                cb.save(learn, 'last')
         saved = finish_run(cfg, learn, rec, data, 'finished', out, main=False)
+        if dist_env().is_main: save_json(saved, out/'summary.json')
     return {
         **saved, 'status': 'complete', 'out': str(out), 'plot': str(out / 'plots' / 'loss.png'),
         'learner': learn, 'tokenizer': tok,
