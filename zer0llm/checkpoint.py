@@ -21,7 +21,7 @@ from .tasks import is_lora, unwrap
 
 # %% auto #0
 __all__ = ['CHECKPOINT_FORMAT', 'RESUME_FREE_FIELDS', 'RESUME_STATE_FIELDS', 'STEP_DIR', 'rng_state', 'set_rng_state',
-           'flatten_state', 'unflatten_state', 'save_state', 'load_state', 'sha256_file', 'file_digests',
+           'flatten_state', 'unflatten_state', 'save_state', 'load_state', 'sha256_file', 'sealed', 'file_digests',
            'save_checkpoint', 'is_checkpoint', 'verify_checkpoint', 'load_model', 'config_diff', 'check_resume_configs',
            'training_state', 'resume', 'save_sharded', 'load_sharded', 'Checkpointer', 'find_resume', 'resolve_resume',
            'CheckpointCallback']
@@ -120,6 +120,11 @@ def sha256_file(path: str|Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
     return h.hexdigest()
 
+def sealed(meta: dict) -> dict:
+    "`meta` with `meta_sha256`, the sha256 of the rest of it as sorted-key JSON: an edit of meta.json shows."
+    body = {k: v for k, v in meta.items() if k != 'meta_sha256'}
+    return {**body, 'meta_sha256': hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()}
+
 def file_digests(root: Path) -> dict:
     "`{relative path: {size, sha256}}` of every file under `root`: what `meta.json` records."
     return {str(f.relative_to(root)): {'size': f.stat().st_size, 'sha256': sha256_file(f)}
@@ -138,7 +143,7 @@ def save_checkpoint(path: str|Path, model, state: dict|None = None, configs: dic
         if tokenizer is not None: tokenizer.save_pretrained(tmp/'tokenizer')
         # last
         save_json(
-            {'format': CHECKPOINT_FORMAT, 'version': 3, **(meta or {}), 'files': file_digests(tmp)},
+            sealed({'format': CHECKPOINT_FORMAT, 'version': 3, **(meta or {}), 'files': file_digests(tmp)}),
             tmp / 'meta.json',
         )
     return path
@@ -160,6 +165,8 @@ def verify_checkpoint(path: str|Path) -> dict:
             f"{path / 'meta.json'}: not a zer0llm checkpoint (format "
             f"{meta.get('format') if isinstance(meta, dict) else None!r})"
         )
+    if 'meta_sha256' in meta and sealed(meta)['meta_sha256'] != meta['meta_sha256']:
+        raise ValueError(f"{path / 'meta.json'}: edited (its meta_sha256 differs from its content's)")
     for name, rec in meta.get('files', {}).items():
         f = path/name
         # version 2: sizes only
@@ -377,10 +384,12 @@ def save_sharded(path: str|Path, model, opt=None, extra: dict|None = None, confi
         for name, cfg in (configs or {}).items(): save_json(cfg, tmp/f'{name}.json')
         if tokenizer is not None: tokenizer.save_pretrained(tmp/'tokenizer')
         save_json(
-            {
-                'format': CHECKPOINT_FORMAT, 'version': 3, **(meta or {}), 'sharded': True,
-                'files': file_digests(tmp),
-            },
+            sealed(
+                {
+                    'format': CHECKPOINT_FORMAT, 'version': 3, **(meta or {}), 'sharded': True,
+                    'files': file_digests(tmp),
+                }
+            ),
             tmp / 'meta.json',
         )
         if path.exists(): shutil.rmtree(path)

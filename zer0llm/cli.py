@@ -189,6 +189,9 @@ def _run_train(args):
         )
     if res.get('test_loss') is not None: print(f"test loss {res['test_loss']:.3f} on {cfg.test_file}")
     print(f"checkpoint {T.checkpoint_dir(res['out'])} | loss curve {res['plot']}")
+    if T.sharded_run(cfg, T.dist_env()):     # the weights are shards of a process group that is gone now
+        print("\nno sample: an FSDP run's model is sharded over its ranks")
+        return res
     print(f"\nsample> {cfg.sample_prompt}", end='', flush=True)
     for piece in sample_text(res['learner'].model, res['tokenizer'], cfg.sample_prompt, cfg.sample_tokens):
         print(piece, end='', flush=True)

@@ -13,8 +13,8 @@ import torch, torch.distributed as dist
 from .core import *
 
 # %% auto #0
-__all__ = ['DistEnv', 'dist_env', 'init_distributed', 'cleanup_distributed', 'DDP', 'wrap_ddp', 'sync_params', 'zo_data_parallel',
-           'free_port', 'launch', 'fsdp_wrap']
+__all__ = ['DistEnv', 'dist_env', 'init_distributed', 'cleanup_distributed', 'leave_last', 'DDP', 'wrap_ddp', 'sync_params',
+           'zo_data_parallel', 'free_port', 'launch', 'fsdp_wrap']
 
 # %% ../nbs/08b_distributed.ipynb #fbe82708
 @dataclass(frozen=True)
@@ -46,12 +46,23 @@ def init_distributed(backend: str|None = None) -> DistEnv:
                                 rank=env.rank, world_size=env.world_size)
     return env
 
-def cleanup_distributed(barrier: bool = True) -> None:
-    "Leave the process group, if any; with `barrier`, only once every rank has got here (pass False after an error)."
+def cleanup_distributed(barrier: bool = True, timeout: float = 300.) -> None:
+    "Leave the process group, if any; with `barrier`, once every rank got here, rank 0 last (pass False after an error)."
     if not dist.is_initialized(): return
-    if barrier and dist.get_world_size() > 1:
-        dist.barrier()   # no rank tears down while a peer still talks to it
+    if not barrier or dist.get_world_size() == 1:
+        dist.destroy_process_group()
+        return
+    rank, world = dist.get_rank(), dist.get_world_size()
+    store = dist.distributed_c10d._get_default_store()    # hosted by rank 0's process; ours keeps it alive
+    dist.barrier()   # no rank tears down while a peer still talks to it
     dist.destroy_process_group()
+    leave_last(store, rank, world, timeout)
+
+def leave_last(store, rank: int, world_size: int, timeout: float = 300.) -> None:
+    "Every rank but 0 says in `store` that it has torn down; rank 0, whose process serves the store, waits for all."
+    from datetime import timedelta
+    if rank: store.set(f'zer0llm/left/{rank}', '1')
+    else: store.wait([f'zer0llm/left/{r}' for r in range(1, world_size)], timedelta(seconds=timeout))
 
 # %% ../nbs/08b_distributed.ipynb #401f34ce
 from torch.nn.parallel import DistributedDataParallel

@@ -18,11 +18,11 @@ from .moe import expert_load
 from .model import Transformer
 
 # %% auto #0
-__all__ = ['FLOP_MODES', 'GPU_PEAK_FLOPS', 'LOGGERS', 'matmul_params', 'attention_flops_per_token', 'flops_per_token',
-           'gpu_peak_flops', 'cpu_info', 'cpu_peak_flops', 'device_peak_flops', 'RaplEnergy', 'energy_meter',
-           'device_memory_bytes', 'StepMemory', 'model_config_of', 'EfficiencyMeter', 'step_scalars', 'moe_scalars',
-           'eval_scalars', 'MetricsLogger', 'TensorBoardLogger', 'has_wandb_key', 'reachable', 'wandb_mode',
-           'WandbLogger', 'wandb_offline_records', 'make_loggers']
+__all__ = ['FLOP_MODES', 'GPU_PEAK_FLOPS', 'WANDB_WATCH', 'LOGGERS', 'matmul_params', 'attention_flops_per_token',
+           'flops_per_token', 'gpu_peak_flops', 'cpu_info', 'cpu_peak_flops', 'device_peak_flops', 'RaplEnergy',
+           'energy_meter', 'device_memory_bytes', 'StepMemory', 'model_config_of', 'EfficiencyMeter', 'step_scalars',
+           'moe_scalars', 'eval_scalars', 'MetricsLogger', 'TensorBoardLogger', 'has_wandb_key', 'reachable',
+           'wandb_mode', 'as_tags', 'WandbLogger', 'wandb_offline_records', 'make_loggers']
 
 # %% ../nbs/08a_metrics.ipynb #bcfe39a2
 FLOP_MODES = ('forward', 'FO', 'ZO')
@@ -414,23 +414,40 @@ def wandb_mode(mode: str|None = None, host: str|None = None, port: int = 443) ->
     return 'online' if has_wandb_key(host) and reachable(host or _wandb_host(), port) else 'offline'
 
 # %% ../nbs/08a_metrics.ipynb #8e3d2997
+WANDB_WATCH = ('none', 'gradients', 'parameters', 'all')   # what wandb.watch records
+
+def as_tags(tags) -> list[str]:
+    "W&B tags from a list or a comma-separated string, blanks dropped."
+    items = tags.split(',') if isinstance(tags, str) else list(tags or ())
+    return [t.strip() for t in items if str(t).strip()]
+
 class WandbLogger(MetricsLogger):
     "Scalars to a Weights & Biases run, offline whenever W&B is out of reach."
     def __init__(
         self, project: str = 'zer0llm', run_name: str | None = None, config: dict | None = None,
-        watch: bool = False, log_model: bool = False, mode: str | None = None, dir: str | Path | None = None,
+        watch: bool | str = False, log_model: bool = False, mode: str | None = None, dir: str | Path | None = None,
+        entity: str | None = None, tags: list[str] | str = (),
     ):
+        if isinstance(watch, str): check_choice('wandb_watch', watch, WANDB_WATCH)
         self.project, self.run_name, self.config, self.watch, self.log_model = (
             project, run_name, config, watch, log_model
         )
-        self.mode, self.dir = mode, dir
+        self.mode, self.dir, self.entity, self.tags = mode, dir, entity, as_tags(tags)
+
+    def watch_log(self, learn) -> str | None:
+        "What `wandb.watch` records for `learn`: the chosen kind; for `True`, all (FO) or parameters (ZO)."
+        if self.watch in (False, None, 'none'): return None
+        if self.watch is not True: return self.watch
+        return 'all' if 'forward_passes' not in (getattr(learn.opt, 'counters', None) or {}) else 'parameters'
 
     def _init(self, mode: str):
         import wandb
         if self.dir: Path(self.dir).mkdir(parents=True, exist_ok=True)
         return wandb.init(
             project=self.project,
+            entity=self.entity,
             name=self.run_name,
+            tags=self.tags or None,
             config=self.config,
             dir=str(self.dir) if self.dir else None,
             mode=mode,
@@ -446,12 +463,8 @@ class WandbLogger(MetricsLogger):
             warnings.warn(f"wandb: online init failed ({type(e).__name__}: {e}); logging offline instead")
             self.run = self._init('offline')
         self.run_dir = Path(self.run.dir).parent if self.run.dir else None
-        if self.watch:
-            fo = 'forward_passes' not in (getattr(learn.opt, 'counters', None) or {})
-            self.run.watch(
-                learn.model, log='all' if fo else 'parameters',
-                log_freq=max(1, getattr(learn.cfg, 'eval_every', 100) or 100),
-            )
+        if log := self.watch_log(learn):
+            self.run.watch(learn.model, log=log, log_freq=max(1, getattr(learn.cfg, 'eval_every', 100) or 100))
 
     def log(self, scalars, step): self.run.log(scalars, step=step)
     def log_summary(self, summary, step): self.run.summary.update(summary)
@@ -515,11 +528,11 @@ def _wandb_log_records(path: Path, wait: float) -> list:
         time.sleep(0.1)
 
 def wandb_offline_records(run_dir: str|Path, wait: float = 30.0) -> dict:
-    "{'history': [row dicts], 'summary': {key: value}, 'config': {key: value}} of an offline W&B run directory."
+    "{'history': [row dicts], 'summary', 'config': {key: value}, 'run': {name, entity, tags}} of an offline W&B run directory."
     files = sorted(Path(run_dir).glob('run-*.wandb'))
     if not files: raise FileNotFoundError(f'no run-*.wandb file in {run_dir}')
     key = lambda item: item.key or '/'.join(item.nested_key)
-    out = dict(history=[], summary={}, config={})
+    out = dict(history=[], summary={}, config={}, run={})
     for r in _wandb_log_records(files[0], wait):
         kind = r.WhichOneof('record_type')
         if kind == 'history':
@@ -528,6 +541,7 @@ def wandb_offline_records(run_dir: str|Path, wait: float = 30.0) -> dict:
             out['summary'].update({key(i): json.loads(i.value_json) for i in r.summary.update})
         elif kind == 'run':
             out['config'].update({key(i): json.loads(i.value_json) for i in r.run.config.update})
+            out['run'] = dict(name=r.run.display_name, entity=r.run.entity, tags=list(r.run.tags))
         elif kind == 'config':
             out['config'].update({key(i): json.loads(i.value_json) for i in r.config.update})
     return out
@@ -543,10 +557,12 @@ def make_loggers(names: str|list|tuple, out_dir: str|Path, cfg=None) -> list[Cal
     loggers = []
     if 'tensorboard' in names: loggers.append(TensorBoardLogger(Path(out_dir)/'tensorboard', config))
     if 'wandb' in names:
+        get = lambda k: config.get(k)
         loggers.append(
             WandbLogger(
-                getattr(cfg, 'wandb_project', None) or config.get('wandb_project') or 'zer0llm',
-                Path(out_dir).name, config, dir=out_dir,
+                get('wandb_project') or 'zer0llm', get('wandb_name') or Path(out_dir).name, config,
+                watch=get('wandb_watch') or False, log_model=bool(get('wandb_log_model')), dir=out_dir,
+                entity=get('wandb_entity'), tags=get('wandb_tags') or (),
             )
         )
     return loggers

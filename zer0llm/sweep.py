@@ -18,15 +18,17 @@ from .optim import FO_OPTIMIZERS
 from .zo import ZO_OPTIMIZERS
 from .config import ModelConfig, model_field_types
 from .train import TrainConfig, train, build_tokenizer, uses_queries
+from .checkpoint import find_resume
 
 # %% auto #0
 __all__ = ['LIST_FIELDS', 'ALIASES', 'DEFAULT_OPTIMIZERS', 'SPEC_FIELDS', 'MODEL_LISTS', 'DONE_STATUSES', 'METRIC_ALIASES',
-           'WORKER', 'OUTPUTS', 'STATUS_COLUMNS', 'SETTING_COLUMNS', 'RESULT_COLUMNS', 'WANDB_METRICS', 'as_list',
-           'as_bool', 'SweepSpec', 'spec_from_dict', 'load_spec', 'format_lr', 'model_part', 'run_name',
-           'check_train_fields', 'expand', 'read_json', 'is_done', 'read_metrics', 'load_run', 'run_dirs', 'load_runs',
-           'cache_lock', 'run_worker', 'prepare_run', 'worker_slots', 'Job', 'last_error', 'as_spec', 'run_sweep',
-           'sweep_status', 'result_row', 'results_table', 'seed_stats', 'parse_setting', 'compare_runs',
-           'wandb_sweep_config', 'add_sweep_args', 'spec_from_args', 'sweep_command']
+           'WORKER', 'OUTPUTS', 'NOT_SETTINGS', 'ATTEMPT_HEADER', 'STATUS_COLUMNS', 'SETTING_COLUMNS', 'RESULT_COLUMNS',
+           'WANDB_METRICS', 'as_list', 'as_bool', 'SweepSpec', 'spec_from_dict', 'load_spec', 'format_lr', 'model_part',
+           'run_name', 'check_train_fields', 'expand', 'read_json', 'is_done', 'read_metrics', 'load_run', 'run_dirs',
+           'load_runs', 'cache_lock', 'run_worker', 'resumable', 'prepare_run', 'worker_slots', 'Job', 'last_error',
+           'exit_error', 'sigint_deferred', 'settle_stale', 'as_spec', 'run_sweep', 'sweep_status', 'result_row',
+           'results_table', 'seed_stats', 'parse_setting', 'compare_runs', 'wandb_sweep_config', 'agent_command',
+           'add_sweep_args', 'spec_from_args', 'sweep_command']
 
 # %% ../nbs/11_sweep.ipynb #492e15d0
 LIST_FIELDS = {'modes': str, 'query_budgets': int, 'batch_sizes': int, 'lrs': float, 'optimizers': str,
@@ -182,7 +184,7 @@ def expand(spec: SweepSpec) -> list[dict]:
     return runs
 
 # %% ../nbs/11_sweep.ipynb #90cd1d74
-DONE_STATUSES = ('finished',)
+DONE_STATUSES = ('finished', 'complete')   # complete: a resume found every step done
 METRIC_ALIASES = {'val_loss': ('val_loss', 'eval_loss'), 'seconds': ('elapsed_s', 'seconds', 'time_s'),
                   'loss': ('loss', 'train_loss'), 'forward_passes': ('forward_passes',)}
 
@@ -279,6 +281,7 @@ WORKER = 'import sys; from zer0llm.sweep import run_worker; sys.exit(run_worker(
 
 # %% ../nbs/11_sweep.ipynb #cda6497b
 OUTPUTS = ('config.json', 'metrics.csv', 'summary.json', 'checkpoints', 'plots')
+NOT_SETTINGS = ('out', 'resume')      # train.json keys that are no setting of the run
 
 def _clear_outputs(run_dir: Path):
     "Remove what a previous, unfinished attempt left, so the next attempt starts clean."
@@ -288,16 +291,21 @@ def _clear_outputs(run_dir: Path):
         if p.is_dir(): shutil.rmtree(p)
         elif p.exists(): p.unlink()
 
+def resumable(run_dir: Path) -> bool:
+    "Whether an unfinished run left a checkpoint that its next attempt resumes from."
+    try: return find_resume(run_dir) is not None
+    except ValueError: return False         # every checkpoint damaged: the next attempt starts over
+
 def prepare_run(run_dir: Path, config: dict) -> bool:
     "Write `train.json` for a run that still has to run; False when it is finished with the same config."
-    config = {**config, 'out': str(run_dir)}
+    config = {'resume': 'auto', **config, 'out': str(run_dir)}   # an interrupted attempt is resumed
     old = read_json(run_dir/'train.json')
+    diff = sorted(k for k in set(old) | set(config) if k not in NOT_SETTINGS and old.get(k) != config.get(k))
     if is_done(run_dir):
-        diff = sorted(k for k in set(old) | set(config) if k != 'out' and old.get(k) != config.get(k))
         if diff: raise ValueError(f"run {run_dir.name}: finished with other settings ({', '.join(diff)}); "
                                   f"use a new sweep directory or delete {run_dir}")
         return False
-    _clear_outputs(run_dir)
+    if diff: _clear_outputs(run_dir)       # the checkpoints there belong to other settings
     save_json(config, run_dir/'train.json')
     return True
 
@@ -334,7 +342,7 @@ def _launch(run: dict, run_dir: Path, slot: int, gpu, threads: int) -> Job:
         run_dir, status='running', attempts=read_json(run_dir / 'status.json').get('attempts', 0) + 1,
         gpu=gpu, started=time.time(), returncode=None, error=None,
     )
-    _clear_outputs(run_dir)
+    if not resumable(run_dir): _clear_outputs(run_dir)
     log = open(run_dir/'log.txt', 'a')
     log.write(
         f"\n=== attempt {rec['attempts']} at {time.strftime('%Y-%m-%d %H:%M:%S')} on "
@@ -351,32 +359,41 @@ def _launch(run: dict, run_dir: Path, slot: int, gpu, threads: int) -> Job:
     _update_status(run_dir, pid=proc.pid)
     return Job(run, run_dir, proc, slot, gpu, time.time(), log)
 
+ATTEMPT_HEADER = '=== attempt '
+
 def last_error(run_dir: Path) -> str:
-    "The last non-empty line of the run's log (a traceback's exception line)."
-    try: lines = [l for l in (run_dir/'log.txt').read_text(errors='replace').splitlines() if l.strip()]
+    "The last non-empty line of the run's last attempt in its log (a traceback's exception line), if any."
+    try: lines = (run_dir/'log.txt').read_text(errors='replace').splitlines()
     except OSError: return ''
-    return lines[-1].strip()[:500] if lines else ''
+    lines = [l for l in lines if l.strip()]
+    tail = lines[max((i for i, l in enumerate(lines) if l.startswith(ATTEMPT_HEADER)), default=-1) + 1:]
+    return tail[-1].strip()[:500] if tail else ''
+
+def exit_error(rc: int, run_dir: Path, status: str) -> str|None:
+    "Why a worker that ended with exit code `rc` did not finish: its signal, its last error line, or its status."
+    if status in DONE_STATUSES: return None
+    if rc < 0:
+        try: name = signal.Signals(-rc).name
+        except ValueError: name = f'signal {-rc}'
+        return f"killed by {name}" + (' (out of memory?)' if -rc == signal.SIGKILL else '')
+    if rc: return last_error(run_dir) or f"exit {rc}"
+    return f"exit 0 but status {status}"
 
 def _finish(job: Job) -> str:
-    "Record how a worker ended: finished, or failed with its last error line."
+    "Record how a worker ended: finished, or failed with its signal or last error line."
     job.log.close()
     rc = job.proc.returncode
     summary = read_json(job.run_dir/'summary.json')
     status = summary.get('status', 'finished') if rc == 0 and summary else 'failed'
-    _update_status(
-        job.run_dir,
-        status=status,
-        returncode=rc,
-        ended=time.time(),
-        seconds=round(time.time() - job.started, 2),
-        error=None
-        if status in DONE_STATUSES
-        else (last_error(job.run_dir) if rc else f"exit 0 but status {status}"),
-    )
+    _update_status(job.run_dir, status=status, returncode=rc, ended=time.time(),
+                   seconds=round(time.time() - job.started, 2), error=exit_error(rc, job.run_dir, status))
     return status
 
 def _stop(job: Job, timeout: float = 10.):
     "Terminate a worker's process group (then kill it if it lingers) and mark the run interrupted."
+    if job.proc.poll() is not None:     # it ended on its own meanwhile: record how
+        _finish(job)
+        return
     with contextlib.suppress(ProcessLookupError): os.killpg(job.proc.pid, signal.SIGTERM)
     try: job.proc.wait(timeout)
     except subprocess.TimeoutExpired:
@@ -387,6 +404,30 @@ def _stop(job: Job, timeout: float = 10.):
                    seconds=round(time.time() - job.started, 2), error='interrupted')
 
 # %% ../nbs/11_sweep.ipynb #1f1cfc28
+@contextlib.contextmanager
+def sigint_deferred():
+    "Hold a Ctrl-C (SIGINT) until the block ends, so that no status update is cut in half; off the main thread, a no-op."
+    got = []
+    try: old = signal.signal(signal.SIGINT, lambda *a: got.append(a))
+    except ValueError:                # signals are the main thread's
+        yield
+        return
+    try: yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+        if got: raise KeyboardInterrupt
+
+def settle_stale(run_dir: Path) -> None:
+    "A status left at 'running' by a sweep that is gone, its worker too: finished if the run says so, else interrupted."
+    rec = read_json(run_dir/'status.json')
+    if rec.get('status') != 'running': return
+    with contextlib.suppress(TypeError, ProcessLookupError, PermissionError):
+        os.kill(rec['pid'], 0)
+        return                        # its worker still runs
+    done = is_done(run_dir)
+    _update_status(run_dir, status='finished' if done else 'interrupted',
+                   error=None if done else 'interrupted (the sweep stopped)')
+
 def as_spec(spec) -> SweepSpec:
     "A `SweepSpec` from a spec, a dict, or a sweep file path."
     if isinstance(spec, SweepSpec): return spec
@@ -403,6 +444,7 @@ def run_sweep(
     runs, slots = expand(spec), worker_slots(parallel, gpus)
     out.mkdir(parents=True, exist_ok=True)
     save_json(asdict(spec), out/'sweep.json')
+    for r in runs: settle_stale(out/r['name'])
     todo = deque(r for r in runs if prepare_run(out/r['name'], r['config']))
     say = print if verbose else (lambda *a, **k: None)
     say(
@@ -424,26 +466,30 @@ def run_sweep(
                 break
             for i, gpu in enumerate(slots):
                 if i not in active and todo:
-                    r = todo.popleft()
-                    tries[r['name']] = tries.get(r['name'], 0) + 1
-                    active[i] = _launch(r, out/r['name'], i, gpu, threads)
+                    with sigint_deferred():   # a started worker is always in `active`, to be stopped
+                        r = todo.popleft()
+                        tries[r['name']] = tries.get(r['name'], 0) + 1
+                        active[i] = _launch(r, out/r['name'], i, gpu, threads)
             for i, job in list(active.items()):
-                if job.proc.poll() is None: continue
-                del active[i]
-                status = _finish(job)
+                with sigint_deferred():       # an ended worker's status is always written
+                    if job.proc.poll() is None: continue
+                    del active[i]
+                    status = _finish(job)
                 name = job.run['name']
                 retry = status not in DONE_STATUSES and tries[name] <= retries
                 if retry: todo.append(job.run)
                 else: done += 1
+                error = read_json(job.run_dir/'status.json').get('error')
                 say(
                     f"[{done}/{n_todo}] {name}: {status} in {time.time() - job.started:.1f} s"
-                    + ('' if status in DONE_STATUSES else f" ({last_error(job.run_dir)})")
+                    + ('' if status in DONE_STATUSES else f" ({error})")
                     + (' - retrying' if retry else ''),
                     flush=True,
                 )
             time.sleep(poll)
     except KeyboardInterrupt:
         for job in active.values(): _stop(job)
+        for r in runs: settle_stale(out/r['name'])
         say(f"sweep {out}: interrupted; {len(active)} running run(s) stopped, rerun to resume", flush=True)
         raise
     table = sweep_status(out)
@@ -564,7 +610,7 @@ def compare_runs(table: pd.DataFrame, a: dict|str, b: dict|str, metric: str = 'v
             'mean_b': xb.mean(), 'std_a': xa.std(ddof=1), 'std_b': xb.std(ddof=1),
             'diff': xa.mean() - xb.mean(), 't': float(t.statistic), 'df': float(t.df), 'p': float(t.pvalue)}
 
-# %% ../nbs/11_sweep.ipynb #42eca4a7
+# %% ../nbs/11_sweep.ipynb #e1aee02c
 # summary name -> W&B key
 WANDB_METRICS = {'val_loss': 'eval/loss', 'val_ppl': 'eval/perplexity', 'train_loss': 'train/loss'}
 
@@ -624,7 +670,23 @@ def wandb_sweep_config(spec: SweepSpec|dict|str|Path, method: str = 'grid', metr
     if early_terminate: cfg['early_terminate'] = {'type': 'hyperband', 'min_iter': min_iter, 'eta': 3}
     return cfg
 
-# %% ../nbs/11_sweep.ipynb #bb2df6c3
+# %% ../nbs/11_sweep.ipynb #68b4f212
+def agent_command(sweep: dict, params: dict, run_id: str, wandb_dir: str | Path) -> list[str]:
+    "The command `wandb agent` runs for the trial `params` ({name: value}) of sweep config `sweep`, its args file written under `wandb_dir`."
+    from wandb.sdk.launch.sweeps.utils import create_sweep_command, create_sweep_command_args
+    macros = create_sweep_command_args({'args': {k: {'value': v} for k, v in params.items()}})
+    args_file = Path(wandb_dir)/'wandb'/'sweep-local'/f'config-{run_id}.json'
+    args_file.parent.mkdir(parents=True, exist_ok=True)
+    args_file.write_text(macros['args_json'][0])
+    macros |= {'env': ['/usr/bin/env'], 'interpreter': ['python'], 'program': [sweep['program']],
+               'args_json_file': [str(args_file)]}
+    command = []
+    for part in map(str, create_sweep_command(list(sweep.get('command') or []))):
+        macro = part.startswith('${') and part.endswith('}')
+        command += (macros.get(part[2:-1]) or []) if macro else [part]
+    return command
+
+# %% ../nbs/11_sweep.ipynb #9dfdb051
 def add_sweep_args(p: argparse.ArgumentParser):
     "The flags of `zer0llm sweep`."
     for flags, help in (

@@ -29,7 +29,7 @@ from .learner import (Learner, Recorder, CSVLogger, ProgressCallback, SampleLogg
                              planned_steps, sample_text, LOG_FORMATS)
 from .checkpoint import (load_model, is_checkpoint, CheckpointCallback, resolve_resume,
                                 check_resume_configs, save_checkpoint, verify_checkpoint, resume)
-from .metrics import EfficiencyMeter, make_loggers
+from .metrics import EfficiencyMeter, make_loggers, WANDB_WATCH
 from .distributed import (DistEnv, dist_env, init_distributed, cleanup_distributed, wrap_ddp,
     zo_data_parallel, sync_params, launch, fsdp_wrap)
 import torch.distributed as dist
@@ -55,6 +55,7 @@ FIELD_CHOICES = {'task': TASKS, 'model_size': tuple(PRESETS), 'mode': MODES, 'op
                  'schedule': SCHEDULES, 'precision': PRECISIONS, 'direction': DIRECTIONS, 'scope': SCOPES,
                  'parallel': PARALLEL, 'sign_rule': SIGN_RULES, 'cons_rule': CONSERVATIVE_RULES,
                  'log_format': LOG_FORMATS, 'on_error': ('raise', 'skip')}
+FIELD_CHOICES['wandb_watch'] = WANDB_WATCH     # W&B: what wandb.watch records
 
 NOT_OVERRIDES = {
     'name': 'model_size names the preset',
@@ -204,6 +205,11 @@ class TrainConfig:
     # metrics.csv columns: zer0llm's, or 'origin' (the reproduction scripts' first)
     log_format: str = 'zer0llm'
     wandb_project: str = 'zer0llm'
+    wandb_name: str|None = None     # W&B run name (default: the run directory's name)
+    wandb_entity: str|None = None   # W&B team or user (default: the API key's)
+    wandb_tags: str|None = None     # comma-separated W&B tags
+    wandb_watch: str = 'none'       # wandb.watch histograms: none | gradients | parameters | all
+    wandb_log_model: bool = False   # the final weights as a W&B model artifact
     seed: int = 1337
     device: str = 'auto'
     parallel: str = 'ddp'           # ddp | fsdp (FO only): how several torchrun ranks share the model
@@ -675,9 +681,17 @@ def complete_run(
     "A resume of a run that has done all its steps: its weights and summary, status `complete`; nothing is written."
     resume(learn, start)
     saved = load_json(out/'summary.json') if (out/'summary.json').exists() else None
-    if saved is None:
-        learn.evaluate()
+    if saved is None:      # killed after its last step's checkpoint, before it finished: finish it now
+        cbs, learn.cbs = learn.cbs, [rec]    # no fit ran: only the recorder is set up to hear the evaluation
+        rec.before_fit(learn)
+        try: learn.evaluate()
+        finally: learn.cbs = cbs
+        for cb in cbs:
+            if isinstance(cb, CheckpointCallback):
+                cb.best_val = learn.best_val_loss or math.inf
+                cb.save(learn, 'last')
         saved = finish_run(cfg, learn, rec, data, 'finished', out, main=False)
+        if dist_env().is_main: save_json(saved, out/'summary.json')
     return {
         **saved, 'status': 'complete', 'out': str(out), 'plot': str(out / 'plots' / 'loss.png'),
         'learner': learn, 'tokenizer': tok,
