@@ -6,7 +6,7 @@ Docs: https://zer0llm.github.io/zer0llm/bench.html.md"""
 
 # %% ../nbs/10_bench.ipynb #54d01d76
 from __future__ import annotations
-import os, sys, json, time, platform, subprocess, tempfile
+import os, sys, json, time, copy, platform, subprocess, tempfile
 import numpy as np
 from dataclasses import asdict
 from pathlib import Path
@@ -22,8 +22,8 @@ import zer0llm.zo_methods   # the ZO methods' names, for bench_zo(optimizer=...)
 from .metrics import cpu_info, device_memory_bytes, device_peak_flops, flops_per_token
 
 # %% auto #0
-__all__ = ['BENCH_MODES', 'CLOCKS', 'BENCH_ROWS', 'bench_zo', 'machine_info', 'median_seconds', 'bench', 'bench_data',
-           'bench_nsa']
+__all__ = ['BENCH_MODES', 'CLOCKS', 'BENCH_ROWS', 'COMPILE_ROW', 'bench_zo', 'machine_info', 'median_seconds', 'bench',
+           'bench_data', 'bench_nsa']
 
 # %% ../nbs/10_bench.ipynb #d70a1fb3
 BENCH_MODES = ('inference', 'zo-sgd', 'fo-adamw')
@@ -212,6 +212,7 @@ BENCH_ROWS = (
     'train tokens/s (FO AdamW step)', 'generate tokens/s (greedy, KV cache)', 'ZO step time / its forwards',
     'ZO peak memory / inference peak', 'FO-AdamW peak memory / ZO peak', 'MoE / dense train tokens/s',
 )
+COMPILE_ROW = 'train tokens/s (FO AdamW step, torch.compile)'   # with compile=True
 
 def _row(metric, ours, ref, unit, compared) -> dict:
     return dict(
@@ -223,6 +224,7 @@ def bench(
     prompt_len: int = 8, new_tokens: int = 32, n_experts: int = 4, top_k: int = 2, device='cpu',
     dtype: str = 'float32', repeats: int = 3, threads: int | None = None, clock: str = 'wall',
     direction: str = 'gaussian', out: str | Path | None = None, optimizer: str = 'zo-sgd',
+    compile: bool = False,
 ) -> 'pandas.DataFrame':
     "Time and memory ratios of zer0llm vs transformers, ZO vs inference/FO, MoE vs dense; a table, also saved as JSON at `out`."
     import pandas as pd
@@ -260,7 +262,9 @@ def bench(
     torch.manual_seed(0)
     moe = Transformer(moe_cfg).to(device=device, dtype=get_dtype(dtype))
     steps = [_train_step(ours, tokens), _train_step(hf, tokens, True), _train_step(moe, tokens)]
-    t_train, t_train_hf, t_moe = _interleaved_seconds(steps, device, repeats, clock)
+    if compile:   # a compiled copy of ours; it compiles in the warm-up call
+        steps.append(_train_step(torch.compile(copy.deepcopy(ours)), tokens))
+    t_train, t_train_hf, t_moe, *t_compiled = _interleaved_seconds(steps, device, repeats, clock)
     del steps
     del ours, hf, moe
     zo = bench_zo(
@@ -290,6 +294,8 @@ def bench(
             f'dense {cfg.name} ({n_experts} experts, top-{top_k}, same active params)',
         ),
     ]
+    if compile:
+        rows.append(_row(COMPILE_ROW, tps(t_compiled[0]), tps(t_train_hf), 'tokens/s', twin + ', eager'))
     df = pd.DataFrame(rows)
     peak, peak_source = device_peak_flops(device, {'bfloat16': 'bf16', 'float16': 'fp16'}.get(dtype, 'fp32'))
     fo_flops = flops_per_token(cfg, seq, 'FO')
@@ -297,8 +303,8 @@ def bench(
         machine=machine_info(device),
         settings=dict(
             model=cfg.name, params=param_count(cfg)[0], moe_params=list(param_count(moe_cfg)), batch=batch,
-            seq=seq, q=q, optimizer=optimizer, gen_batch=gen_batch, prompt_len=prompt_len,
-            new_tokens=new_tokens,
+            seq=seq, q=q, optimizer=optimizer, direction=direction, compile=compile, gen_batch=gen_batch,
+            prompt_len=prompt_len, new_tokens=new_tokens,
             n_experts=n_experts, top_k=top_k, dtype=dtype, repeats=repeats, clock=clock,
             timing=f'median of {repeats} after one warm-up call, {clock} clock',
         ),

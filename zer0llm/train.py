@@ -40,9 +40,9 @@ __all__ = ['TASKS', 'MODES', 'PRECISIONS', 'PARALLEL', 'FIELD_CHOICES', 'NOT_OVE
            'uses_queries', 'TrainConfig', 'task_dataset', 'read_options', 'dataset_kind', 'build_tokenizer',
            'model_config', 'build_model', 'checkpoint_dir', 'load_start_model', 'start_tokenizer', 'start_model',
            'RunData', 'build_data', 'build_task', 'optimizer_name', 'instruct_schedule', 'zo_options',
-           'build_optimizer', 'register_logger', 'run_loggers', 'MergeLoRA', 'recent_train_loss', 'test_loss',
-           'finish_run', 'main_first', 'resume_point', 'free_memory', 'check_memory', 'check_out', 'clear_out',
-           'warmup_for', 'sharded_run', 'run_callbacks', 'complete_run', 'train']
+           'build_optimizer', 'compile_model', 'register_logger', 'run_loggers', 'MergeLoRA', 'recent_train_loss',
+           'test_loss', 'finish_run', 'main_first', 'resume_point', 'free_memory', 'check_memory', 'check_out',
+           'clear_out', 'warmup_for', 'sharded_run', 'run_callbacks', 'complete_run', 'train']
 
 # %% ../nbs/09_train.ipynb #2dde5c40
 TASKS = ('pretrain', 'sft', 'dpo', 'lora')
@@ -151,6 +151,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.1
     grad_clip: float = 1.0          # 0 disables clipping
     precision: str = 'fp32'         # fp32 | bf16 (autocast) | fp16 (autocast + scaler, CUDA)
+    compile: bool = False           # torch.compile the model (nanoGPT's --compile), on the first step
     query_budget: int = 1           # ZO: queries (directions) per step, q
     zo_eps: float = 1e-3            # ZO: perturbation size
     direction: str = 'gaussian'     # ZO: gaussian | rademacher | sphere
@@ -493,6 +494,10 @@ def build_optimizer(cfg: TrainConfig, model):
     opt.opt_name = name
     return opt
 
+def compile_model(cfg: TrainConfig, model: torch.nn.Module) -> torch.nn.Module:
+    "`torch.compile(model)` when `cfg.compile` (same parameters; `unwrap` gives `model` back), else `model`."
+    return torch.compile(model) if cfg.compile else model
+
 # %% ../nbs/09_train.ipynb #587a01ae
 TRAIN_LOGGERS: dict[str, Callable] = {}   # names added by register_logger
 
@@ -734,6 +739,7 @@ def _train(cfg: TrainConfig, cbs, env: DistEnv) -> dict:
     if sharded_run(cfg, env):
         model = fsdp_wrap(model, env)   # before the optimizer: fully_shard swaps in DTensor parameters
     opt = build_optimizer(cfg, model)
+    model = compile_model(cfg, model)          # before DDP, as nanoGPT does
     if env.world_size > 1 and not sharded_run(cfg, env):
         if is_zo(opt):
             zo_data_parallel(opt)
