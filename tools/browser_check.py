@@ -308,7 +308,9 @@ def progress_problems(page) -> list[str]:
 
 
 LIVE_FACTS = """el => { const img = el.querySelector('img');
-  return {src: img ? img.src : '', drawn: !!img && img.naturalWidth > 0, text: el.innerText}; }"""
+  const shown = !!img && img.offsetParent !== null;
+  return {src: img ? img.src : '', drawn: !!img && img.naturalWidth > 0, text: el.innerText,
+          broken: shown && img.naturalWidth === 0}; }"""
 
 
 def watch_run(page, shots: Path, timeout: float) -> dict:
@@ -329,7 +331,7 @@ def watch_run(page, shots: Path, timeout: float) -> dict:
             shot = True
         time.sleep(0.2)
     page.screenshot(path=str(shots/'lab_3_done.png'), full_page=True)
-    return {'steps': steps, 'plots': plots, 'drawn_before': before['drawn'], **out.evaluate(LIVE_FACTS)}
+    return {'steps': steps, 'plots': plots, 'broken_before': before['broken'], **out.evaluate(LIVE_FACTS)}
 
 
 def live_problems(run: dict, max_steps: int = LAUNCH_STEPS) -> list[str]:
@@ -383,8 +385,8 @@ def check_lab(browser, report: Report, shots: Path, lab, timeout: float):
         report.check("lab: train() shows a notebook progress bar", progress_problems(page))
         run = watch_run(page, shots, timeout)
         report.check("lab: Start trains a tiny run; the live view updates", live_problems(run))
-        if not run['drawn_before']: report.note("lab: before Start the live view shows a broken-image icon "
-                                                "(an ipywidgets.Image with no value yet)")
+        report.check("lab: before Start the live view shows no broken-image icon",
+                     ["an image with no picture is displayed"] if run['broken_before'] else [])
         report.check("lab: the run browser lists the finished run", browser_problems(page, shots))
         report.check("lab: no widget error after the run", widget_errors(page))
     finally: context.close()
