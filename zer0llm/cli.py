@@ -358,11 +358,8 @@ def chat(model, tokenizer, lines: Iterable[str], messages: list|None = None, sys
 # %% ../nbs/14_cli.ipynb #47c396a3
 def load_run(path: str|Path, device='cpu'):
     "(model, tokenizer) of a checkpoint, run or transformers directory (a run: its merged LoRA export or last checkpoint)."
-    ck = T.checkpoint_dir(path)
-    tok_dir = ck/'tokenizer' if (ck/'tokenizer').is_dir() else ck
-    if not (tok_dir/'tokenizer_config.json').is_file():
-        raise FileNotFoundError(f"--checkpoint {ck}: has no tokenizer/ directory")
-    return T.load_start_model(ck, get_device(device)), load_tokenizer(tok_dir)
+    _, model, tok = load_eval_model(path, device)
+    return model, tok
 
 def run_chat(args, lines: Iterable[str]|None = None):
     "Chat with `--checkpoint`: one turn per line of stdin (or of `lines`), replies streamed to stdout."

@@ -13,8 +13,7 @@ from .core import *
 from .data import DatasetSpec, register_dataset, iter_records, get_token_cache
 from .tokenizer import load_tokenizer
 from .tasks import model_logits, model_lm_loss
-from .hf import is_hf_dir
-from .train import checkpoint_dir, load_start_model
+from .train import checkpoint_dir, load_start_model, tokenizer_dir
 
 # %% auto #0
 __all__ = ['SST2_LABELS', 'perplexity', 'continuation_logprob', 'greedy_continuation', 'continuation_scores', 'lambada',
@@ -199,11 +198,9 @@ def load_eval_model(checkpoint, device='auto'):
     "The checkpoint directory, model (in eval mode) and tokenizer of `checkpoint` (a run or checkpoint directory)."
     ck = checkpoint_dir(checkpoint)
     model = load_start_model(ck, get_device(device)).eval()   # zer0llm's, or a kept transformers model
-    tok_dir = ck/'tokenizer'
-    if not tok_dir.is_dir() and is_hf_dir(ck) and (ck/'tokenizer_config.json').exists(): tok_dir = ck
-    if not tok_dir.is_dir():
+    if (tok := tokenizer_dir(ck)) is None:
         raise FileNotFoundError(f"--checkpoint {ck}: has no tokenizer/ directory")
-    return ck, model, load_tokenizer(tok_dir)
+    return ck, model, load_tokenizer(tok)
 
 def evaluate_checkpoint(checkpoint, dataset=None, lambada_data=None, sst2_data=None, squad_data=None,
                         max_samples: int|None = None, block_size: int|None = None, device='auto') -> dict:

@@ -38,8 +38,8 @@ import torch.distributed as dist
 __all__ = ['TASKS', 'MODES', 'PRECISIONS', 'PARALLEL', 'FIELD_CHOICES', 'NOT_OVERRIDES', 'FIELD_RANGES', 'TRAIN_LOGGERS',
            'SUMMARY_KEYS', 'RUN_TOTALS', 'RUN_OUTPUTS', 'pack_refusal', 'check_model_overrides', 'check_range',
            'uses_queries', 'TrainConfig', 'task_dataset', 'read_options', 'dataset_kind', 'build_tokenizer',
-           'model_config', 'build_model', 'checkpoint_dir', 'load_start_model', 'start_tokenizer', 'start_model',
-           'RunData', 'build_data', 'build_task', 'optimizer_name', 'instruct_schedule', 'zo_options',
+           'model_config', 'build_model', 'checkpoint_dir', 'load_start_model', 'tokenizer_dir', 'start_tokenizer',
+           'start_model', 'RunData', 'build_data', 'build_task', 'optimizer_name', 'instruct_schedule', 'zo_options',
            'build_optimizer', 'compile_model', 'register_logger', 'run_loggers', 'MergeLoRA', 'recent_train_loss',
            'test_loss', 'finish_run', 'main_first', 'resume_point', 'free_memory', 'check_memory', 'check_out',
            'clear_out', 'warmup_for', 'sharded_run', 'run_callbacks', 'complete_run', 'train']
@@ -320,11 +320,15 @@ def load_start_model(path: str|Path, device='cpu'):
                          f"load its merged export {path.parent/'merged'} instead")
     return load_hf(path).to(device)
 
+def tokenizer_dir(ck: Path) -> Path|None:
+    "Checkpoint `ck`'s tokenizer: its `tokenizer/`, else a transformers directory's own files (None: neither)."
+    if (ck/'tokenizer').is_dir(): return ck/'tokenizer'
+    return ck if (ck/'tokenizer_config.json').is_file() else None
+
 def start_tokenizer(cfg: TrainConfig, ck: Path):
-    "`cfg.tokenizer` if given, else the checkpoint's `tokenizer/`, else a transformers directory's own tokenizer files."
+    "`cfg.tokenizer` if given, else the checkpoint's own (`tokenizer_dir`)."
     if cfg.tokenizer: return load_tokenizer(cfg.tokenizer)
-    if (ck/'tokenizer').is_dir(): return load_tokenizer(ck/'tokenizer')
-    if (ck/'tokenizer_config.json').is_file(): return load_tokenizer(ck)
+    if (tok := tokenizer_dir(ck)) is not None: return load_tokenizer(tok)
     raise ValueError(
         f"init_from: {ck} has no tokenizer (no tokenizer/ directory or tokenizer_config.json); pass "
         f"--tokenizer"
