@@ -54,8 +54,8 @@ PARALLEL = ('ddp', 'fsdp')
 FIELD_CHOICES = {'task': TASKS, 'model_size': tuple(PRESETS), 'mode': MODES, 'optimizer': tuple(OPTIMIZERS),
                  'schedule': SCHEDULES, 'precision': PRECISIONS, 'direction': DIRECTIONS, 'scope': SCOPES,
                  'parallel': PARALLEL, 'sign_rule': SIGN_RULES, 'cons_rule': CONSERVATIVE_RULES,
-                 'log_format': LOG_FORMATS, 'on_error': ('raise', 'skip')}
-FIELD_CHOICES['wandb_watch'] = WANDB_WATCH     # W&B: what wandb.watch records
+                 'log_format': LOG_FORMATS, 'on_error': ('raise', 'skip'),
+                 'wandb_watch': WANDB_WATCH}   # W&B: what wandb.watch records
 
 NOT_OVERRIDES = {
     'name': 'model_size names the preset',
