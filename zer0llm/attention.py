@@ -17,8 +17,8 @@ from .core import check_choice
 __all__ = ['ATTENTION_CLASSES', 'llama3_inv_freq', 'rope_cache', 'rotate_half', 'apply_rope', 'sinusoidal_table', 'alibi_slopes',
            'alibi_bias', 'causal_mask', 'attend_reference', 'attend', 'AttnContext', 'positions_from_mask',
            'positions_from_segments', 'segments_from_positions', 'make_context', 'KVCache', 'MLACache', 'Attention',
-           'mla_dims', 'MLA', 'pad_to', 'pack_tiles', 'block_sparse_attend', 'near_blocks', 'band_bias',
-           'banded_scores', 'banded_values', 'window_attend', 'selected_attend', 'NSA', 'selection_overlap',
+           'mla_dims', 'MLA', 'pad_to', 'pack_tiles', 'block_sparse_attend', 'band_bias', 'key_windows', 'fold_windows',
+           'rows_to_pairs', 'pairs_to_rows', 'to_tiles', 'LocalAttend', 'local_attend', 'NSA', 'selection_overlap',
            'attention_class', 'rope_tables', 'make_attention']
 
 # %% ../nbs/04_attention.ipynb #3d6e1f30
@@ -450,15 +450,10 @@ def block_sparse_attend(
     ), lse.view(R, T, h)
 
 # %% ../nbs/04_attention.ipynb #50b60626
-def near_blocks(t, size: int, before: int):
-    "t (R, S, d) -> (R·nb, (before + 1)·size, d): each block of `size` keys behind the `before` ones before it."
-    (R, S, d), nb = t.shape, -(-t.shape[1] // size)
-    t = F.pad(t, (0, 0, before * size, nb * size - S))   # zeros before position 0 and after S − 1
-    return t.unfold(1, (before + 1) * size, size).transpose(-1, -2).reshape(R * nb, -1, d)
-
 def band_bias(T: int, size: int, before: int, window: int | None = None, slopes=None, initial: bool = False,
               dtype=None, device=None):
-    "Bias (R or 1, nb, size, h or 1, K) for `banded_scores`: −inf after the query, before 0, out of the window."
+    "Bias (R or 1, nb, size, h or 1, K) of chunks of queries at 0..T−1: −inf after the query, before 0, out of the window."
+    # K keys per chunk: [block 0,] the `before` chunks before the query's chunk, its own
     nb = -(-T // size)
     c, i = torch.arange(nb, device=device)[:, None], torch.arange(size, device=device)
     kpos = c * size - before * size + torch.arange((before + 1) * size, device=device)
@@ -471,70 +466,148 @@ def band_bias(T: int, size: int, before: int, window: int | None = None, slopes=
     if slopes is not None: bias = bias - slopes[:, None, None, :, None].to(dtype) * (qpos - kpos)
     return bias
 
-def banded_scores(q, k, size: int, before: int, initial: bool = False):
-    "Scores (R, nb, size, h, K) of q (R, T, h, d) at 0..T−1: [block 0,] `before` blocks before its own, its own."
-    (R, T, h, d), nb = q.shape, -(-q.shape[1] // size)
-    qc = pad_to(q, nb * size).reshape(R * nb, size * h, d)
-    s = (qc @ near_blocks(k, size, before).transpose(1, 2)).view(R, nb, size, h, -1)
-    if not initial: return s
-    k0 = pad_to(k[:, :size], size)
-    s0 = (qc.view(R, nb * size * h, d) @ k0.transpose(1, 2)).view(R, nb, size, h, size)
-    return torch.cat([s0, s], -1)
+def key_windows(t, size: int, before: int, n_chunks: int, first: int = 0):
+    "Windows (R·Q, n_chunks·size, d) of keys t (R, T, d), a view: window r·Q + c is chunks c − before + first, ... of row r."
+    # a row is `before` empty chunks, its keys, empty chunks up to Q = nb + before; `before` more end the array
+    (R, T, d), nb = t.shape, -(-t.shape[1] // size)
+    Q = nb + before
+    flat = t.new_zeros((R * Q + before) * size, d)
+    flat[:R * Q * size].view(R, Q * size, d)[:, before * size:before * size + T] = t
+    return flat.as_strided((R * Q, n_chunks * size, d), (size * d, d, 1), first * size * d)
 
-def banded_values(p, v, size: int, before: int, initial: bool = False):
-    "Weighted values (R, nb·size, h, d) of probabilities p (R, nb, size, h, K) laid out as `banded_scores`'."
-    R, nb, _, h, K = p.shape
-    if initial: p0, p = p[..., :size], p[..., size:]
-    o = p.reshape(R * nb, size * h, -1) @ near_blocks(v, size, before)
-    if initial:
-        v0 = pad_to(v[:, :size], size)
-        o = o + (p0.reshape(R, nb * size * h, size) @ v0).view_as(o)
-    return o.view(R, nb * size, h, -1)
+def fold_windows(dw, R: int, T: int, size: int, before: int, first: int = 0):
+    "The gradient (R, T, d) of `key_windows`' keys, from the gradient dw (R·Q, n_chunks·size, d) of its windows."
+    n, d, Q = dw.shape[1] // size, dw.shape[-1], dw.shape[0] // R
+    flat = dw.new_zeros((R * Q + before) * size, d)
+    for j in range(n):
+        o = (first + j) * size
+        flat[o:o + R * Q * size].view(R * Q, size, d).add_(dw[:, j * size:(j + 1) * size])
+    return flat[:R * Q * size].view(R, Q * size, d)[:, before * size:before * size + T]
 
 # %% ../nbs/04_attention.ipynb #6eb6a627
-def window_attend(q, k, v, window: int, size: int, slopes=None):
-    "Attention of scaled q (R, T, h, d) at positions 0..T−1 to the last `window` keys of k, v (R, T, d)."
-    # queries in chunks of `size`, each against the chunks that hold its window
-    before, T = -(-(window - 1) // size), q.shape[1]
-    up = torch.promote_types(q.dtype, torch.float32)   # softmax in float32 at least
-    bias = band_bias(T, size, before, window, slopes, dtype=up, device=q.device)
-    p = (banded_scores(q, k, size, before) + bias).softmax(-1).to(v.dtype)
-    return banded_values(p, v, size, before)[:, :T]
+def rows_to_pairs(x, used, T: int, n: int, size: int):
+    "(R, L, h, n·size) values of each query's free blocks -> (pairs, h, size), the used (query, block) pairs only."
+    R, L, h, _ = x.shape
+    return x[:, :T].reshape(R, T, h, n, size).transpose(2, 3).reshape(R * T * n, h, size)[used]
 
-def selected_attend(q, k, v, free, size: int, slopes=None):
-    "Attention of scaled q (R, T, h, d) at 0..T−1 to block 0, its previous, own and `free` blocks (R, T, n)."
-    # a free block (−1: none) lies wholly before the query's previous block, so nothing in it is masked
-    (R, T, h, d), n = q.shape, free.shape[-1]
-    nb = -(-T // size)
-    bias = band_bias(T, size, 1, None, slopes, True, torch.promote_types(q.dtype, torch.float32), q.device)
-    s = banded_scores(q, k, size, 1, initial=True) + bias   # softmax in float32 at least
-    # the free blocks: tiles of queries that chose one block, scores put back beside the banded ones
-    used, query, block, tile, slot, tile_key = pack_tiles(free, nb, size)
-    as_blocks = lambda t: pad_to(t, nb * size).reshape(R * nb, size, d)
-    qt = q.new_zeros(len(tile_key), size, h, d).index_put((tile, slot), q.reshape(R * T, h, d)[query])
-    st = (qt.view(-1, size * h, d) @ as_blocks(k)[tile_key].transpose(1, 2)).view(-1, size, h, size)
-    st = st[tile, slot]
-    if slopes is not None:
-        dist = query[:, None] % T - block[:, None] * size - torch.arange(size, device=q.device)
-        st = st - slopes[query // T][..., None] * dist[:, None]
-    s_free = st.new_full((R * T * n, h, size), float('-inf')).index_put((used,), st)
-    s_free = s_free.view(R, T, n, h, size).transpose(2, 3).reshape(R, T, h, n * size)
-    s_free = pad_to(s_free, nb * size, value=float('-inf')).view(R, nb, size, h, -1)
-    # one softmax over all of a query's keys
-    p = torch.cat([s, s_free.to(s.dtype)], -1).softmax(-1).to(v.dtype)
-    p, p_free = p.split([s.shape[-1], n * size], -1)
-    o = banded_values(p, v, size, 1, initial=True)[:, :T]
-    p_free = p_free.reshape(R, nb * size, h, n, size)[:, :T].transpose(2, 3).reshape(R * T * n, h, size)
-    pt = p_free.new_zeros(len(tile_key), size, h, size).index_put((tile, slot), p_free[used])
-    ot = (pt.view(-1, size * h, size) @ as_blocks(v)[tile_key]).view(-1, size, h, d)
-    return o + q.new_zeros(R * T, h, d).index_add(0, query, ot[tile, slot]).view(R, T, h, d)
+def pairs_to_rows(x, used, R: int, T: int, n: int, size: int, L: int, fill: float = 0.):
+    "(pairs, h, size) -> (R, L/size, size, h, n·size), laid out per query; `fill` where no pair is."
+    h = x.shape[1]
+    rows = x.new_full((R * T * n, h, size), fill).index_put_((used,), x)
+    rows = rows.view(R, T, n, h, size).transpose(2, 3).reshape(R, T, h, n * size)
+    return pad_to(rows, L, value=fill).view(R, L // size, size, h, n * size)
+
+def to_tiles(x, tile, slot, n_tiles: int, size: int):
+    "Rows x (pairs, ...) put at their (tile, slot): (n_tiles, size, ...), zeros in the empty slots."
+    return x.new_zeros(n_tiles, size, *x.shape[1:]).index_put_((tile, slot), x)
+
+# %% ../nbs/04_attention.ipynb #1a520ee2
+class LocalAttend(torch.autograd.Function):
+    "g_sel·selected + g_win·window branch of scaled q (R, T, h, d) at 0..T−1; see `local_attend`."
+    @staticmethod
+    def forward(ctx, q, ks, vs, kw, vw, g_sel, g_win, free, size: int, window: int, slopes=None):
+        (R, T, h, d), n, dev = q.shape, free.shape[-1], q.device
+        shared, up = ks is kw and vs is vw, torch.promote_types(q.dtype, torch.float32)
+        nb, b = -(-T // size), max(1, -(-(window - 1) // size))
+        Q, K = nb + b, (b + 1) * size
+        L = Q * size
+        ql = pad_to(q, L)
+        qc = ql.reshape(R * Q, size * h, d)
+        Kw, Vw = key_windows(kw, size, b, b + 1), key_windows(vw, size, b, b + 1)
+        sw = (qc @ Kw.transpose(1, 2)).view(R, Q, size, h, K).to(up)
+        Ko, Vo = (None, None) if shared else (key_windows(ks, size, b, 2, b - 1), key_windows(vs, size, b, 2, b - 1))
+        s_own = sw[..., -2 * size:] if shared else (qc @ Ko.transpose(1, 2)).view(R, Q, size, h, 2 * size)
+        k0, v0 = pad_to(ks[:, :size], size), pad_to(vs[:, :size], size)
+        s0 = (ql.reshape(R, L * h, d) @ k0.transpose(1, 2)).view(R, Q, size, h, size)
+        tiles = pack_tiles(free, nb, size)   # the free blocks: tiles of the queries that chose the same block
+        used, query, block, tile, slot, tile_key = tiles
+        qt = to_tiles(q.reshape(R * T, h, d)[query], tile, slot, len(tile_key), size)
+        kb, vb = (pad_to(t, nb * size).reshape(R * nb, size, d)[tile_key] for t in (ks, vs))
+        st = (qt.view(-1, size * h, d) @ kb.transpose(1, 2)).view(-1, size, h, size)[tile, slot]
+        if slopes is not None:
+            dist = query[:, None] % T - block[:, None] * size - torch.arange(size, device=dev)
+            st = st - slopes[query // T][..., None] * dist[:, None]
+        s_free = pairs_to_rows(st, used, R, T, n, size, L, float('-inf'))
+        s_sel = torch.cat([s0.to(up), s_own.to(up), s_free.to(up)], -1)   # copies s_own before sw changes
+        s_sel[..., :3 * size] += band_bias(L, size, 1, None, slopes, True, up, dev)
+        p_sel = s_sel.softmax(-1)
+        p_win = sw.add_(band_bias(L, size, b, window, slopes, dtype=up, device=dev)).softmax(-1)
+        gsl, gwl = (pad_to(g, L).view(R, Q, size, h, 1) for g in (g_sel, g_win))
+        gp_sel = gsl * p_sel
+        p0, p_own, p_free = gp_sel.split([size, 2 * size, n * size], -1)
+        P = gwl * p_win
+        if shared: P[..., -2 * size:] += p_own   # both branches' weights on the same keys: one matmul
+        o = (P.to(vw.dtype).view(R * Q, size * h, K) @ Vw).view(R, L, h, d)
+        if not shared: o += (p_own.to(vs.dtype).reshape(R * Q, size * h, 2 * size) @ Vo).view(R, L, h, d)
+        o += (p0.to(vs.dtype).reshape(R, L * h, size) @ v0).view(R, L, h, d)
+        pt = to_tiles(rows_to_pairs(p_free.reshape(R, L, h, -1), used, T, n, size), tile, slot, len(tile_key), size)
+        ot = (pt.to(vs.dtype).view(-1, size * h, size) @ vb).view(-1, size, h, d)
+        out = o[:, :T] + o.new_zeros(R * T, h, d).index_add_(0, query, ot[tile, slot]).view(R, T, h, d)
+        ctx.save_for_backward(ql, Kw, Vw, Ko, Vo, k0, v0, p_win, p_sel, gp_sel, gwl, P, qt, kb, vb, pt, *tiles)
+        ctx.args = (T, n, size, b, shared, ks.shape[1])
+        return out
+
+# %% ../nbs/04_attention.ipynb #b7e9d5d0
+from fastcore.basics import patch_to
+
+@patch_to(LocalAttend, static_method=True)
+def backward(ctx, dout):
+    "Gradients of q, ks, vs, kw, vw and the gates from the gradient of `LocalAttend.forward`'s output."
+    ql, Kw, Vw, Ko, Vo, k0, v0, p_win, p_sel, gp_sel, gwl, P, qt, kb, vb, pt, *tiles = ctx.saved_tensors
+    used, query, block, tile, slot, tile_key = tiles
+    (T, n, size, b, shared, S), (R, L, h, d) = ctx.args, ql.shape
+    Q, K, nt, nb, up, cast = L // size, (b + 1) * size, len(tile_key), -(-T // size), p_win.dtype, lambda t: t.to(ql.dtype)
+    dl = pad_to(dout, L)
+    dc, qc = dl.reshape(R * Q, size * h, d), ql.reshape(R * Q, size * h, d)
+    # gradients of the weights on the values, then softmax backward (the gates' gradients are its row sums)
+    dPw = (dc @ Vw.transpose(1, 2)).view(R, Q, size, h, K).to(up)
+    dgw = (dPw * p_win).sum(-1, keepdim=True)
+    dP_own = dPw[..., -2 * size:] if shared else (dc @ Vo.transpose(1, 2)).view(R, Q, size, h, 2 * size).to(up)
+    dP0 = (dl.reshape(R, L * h, d) @ v0.transpose(1, 2)).view(R, Q, size, h, size).to(up)
+    dOt = to_tiles(dout.reshape(R * T, h, d)[query], tile, slot, nt, size)
+    dPt = (dOt.view(nt, size * h, d) @ vb.transpose(1, 2)).view(nt, size, h, size)[tile, slot]
+    dPs = torch.cat([dP0, dP_own, pairs_to_rows(dPt, used, R, T, n, size, L).to(up)], -1)   # copies dP_own
+    dgs = (dPs * p_sel).sum(-1, keepdim=True)
+    dS0, dS_own, dSf = dPs.sub_(dgs).mul_(gp_sel).split([size, 2 * size, n * size], -1)
+    dSw = dPw.sub_(dgw).mul_(p_win).mul_(gwl)
+    if shared: dSw[..., -2 * size:] += dS_own
+    # queries: the window, [the own blocks,] block 0, the free blocks
+    dq = (cast(dSw).view(R * Q, size * h, K) @ Kw).view(R, L, h, d)
+    if not shared: dq += (cast(dS_own).reshape(R * Q, size * h, 2 * size) @ Ko).view(R, L, h, d)
+    dS0 = cast(dS0).reshape(R, L * h, size)
+    dq += (dS0 @ k0).view(R, L, h, d)
+    dSt = cast(to_tiles(rows_to_pairs(dSf.reshape(R, L, h, -1), used, T, n, size), tile, slot, nt, size))
+    dqt = (dSt.view(nt, size * h, size) @ kb).view(nt, size, h, d)
+    dq = dq[:, :T] + dq.new_zeros(R * T, h, d).index_add_(0, query, dqt[tile, slot]).view(R, T, h, d)
+    # keys and values: the windows folded back, [the own blocks,] block 0, the free blocks
+    dkw = fold_windows(cast(dSw).view(R * Q, size * h, K).transpose(1, 2) @ qc, R, S, size, b)
+    dvw = fold_windows(cast(P).view(R * Q, size * h, K).transpose(1, 2) @ dc, R, S, size, b)
+    p0, p_own, _ = gp_sel.split([size, 2 * size, n * size], -1)
+    if shared: dks, dvs = dkw, dvw
+    else:
+        own = lambda a, x: fold_windows(cast(a).reshape(R * Q, size * h, 2 * size).transpose(1, 2) @ x, R, S, size, b, b - 1)
+        dks, dvs = own(dS_own, qc), own(p_own, dc)
+    m = min(size, S)
+    dks[:, :m] += (dS0.transpose(1, 2) @ ql.reshape(R, L * h, d))[:, :m]
+    dvs[:, :m] += (cast(p0).reshape(R, L * h, size).transpose(1, 2) @ dl.reshape(R, L * h, d))[:, :m]
+    per_block = lambda x: x.new_zeros(R * nb, size, d).index_add_(0, tile_key, x).view(R, nb * size, d)[:, :S]
+    dks = dks + per_block(dSt.view(nt, size * h, size).transpose(1, 2) @ qt.view(nt, size * h, d))
+    dvs = dvs + per_block(cast(pt).view(nt, size * h, size).transpose(1, 2) @ dOt.view(nt, size * h, d))
+    dgs, dgw = (cast(g.view(R, L, h, 1)[:, :T]) for g in (dgs, dgw))
+    if shared: return dq, dks, dvs, None, None, dgs, dgw, None, None, None, None
+    return dq, dks, dvs, dkw, dvw, dgs, dgw, None, None, None, None
+
+def local_attend(q, ks, vs, kw, vw, g_sel, g_win, free, size: int, window: int, slopes=None):
+    "g_sel·(selected branch over ks, vs) + g_win·(window branch over kw, vw) of scaled q (R, T, h, d) at 0..T−1."
+    # free (R, T, n): each query's freely chosen blocks (−1: none), besides block 0 and its own and previous ones
+    return LocalAttend.apply(q, ks, vs, kw, vw, g_sel, g_win, free, size, window, slopes)
 
 # %% ../nbs/04_attention.ipynb #c312a0d9
 class NSA(Attention):
-    "Native sparse attention: gated sum of compressed, selected-block and sliding-window attention, each with its own K/V."
+    "Native sparse attention: gated sum of compressed, selected-block and sliding-window attention."
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
-        hd, kv = cfg.head_dim, 3 * cfg.n_kv_heads * cfg.head_dim   # keys and values of 3 branches
+        hd, kv = cfg.head_dim, NSA.kv_sets(cfg) * cfg.n_kv_heads * cfg.head_dim
         self.wk = nn.Linear(cfg.dim, kv, bias=cfg.qkv_bias)
         self.wv = nn.Linear(cfg.dim, kv, bias=cfg.qkv_bias)
         mlp = lambda n_in, n_out: nn.Sequential(nn.Linear(n_in, hd), nn.SiLU(), nn.Linear(hd, n_out))
@@ -542,9 +615,14 @@ class NSA(Attention):
         self.gate = mlp(cfg.dim, 3 * cfg.n_heads)
 
     @staticmethod
+    def kv_sets(cfg: ModelConfig) -> int:
+        "Sets of keys and values: one per branch (compressed, selected, window), or one shared (`nsa_shared_kv`)."
+        return 1 if cfg.nsa_shared_kv else 3
+
+    @staticmethod
     def cache_values_per_token(cfg: ModelConfig) -> int:
-        "Keys and values of the three branches."
-        return 6 * cfg.n_kv_heads * cfg.head_dim
+        "Keys and values of each set."
+        return 2 * NSA.kv_sets(cfg) * cfg.n_kv_heads * cfg.head_dim
 
     @staticmethod
     def keys_per_query(cfg: ModelConfig, seq_len: int) -> tuple[int, int, int]:
@@ -560,10 +638,10 @@ class NSA(Attention):
 
     @staticmethod
     def activations_per_token(cfg: ModelConfig) -> int:
-        "q and the output, three branches' k, v and outputs, a log-sum-exp per head and branch, the gates."
+        "q and the output, each set's k and v, three branches' outputs, a log-sum-exp per head and branch, the gates."
         return (
             2 * cfg.n_heads * cfg.head_dim
-            + 6 * cfg.n_kv_heads * cfg.head_dim
+            + 2 * NSA.kv_sets(cfg) * cfg.n_kv_heads * cfg.head_dim
             + 3 * cfg.n_heads * cfg.head_dim
             + 6 * cfg.n_heads
         )
@@ -574,16 +652,18 @@ class NSA(Attention):
                          "implements it; use 'standard' or 'mla'")
 
     def new_cache(self, batch_size: int, max_len: int, dtype=None, device=None) -> KVCache:
-        "An empty cache for the keys and values of the three branches (3·n_kv_heads heads)."
-        return KVCache(batch_size, 3 * self.cfg.n_kv_heads, max_len, self.cfg.head_dim, dtype, device)
+        "An empty cache for the keys and values of each set (`kv_sets`·n_kv_heads heads)."
+        return KVCache(batch_size, NSA.kv_sets(self.cfg) * self.cfg.n_kv_heads, max_len, self.cfg.head_dim, dtype,
+                       device)
 
     def project(self, x, rope=None):
-        "Queries (B, H, T, d) and the three branches' keys and values (B, 3·Hkv, T, d), from one matmul."
+        "Queries (B, H, T, d) and the keys and values (B, sets·Hkv, T, d) of each set, from one matmul."
         (B, T, _), cfg = x.shape, self.cfg
         ws = (self.wq, self.wk, self.wv)   # kept apart in the state dict, concatenated for one matmul
         bias = torch.cat([w.bias for w in ws]) if cfg.qkv_bias else None
         qkv = F.linear(x, torch.cat([w.weight for w in ws]), bias).view(B, T, -1, cfg.head_dim)
-        q, k, v = qkv.split([cfg.n_heads, 3 * cfg.n_kv_heads, 3 * cfg.n_kv_heads], 2)
+        kv = NSA.kv_sets(cfg) * cfg.n_kv_heads
+        q, k, v = qkv.split([cfg.n_heads, kv, kv], 2)
         if cfg.qk_norm: q, k = self.q_norm(q), self.k_norm(k)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
         if rope is not None: q, k = apply_rope(q, *rope), apply_rope(k, *rope)
@@ -602,8 +682,6 @@ class NSA(Attention):
         return mlp[1:](h).view(B, G, n, hd)
 
 # %% ../nbs/04_attention.ipynb #69d14a99
-from fastcore.basics import patch_to
-
 def selection_overlap(
     n_cmp: int, n_sel: int, block: int, stride: int, select: int, device=None
 ) -> torch.Tensor:
@@ -615,8 +693,8 @@ def selection_overlap(
     )
 
 @patch_to(NSA)
-def branches(self, q, k, v, ctx: AttnContext):
-    "Outputs (B, H, T, hd) of the compressed, selected and window branches; k, v hold the 3 branches' heads."
+def mix(self, q, k, v, g, ctx: AttnContext):
+    "Σ gate × output (B, H, T, hd) over the compressed, selected and window branches; g: (3, B, H, T, 1)."
     (B, H, T, hd), S, cfg = q.shape, k.shape[2], self.cfg
     G, rep, dev = cfg.n_kv_heads, H // cfg.n_kv_heads, q.device
     q = q * hd ** -0.5   # scaled once for the three branches
@@ -624,28 +702,28 @@ def branches(self, q, k, v, ctx: AttnContext):
     if ctx.key_valid is not None:   # keys in position order: key p of a row is its p-th real token
         order = (~ctx.key_valid).int().argsort(dim=-1, stable=True)[:, None, :, None]
         k, v = k.gather(2, order.expand_as(k)), v.gather(2, order.expand_as(v))
-    (kc, ks, kw), (vc, vs, vw) = k.chunk(3, 1), v.chunk(3, 1)
-    o_cmp, p = self.compressed(q, kc, vc, pos_q)
-    free = self.free_blocks(p, pos_q, S)
-    group = lambda t: t.reshape(B, G, rep, T, hd).transpose(2, 3).reshape(B * G, T, rep, hd)
+    group = lambda t: t.reshape(B, G, rep, T, -1).transpose(2, 3).reshape(B * G, T, rep, t.shape[-1])
     ungroup = lambda t: t.view(B, G, T, rep, hd).transpose(2, 3).reshape(B, H, T, hd)
     flat = lambda t: t.reshape(B * G, S, hd)
+    if cfg.nsa_shared_kv: kc = ks = kw = k; vc = vs = vw = v
+    else: (kc, ks, kw), (vc, vs, vw) = k.chunk(3, 1), v.chunk(3, 1)
+    o_cmp, p = self.compressed(q, kc, vc, pos_q)
+    free = self.free_blocks(p, pos_q, S).reshape(B * G, T, -1)
+    ks, vs = flat(ks), flat(vs)
+    kw, vw = (ks, vs) if cfg.nsa_shared_kv else (flat(kw), flat(vw))   # the same tensors: scores computed once
     slopes = alibi_slopes(H).to(dev).view(G, rep).repeat(B, 1) if cfg.position == 'alibi' else None
     qs, w, l_sel = group(q), cfg.nsa_window, cfg.nsa_select_size
-    if ctx.key_valid is None and T == S:   # queries at positions 0..T-1: banded, gathers for free blocks only
-        o_sel = selected_attend(qs, flat(ks), flat(vs), free.reshape(B * G, T, -1), l_sel, slopes)
-        o_win = window_attend(qs, flat(kw), flat(vw), w, min(w, l_sel), slopes)
-    else:
-        rows_q = pos_q.repeat_interleave(G, 0)
-        cur = (rows_q // l_sel)[..., None]
-        forced = [torch.where(cur < 2, -1, 0), (cur - 1).clamp(min=-1), cur]
-        chosen = torch.cat(forced + [free.reshape(B * G, T, -1)], -1)
-        o_sel = block_sparse_attend(qs, flat(ks), flat(vs), chosen, rows_q, l_sel, 1.0, None, slopes)[0]
-        # window: the query's own window-sized block and the one before, masked to the last w positions
-        cur_w = (rows_q // w)[..., None]
-        near_w = torch.cat([(cur_w - 1).clamp(min=-1), cur_w], -1)
-        o_win = block_sparse_attend(qs, flat(kw), flat(vw), near_w, rows_q, w, 1.0, w, slopes)[0]
-    return o_cmp, ungroup(o_sel), ungroup(o_win)
+    if ctx.key_valid is None and T == S:   # queries at positions 0..T-1: windows of chunks, tiles for free blocks
+        return g[0] * o_cmp + ungroup(local_attend(qs, ks, vs, kw, vw, group(g[1]), group(g[2]), free, l_sel, w, slopes))
+    rows_q = pos_q.repeat_interleave(G, 0)
+    cur = (rows_q // l_sel)[..., None]
+    forced = [torch.where(cur < 2, -1, 0), (cur - 1).clamp(min=-1), cur]
+    o_sel = block_sparse_attend(qs, ks, vs, torch.cat(forced + [free], -1), rows_q, l_sel, 1.0, None, slopes)[0]
+    # window: the query's own window-sized block and the one before, masked to the last w positions
+    cur_w = (rows_q // w)[..., None]
+    near_w = torch.cat([(cur_w - 1).clamp(min=-1), cur_w], -1)
+    o_win = block_sparse_attend(qs, kw, vw, near_w, rows_q, w, 1.0, w, slopes)[0]
+    return g[0] * o_cmp + g[1] * ungroup(o_sel) + g[2] * ungroup(o_win)
 
 @patch_to(NSA)
 def compressed(self, q, kc, vc, pos_q):
@@ -690,8 +768,7 @@ def forward(self, x, rope=None, cache: KVCache|None = None, ctx: AttnContext|Non
     if cache is not None: k, v = cache.update(k, v)
     B, T, _ = x.shape
     g = torch.sigmoid(self.gate(x)).view(B, T, 3, -1).permute(2, 0, 3, 1)[..., None]   # (3, B, H, T, 1)
-    y = sum(gi * oi for gi, oi in zip(g, self.branches(q, k, v, ctx)))
-    y = F.dropout(y, self.dropout, self.training)
+    y = F.dropout(self.mix(q, k, v, g, ctx), self.dropout, self.training)
     return self.wo(y.transpose(1, 2).flatten(2))
 
 # %% ../nbs/04_attention.ipynb #ee691798

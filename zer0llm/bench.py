@@ -363,16 +363,19 @@ def _nsa_projections(m, x, rope):
     return m.wo(q.transpose(1, 2).flatten(2)).sum() + m.gate(x).sum() + k.sum() + v.sum()
 
 def bench_nsa(seq_lens=(256, 1024), model: str = '20M', batch: int = 1, repeats: int = 7, device='cpu',
-              threads: int|None = None, clock: str = 'wall', **nsa) -> 'pandas.DataFrame':
+              threads: int|None = None, clock: str = 'wall', n_kv_heads: int|None = None,
+              **nsa) -> 'pandas.DataFrame':
     "Median time of one NSA layer over one standard attention layer of `model`'s shapes, forward and forward+backward, per length."
+    # n_kv_heads: both layers' grouping (default: the preset's); nsa: NSA's options (nsa_shared_kv=True, ...)
     import pandas as pd
     from zer0llm.attention import make_attention, rope_tables
     check_choice('clock', clock, CLOCKS)
     if threads: torch.set_num_threads(threads)
     device, rows = get_device(device), []
+    kv = {} if n_kv_heads is None else dict(n_kv_heads=n_kv_heads)
     for T in seq_lens:
         cfgs = [
-            ModelConfig.from_name(model, max_seq_len=T, **kw) for kw in ({}, dict(attention='nsa', **nsa))
+            ModelConfig.from_name(model, max_seq_len=T, **kv, **kw) for kw in ({}, dict(attention='nsa', **nsa))
         ]
         torch.manual_seed(0)
         std, sparse = (make_attention(c).to(device) for c in cfgs)
@@ -388,7 +391,8 @@ def bench_nsa(seq_lens=(256, 1024), model: str = '20M', batch: int = 1, repeats:
         for name, wrap in (('forward', forward), ('forward+backward', backward)):
             t_std, t_nsa, t_proj = _interleaved_seconds([wrap(f) for f in works], device, repeats, clock)
             rows.append(dict(
-                seq=T, passes=name, standard_ms=t_std * 1e3, nsa_ms=t_nsa * 1e3, ratio=t_nsa / t_std,
-                projections_ms=t_proj * 1e3, floor=t_proj / t_std,
+                seq=T, passes=name, n_kv_heads=cfgs[0].n_kv_heads, shared_kv=cfgs[1].nsa_shared_kv,
+                standard_ms=t_std * 1e3, nsa_ms=t_nsa * 1e3, ratio=t_nsa / t_std, projections_ms=t_proj * 1e3,
+                floor=t_proj / t_std,
             ))
     return pd.DataFrame(rows)

@@ -79,6 +79,7 @@ class ModelConfig:
     nsa_select_size: int|None = None   # l': length of a selection block, a multiple of d; None: 2·l
     nsa_top_n: int = 4                 # n: selected blocks per query, the initial and two local ones included
     nsa_window: int = 64               # w: sliding-window length
+    nsa_shared_kv: bool = False        # one set of keys and values for the three branches (fla's layout)
     # MoE: n_experts == 0 means a dense MLP
     n_experts: int = 0
     n_shared_experts: int = 0
