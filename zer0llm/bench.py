@@ -375,7 +375,8 @@ def bench_nsa(seq_lens=(256, 1024), model: str = '20M', batch: int = 1, repeats:
     kv = {} if n_kv_heads is None else dict(n_kv_heads=n_kv_heads)
     for T in seq_lens:
         cfgs = [
-            ModelConfig.from_name(model, max_seq_len=T, **kv, **kw) for kw in ({}, dict(attention='nsa', **nsa))
+            ModelConfig.from_name(model, max_seq_len=T, **kv, **kw)
+            for kw in ({}, dict(attention='nsa', **nsa))
         ]
         torch.manual_seed(0)
         std, sparse = (make_attention(c).to(device) for c in cfgs)
