@@ -681,6 +681,7 @@ class NSA(Attention):
         l, d = self.cfg.nsa_block_size, self.cfg.nsa_stride
         (B, G, S, hd), first, r = t.shape, mlp[0], l // d
         n = (S - l) // d + 1 if S >= l else 0
+        if n == 0: return t.new_zeros(B, G, 0, hd)   # fewer than l positions: no complete block
         # block i is strides i..i+r-1 of d positions, so mlp[0] on it is a sum of r per-stride products: one
         # matmul
         strides = t[:, :, :(n + r - 1) * d].reshape(B * G, max(n + r - 1, 0), d * hd)
