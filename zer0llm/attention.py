@@ -748,14 +748,14 @@ def compressed(self, q, kc, vc, pos_q, S: int, in_order: bool = False, chunks: i
     n_cmp, up = kcmp.shape[2], torch.promote_types(q.dtype, torch.float32)   # softmax in float32 at least
     ends = torch.arange(n_cmp, device=q.device) * d + l - 1
     overlap = selection_overlap(n_cmp, -(-S // l_sel), l, d, l_sel, q.device).to(up)   # eq. 9
-    step, outs, ranks = -(-T // chunks) if in_order else T, [], []
-    for a in range(0, T, step):
-        pq, Tc = pos_q[:, a:a + step], min(step, T - a)
-        n = min(n_cmp, -(-((a + Tc - l) // d + 1) // 8) * 8) if in_order else n_cmp
+    step, outs, ranks = -(-T // chunks) if in_order else max(T, 1), [], []
+    for pq, qa in zip(pos_q.split(step, 1), q.split(step, 2)):   # split: one gradient copy back, not one each
+        Tc, last = pq.shape[1], (len(outs) + 1) * step - 1
+        n = min(n_cmp, -(-((min(last, T - 1) - l + 1) // d + 1) // 8) * 8) if in_order else n_cmp
         some = (pq >= l - 1)[:, None, None, :, None]                                  # sees block 0
         hide = (ends[:n] > pq[..., None])[:, None, None] & some                        # (B, 1, 1, Tc, n)
         bias = torch.zeros(hide.shape, dtype=up, device=q.device).masked_fill(hide, float('-inf'))
-        s = q[:, :, a:a + Tc].reshape(B, G, H // G * Tc, hd) @ kcmp[:, :, :n].transpose(-1, -2)
+        s = qa.reshape(B, G, H // G * Tc, hd) @ kcmp[:, :, :n].transpose(-1, -2)
         p = (s.view(B, G, H // G, Tc, n) + bias).softmax(-1)
         o = (p.to(vcmp.dtype).view(B, G, H // G * Tc, n) @ vcmp[:, :, :n]).view(B, H, Tc, hd)
         outs.append(o * some.view(B, 1, Tc, 1))
