@@ -17,9 +17,9 @@ from .core import check_choice
 __all__ = ['ATTENTION_CLASSES', 'llama3_inv_freq', 'rope_cache', 'rotate_half', 'apply_rope', 'sinusoidal_table', 'alibi_slopes',
            'alibi_bias', 'causal_mask', 'attend_reference', 'attend', 'AttnContext', 'positions_from_mask',
            'positions_from_segments', 'segments_from_positions', 'make_context', 'KVCache', 'MLACache', 'Attention',
-           'mla_dims', 'MLA', 'pad_to', 'pack_tiles', 'block_sparse_attend', 'band_bias', 'key_windows', 'fold_windows',
-           'rows_to_pairs', 'pairs_to_rows', 'to_tiles', 'LocalAttend', 'local_attend', 'NSA', 'selection_overlap',
-           'attention_class', 'rope_tables', 'make_attention']
+           'mla_dims', 'MLA', 'pad_to', 'pack_tiles', 'to_tiles', 'tile_blocks', 'block_sparse_attend', 'band_bias',
+           'key_windows', 'fold_windows', 'rows_to_pairs', 'pairs_to_rows', 'LocalAttend', 'local_attend', 'NSA',
+           'selection_overlap', 'attention_class', 'rope_tables', 'make_attention']
 
 # %% ../nbs/04_attention.ipynb #3d6e1f30
 def llama3_inv_freq(
@@ -416,18 +416,25 @@ def pack_tiles(blocks, nblk: int, size: int):
     tile_key = torch.repeat_interleave(torch.arange(R * nblk, device=dev), tiles)
     return used, query, block, tile, slot, tile_key
 
+def to_tiles(x, tile, slot, n_tiles: int, size: int):
+    "Rows x (pairs, ...) put at their (tile, slot): (n_tiles, size, ...), zeros in the empty slots."
+    return x.new_zeros(n_tiles, size, *x.shape[1:]).index_put_((tile, slot), x)
+
+def tile_blocks(t, size: int, tile_key):
+    "Each tile's block of `size` keys (or values) of t (R, S, d), zeros past S: (n_tiles, size, d)."
+    (R, S, d), nblk = t.shape, -(-t.shape[1] // size)
+    return pad_to(t, nblk * size).reshape(R * nblk, size, d)[tile_key]
+
 def block_sparse_attend(
     q, k, v, blocks, pos_q, size: int, scale: float, window: int | None = None, slopes=None
 ):
     "q (R, T, h, d) attends to its `blocks` (R, T, n; −1: none) of `size` keys of k, v (R, S, d): (out, log-sum-exp)."
     # a query at pos_q (R, T) sees the keys at positions ≤ pos_q (and > pos_q − window), ALiBi `slopes` (R, h)
     (R, T, h, _), S, n, dev = q.shape, k.shape[1], blocks.shape[-1], q.device
-    nblk = -(-S // size)
-    as_blocks = lambda t: pad_to(t, nblk * size).reshape(R * nblk, size, t.shape[-1])
-    used, query, block, tile, slot, tile_key = pack_tiles(blocks, nblk, size)
+    used, query, block, tile, slot, tile_key = pack_tiles(blocks, -(-S // size), size)
     n_tiles = len(tile_key)
-    qt = q.new_zeros(n_tiles, size, h, q.shape[-1]).index_put((tile, slot), q.reshape(R * T, h, -1)[query])
-    s = (qt.view(n_tiles, size * h, q.shape[-1]) @ as_blocks(k)[tile_key].transpose(1, 2)).view(
+    qt = to_tiles(q.reshape(R * T, h, -1)[query], tile, slot, n_tiles, size)
+    s = (qt.view(n_tiles, size * h, q.shape[-1]) @ tile_blocks(k, size, tile_key).transpose(1, 2)).view(
         n_tiles, size, h, size
     )
     # (pairs, h, size)
@@ -443,8 +450,8 @@ def block_sparse_attend(
     logits = logits.view(R * T, n, h, size).transpose(1, 2).reshape(R * T, h, n * size)
     lse, p = logits.logsumexp(-1), logits.softmax(-1).nan_to_num(0.)
     p = p.view(R * T, h, n, size).transpose(1, 2).reshape(R * T * n, h, size)[used].to(v.dtype)
-    pt = p.new_zeros(n_tiles, size, h, size).index_put((tile, slot), p)
-    o = (pt.view(n_tiles, size * h, size) @ as_blocks(v)[tile_key]).view(n_tiles, size, h, v.shape[-1])
+    pt = to_tiles(p, tile, slot, n_tiles, size)
+    o = (pt.view(n_tiles, size * h, size) @ tile_blocks(v, size, tile_key)).view(n_tiles, size, h, -1)
     return q.new_zeros(R * T, h, v.shape[-1]).index_add(0, query, o[tile, slot]).view(
         R, T, h, v.shape[-1]
     ), lse.view(R, T, h)
@@ -497,10 +504,6 @@ def pairs_to_rows(x, used, R: int, T: int, n: int, size: int, L: int, fill: floa
     rows = rows.view(R, T, n, h, size).transpose(2, 3).reshape(R, T, h, n * size)
     return pad_to(rows, L, value=fill).view(R, L // size, size, h, n * size)
 
-def to_tiles(x, tile, slot, n_tiles: int, size: int):
-    "Rows x (pairs, ...) put at their (tile, slot): (n_tiles, size, ...), zeros in the empty slots."
-    return x.new_zeros(n_tiles, size, *x.shape[1:]).index_put_((tile, slot), x)
-
 # %% ../nbs/04_attention.ipynb #1a520ee2
 class LocalAttend(torch.autograd.Function):
     "g_sel·selected + g_win·window branch of scaled q (R, T, h, d) at 0..T−1; see `local_attend`."
@@ -523,7 +526,7 @@ class LocalAttend(torch.autograd.Function):
         tiles = pack_tiles(free, nb, size)   # the free blocks: tiles of the queries that chose the same block
         used, query, block, tile, slot, tile_key = tiles
         qt = to_tiles(q.reshape(R * T, h, d)[query], tile, slot, len(tile_key), size)
-        kb, vb = (pad_to(t, nb * size).reshape(R * nb, size, d)[tile_key] for t in (ks, vs))
+        kb, vb = tile_blocks(ks, size, tile_key), tile_blocks(vs, size, tile_key)
         st = (qt.view(-1, size * h, d) @ kb.transpose(1, 2)).view(-1, size, h, size)[tile, slot]
         if slopes is not None:
             dist = query[:, None] % T - block[:, None] * size - torch.arange(size, device=dev)
@@ -548,7 +551,7 @@ class LocalAttend(torch.autograd.Function):
         ctx.save_for_backward(
             ql, Kw, Vw, Ko, Vo, k0, v0, p_win, p_sel, gp_sel, gwl, P, qt, kb, vb, pt, *tiles
         )
-        ctx.args = (T, n, size, b, shared, ks.shape[1])
+        ctx.args = (T, n, size, b, shared)
         return out
 
 # %% ../nbs/04_attention.ipynb #b7e9d5d0
@@ -559,7 +562,7 @@ def backward(ctx, dout):
     "Gradients of q, ks, vs, kw, vw and the gates from the gradient of `LocalAttend.forward`'s output."
     ql, Kw, Vw, Ko, Vo, k0, v0, p_win, p_sel, gp_sel, gwl, P, qt, kb, vb, pt, *tiles = ctx.saved_tensors
     used, query, block, tile, slot, tile_key = tiles
-    (T, n, size, b, shared, S), (R, L, h, d) = ctx.args, ql.shape
+    (T, n, size, b, shared), (R, L, h, d) = ctx.args, ql.shape
     Q, K, nt, nb, up = L // size, (b + 1) * size, len(tile_key), -(-T // size), p_win.dtype
     cast = lambda t: t.to(ql.dtype)
     dl = pad_to(dout, L)
@@ -585,19 +588,19 @@ def backward(ctx, dout):
     dqt = (dSt.view(nt, size * h, size) @ kb).view(nt, size, h, d)
     dq = dq[:, :T] + dq.new_zeros(R * T, h, d).index_add_(0, query, dqt[tile, slot]).view(R, T, h, d)
     # keys and values: the windows folded back, [the own blocks,] block 0, the free blocks
-    dkw = fold_windows(cast(dSw).view(R * Q, size * h, K).transpose(1, 2) @ qc, R, S, size, b)
-    dvw = fold_windows(cast(P).view(R * Q, size * h, K).transpose(1, 2) @ dc, R, S, size, b)
+    dkw = fold_windows(cast(dSw).view(R * Q, size * h, K).transpose(1, 2) @ qc, R, T, size, b)
+    dvw = fold_windows(cast(P).view(R * Q, size * h, K).transpose(1, 2) @ dc, R, T, size, b)
     p0, p_own, _ = gp_sel.split([size, 2 * size, n * size], -1)
     if shared: dks, dvs = dkw, dvw
     else:
         own = lambda a, x: fold_windows(
-            cast(a).reshape(R * Q, size * h, 2 * size).transpose(1, 2) @ x, R, S, size, b, b - 1
+            cast(a).reshape(R * Q, size * h, 2 * size).transpose(1, 2) @ x, R, T, size, b, b - 1
         )
         dks, dvs = own(dS_own, qc), own(p_own, dc)
-    m = min(size, S)
+    m = min(size, T)
     dks[:, :m] += (dS0.transpose(1, 2) @ ql.reshape(R, L * h, d))[:, :m]
     dvs[:, :m] += (cast(p0).reshape(R, L * h, size).transpose(1, 2) @ dl.reshape(R, L * h, d))[:, :m]
-    per_block = lambda x: x.new_zeros(R * nb, size, d).index_add_(0, tile_key, x).view(R, nb * size, d)[:, :S]
+    per_block = lambda x: x.new_zeros(R * nb, size, d).index_add_(0, tile_key, x).view(R, nb * size, d)[:, :T]
     dks = dks + per_block(dSt.view(nt, size * h, size).transpose(1, 2) @ qt.view(nt, size * h, d))
     dvs = dvs + per_block(cast(pt).view(nt, size * h, size).transpose(1, 2) @ dOt.view(nt, size * h, d))
     dgs, dgw = (cast(g.view(R, L, h, 1)[:, :T]) for g in (dgs, dgw))
@@ -606,7 +609,7 @@ def backward(ctx, dout):
 
 def local_attend(q, ks, vs, kw, vw, g_sel, g_win, free, size: int, window: int, slopes=None):
     "g_sel·(selected branch over ks, vs) + g_win·(window branch over kw, vw) of scaled q (R, T, h, d) at 0..T−1."
-    # free (R, T, n): each query's freely chosen blocks (−1: none), besides block 0 and its own and previous ones
+    # free (R, T, n): each query's freely chosen blocks (−1: none), besides block 0, its own and previous ones
     return LocalAttend.apply(q, ks, vs, kw, vw, g_sel, g_win, free, size, window, slopes)
 
 # %% ../nbs/04_attention.ipynb #c312a0d9
