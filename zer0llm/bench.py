@@ -23,7 +23,7 @@ from .metrics import cpu_info, device_memory_bytes, device_peak_flops, flops_per
 
 # %% auto #0
 __all__ = ['BENCH_MODES', 'CLOCKS', 'BENCH_ROWS', 'COMPILE_ROW', 'bench_zo', 'machine_info', 'median_seconds', 'bench',
-           'bench_data', 'bench_nsa']
+           'bench_data', 'attention_layer_flops', 'bench_nsa']
 
 # %% ../nbs/10_bench.ipynb #d70a1fb3
 BENCH_MODES = ('inference', 'zo-sgd', 'fo-adamw')
@@ -50,7 +50,7 @@ def _bench_work(mode: str, cfg_dict: dict, batch: int, seq: int, q: int, device,
         fo = make_fo_optimizer('adamw', model, lr=1e-4)
         def work():
             fo.zero_grad(set_to_none=True)
-            lm_loss(model(tokens[:, :-1]), tokens[:, 1:]).backward()
+            model(tokens[:, :-1], targets=tokens[:, 1:]).backward()   # the trainer's loss
             fo.step()
     work.n_params = sum(p.numel() for p in model.parameters())
     work.opt = zo if mode in ZO_OPTIMIZERS else None
@@ -185,7 +185,7 @@ def _train_step(model, tokens, hf: bool = False):
     model.train()
     def step():
         if hf: loss = lm_loss(model(input_ids=x, use_cache=False).logits, y)
-        else: loss = lm_loss(model(x), y) + model.aux_loss()
+        else: loss = model(x, targets=y) + model.aux_loss()   # as the trainer: the fused head and loss
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -356,6 +356,32 @@ def bench_data(tokenizer=None, copies: int = 4, repeats: int = 5, batch_size: in
         'data_share': t_next / (t_next + t_step),
     }
 
+# %% ../nbs/10_bench.ipynb #824db17f
+def attention_layer_flops(cfg: ModelConfig, T: int) -> dict:
+    "Forward FLOPs of one standard or NSA layer over `T` tokens (batch 1): the work it must do, causal pairs only."
+    # projections: every matmul applied per token or per compressed block; attention: scores and weighted values
+    H, G, hd, dim = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, cfg.dim
+    t = np.arange(T)
+    if cfg.attention == 'standard':
+        return dict(projections=2 * T * dim * hd * (2 * H + 2 * G), attention=4 * H * hd * int((t + 1).sum()))
+    if cfg.attention != 'nsa': raise ValueError(f"attention: counted for 'standard' and 'nsa', got {cfg.attention!r}")
+    from zer0llm.attention import NSA
+    l, d, sel, w = cfg.nsa_block_size, cfg.nsa_stride, cfg.nsa_select_size, cfg.nsa_window
+    n = max(cfg.nsa_top_n, 3)                     # the initial and two local blocks are always among them
+    blocks = max(0, (T - l) // d + 1)
+    sets = NSA.kv_sets(cfg)
+    projections = (
+        2 * T * dim * hd * (2 * H + 2 * sets * G)    # q, each set's k and v, the output
+        + 2 * T * hd * (dim + 3 * H)                 # the gate's MLP
+        + 2 * 2 * G * blocks * hd * hd * (l + 1)     # the compression MLPs of k and v, once per block
+    )
+    pairs = (
+        np.clip((t - l + 1) // d + 1, 0, None)           # compressed blocks that end by t
+        + np.where(t < n * sel, t + 1, (n - 1) * sel + t % sel + 1)   # keys of the selected blocks up to t
+        + np.minimum(t + 1, w)                        # the sliding window
+    )
+    return dict(projections=projections, attention=4 * H * hd * int(pairs.sum()))
+
 # %% ../nbs/10_bench.ipynb #5c94885a
 def _nsa_projections(m, x, rope):
     "NSA layer `m`'s projections alone (q, the branches' k and v, the gate, the output), summed to a scalar."
@@ -378,6 +404,7 @@ def bench_nsa(seq_lens=(256, 1024), model: str = '20M', batch: int = 1, repeats:
             ModelConfig.from_name(model, max_seq_len=T, **kv, **kw)
             for kw in ({}, dict(attention='nsa', **nsa))
         ]
+        flops = [sum(attention_layer_flops(c, T).values()) for c in cfgs]
         torch.manual_seed(0)
         std, sparse = (make_attention(c).to(device) for c in cfgs)
         x = torch.randn(batch, T, cfgs[0].dim, device=device, requires_grad=True)
@@ -394,6 +421,6 @@ def bench_nsa(seq_lens=(256, 1024), model: str = '20M', batch: int = 1, repeats:
             rows.append(dict(
                 seq=T, passes=name, n_kv_heads=cfgs[0].n_kv_heads, shared_kv=cfgs[1].nsa_shared_kv,
                 standard_ms=t_std * 1e3, nsa_ms=t_nsa * 1e3, ratio=t_nsa / t_std, projections_ms=t_proj * 1e3,
-                floor=t_proj / t_std,
+                floor=t_proj / t_std, flop_ratio=flops[1] / flops[0],
             ))
     return pd.DataFrame(rows)

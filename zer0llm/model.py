@@ -16,9 +16,9 @@ from .attention import (Attention, KVCache, AttnContext, rope_tables, attention_
     sinusoidal_table, make_context, make_attention)
 
 # %% auto #0
-__all__ = ['LOSS_CHUNK', 'MEMORY_MODES', 'Block', 'Transformer', 'num_params', 'lm_loss', 'chunked_lm_loss', 'sample_next',
-           'apply_repetition_penalty', 'left_padding_mask', 'pad_prompts', 'generate', 'param_count', 'training_memory',
-           'model_table']
+__all__ = ['LOSS_CHUNK', 'SOFTMAX_CHUNK', 'MEMORY_MODES', 'Block', 'Transformer', 'num_params', 'lm_loss', 'chunked_lm_loss',
+           'LinearCrossEntropy', 'linear_cross_entropy', 'sample_next', 'apply_repetition_penalty', 'left_padding_mask',
+           'pad_prompts', 'generate', 'param_count', 'training_memory', 'model_table']
 
 # %% ../nbs/06_model.ipynb #8813c14f
 class Block(nn.Module):
@@ -77,11 +77,11 @@ class Transformer(nn.Module):
         # attention_mask: 0 on padding; segment_ids / position_ids: packed rows (see make_context)
         h = self.hidden(input_ids, caches, start_pos, attention_mask, segment_ids, position_ids)
         if targets is None: return self.output(h)
-        return (
-            lm_loss(self.output(h), targets)
-            if torch.is_grad_enabled()
-            else chunked_lm_loss(h, self.output, targets)
-        )
+        if not torch.is_grad_enabled(): return chunked_lm_loss(h, self.output, targets)
+        head = self.output
+        if type(head) is nn.Linear and head.bias is None and not (head._forward_hooks or head._forward_pre_hooks):
+            return linear_cross_entropy(h, head, targets)
+        return lm_loss(head(h), targets)   # a head with adapters or hooks (peft) runs as a module
 
     def hidden(self, input_ids, caches: list|None = None, start_pos: int = 0, attention_mask=None,
                segment_ids=None, position_ids=None):
@@ -123,6 +123,7 @@ def lm_loss(logits, targets, ignore_index: int = -100):
 
 # %% ../nbs/06_model.ipynb #4560e78d
 LOSS_CHUNK = 2 ** 23   # logits computed at once by `chunked_lm_loss` (32 MiB in fp32)
+SOFTMAX_CHUNK = 2 ** 20   # logits one pass of `LinearCrossEntropy` works on (4 MiB in fp32: stays in cache)
 
 def chunked_lm_loss(hidden, head: Callable, targets, ignore_index: int = -100, chunk: int = LOSS_CHUNK):
     "`lm_loss(head(hidden), targets)`, computing the logits a slice of positions at a time (at most `chunk` logits)."
@@ -135,6 +136,48 @@ def chunked_lm_loss(hidden, head: Callable, targets, ignore_index: int = -100, c
         for s in range(0, len(t), rows)
     )
     return total / (t != ignore_index).sum()
+
+def _wide(x): return x.float() if x.element_size() < 4 else x   # softmax in fp32 or better
+
+class LinearCrossEntropy(torch.autograd.Function):
+    "Mean cross-entropy of the logits `h @ weight.T` (N, V) against `targets` (N,); the logits' buffer becomes their gradient."
+    @staticmethod
+    def forward(ctx, h, weight, targets, ignore_index: int, rows: int):
+        logits = h @ weight.t()
+        lse = torch.cat([torch.logsumexp(_wide(c), -1) for c in logits.split(rows)])  # fp32, slice by slice
+        valid = targets != ignore_index
+        t = torch.where(valid, targets, 0)
+        n = valid.sum()
+        ctx.save_for_backward(h, weight, logits, lse, t, valid, n)
+        ctx.rows, ctx.used = rows, False
+        return ((lse - _wide(logits.gather(1, t[:, None])[:, 0])) * valid).sum() / n
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        if ctx.used:
+            raise RuntimeError("LinearCrossEntropy: its backward runs once (the logits' buffer became their "
+                               "gradient); compute the loss again instead of retain_graph=True")
+        ctx.used = True
+        h, weight, p, lse, t, valid, n = ctx.saved_tensors
+        for c, m in zip(p.split(ctx.rows), lse.split(ctx.rows)):     # softmax in place, a slice at a time
+            if c.element_size() >= 4: c.sub_(m[:, None]).exp_()
+            else: c.copy_(c.float().sub_(m[:, None]).exp_())
+        p[torch.arange(len(t), device=t.device), t] -= 1
+        # each row's scale (grad/n; 0 where ignored) applied to the small side of each matmul
+        s = (valid * (grad / n))[:, None].to(h.dtype)
+        gh = p @ weight * s if ctx.needs_input_grad[0] else None
+        gw = p.t() @ (h * s) if ctx.needs_input_grad[1] else None
+        return gh, gw, None, None, None
+
+def linear_cross_entropy(hidden, head: nn.Linear, targets, ignore_index: int = -100, chunk: int = SOFTMAX_CHUNK):
+    "`lm_loss(head(hidden), targets)` for a bias-free `head`, fused: no log-softmax copy, and the backward in place."
+    h, w = hidden.flatten(0, 1), head.weight
+    if torch.is_autocast_enabled(h.device.type):   # autocast does not reach inside a Function: cast as F.linear
+        dt = torch.get_autocast_dtype(h.device.type)
+        h, w = h.to(dt), w.to(dt)
+    elif w.dtype != h.dtype: h = h.to(w.dtype)
+    return LinearCrossEntropy.apply(h, w, targets.flatten(), ignore_index, max(1, chunk // w.shape[0]))
 
 # %% ../nbs/06_model.ipynb #f5a28552
 def sample_next(
@@ -243,8 +286,8 @@ MEMORY_MODES = ('fo-adamw', 'zo-sgd')
 def _activations_per_token(cfg: ModelConfig, b: int, mode: str) -> float:
     "Bytes of activations held per token in a training step."
     width = (cfg.top_k + cfg.n_shared_experts) * cfg.moe_hidden_dim if cfg.n_experts else cfg.hidden_dim
-    head = 3 * cfg.dim * b + cfg.vocab_size * (b + 4)
-    if mode == 'zo-sgd': return (2 * cfg.dim + 3 * width) * b + head
+    if mode == 'zo-sgd': return (5 * cfg.dim + 3 * width) * b   # the logits: see `training_memory`
+    head = 3 * cfg.dim * b + cfg.vocab_size * b   # LinearCrossEntropy keeps the logits alone
     per_layer = 6 * cfg.dim + attention_class(cfg).activations_per_token(cfg) + 4 * width
     if cfg.n_experts: per_layer += cfg.n_experts + 3 * cfg.top_k * cfg.dim
     return cfg.n_layers * per_layer * b + head
@@ -261,6 +304,9 @@ def training_memory(
     mem = dict(weights=P * b, gradients=P * b if fo else 0,
                optimizer=(8 * P + (4 * P if b < 4 else 0)) if fo else 0,
                activations=int(batch_size * seq_len * _activations_per_token(cfg, b, mode)))
+    if not fo:   # chunked_lm_loss: one slice of logits and its fp32 log-softmax at a time
+        rows = min(batch_size * seq_len, max(1, LOSS_CHUNK // cfg.vocab_size))
+        mem['activations'] += rows * cfg.vocab_size * (b + 4)
     return {**mem, 'total': sum(mem.values())}
 
 # %% ../nbs/06_model.ipynb #e45d7636
