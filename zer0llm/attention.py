@@ -94,12 +94,13 @@ def attend(q, k, v, scale: float|None = None, flash: bool = True, mask=None):
     "Attention with `F.scaled_dot_product_attention` (or the reference path when `flash` is False)."
     if not flash: return attend_reference(q, k, v, scale, mask)
     T, S = q.shape[2], k.shape[2]
-    gqa = q.shape[1] != k.shape[1]
+    # fewer key heads than query heads: a branch, not a value (compiled shapes are symbolic; SDPA wants a bool)
+    gqa = dict(enable_gqa=True) if q.shape[1] != k.shape[1] else {}
     if mask is None:
-        if T == S: return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale, enable_gqa=gqa)
+        if T == S: return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale, **gqa)
         mask = None if T == 1 else causal_mask(T, S, q.device)
     elif mask.dtype != torch.bool: mask = mask.to(q.dtype)
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale, enable_gqa=gqa)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale, **gqa)
 
 # %% ../nbs/04_attention.ipynb #c3083780
 @dataclass

@@ -22,8 +22,8 @@ import zer0llm.zo_methods   # the ZO methods' names, for bench_zo(optimizer=...)
 from .metrics import cpu_info, device_memory_bytes, device_peak_flops, flops_per_token
 
 # %% auto #0
-__all__ = ['BENCH_MODES', 'CLOCKS', 'BENCH_ROWS', 'COMPILE_ROW', 'bench_zo', 'machine_info', 'median_seconds', 'bench',
-           'bench_data', 'attention_layer_flops', 'bench_nsa']
+__all__ = ['BENCH_MODES', 'CLOCKS', 'BENCH_ROWS', 'COMPILE_ROW', 'COMPILE_GEN_ROW', 'bench_zo', 'machine_info', 'median_seconds',
+           'bench', 'bench_data', 'attention_layer_flops', 'bench_nsa']
 
 # %% ../nbs/10_bench.ipynb #d70a1fb3
 BENCH_MODES = ('inference', 'zo-sgd', 'fo-adamw')
@@ -191,7 +191,7 @@ def _train_step(model, tokens, hf: bool = False):
         opt.zero_grad(set_to_none=True)
     return step
 
-def _generate(model, prompt, new_tokens: int, hf: bool = False):
+def _generate(model, prompt, new_tokens: int, hf: bool = False, compile: bool = False):
     "Greedy decoding of exactly `new_tokens` tokens with a KV cache; returns the (B, new_tokens) ids."
     model.eval()
     if hf:
@@ -199,7 +199,7 @@ def _generate(model, prompt, new_tokens: int, hf: bool = False):
             prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=new_tokens,
             min_new_tokens=new_tokens, do_sample=False, use_cache=True, pad_token_id=0,
         )[:, prompt.shape[1] :]
-    return lambda: torch.stack(list(generate(model, prompt, new_tokens, temperature=0)), 1)
+    return lambda: torch.stack(list(generate(model, prompt, new_tokens, temperature=0, compile=compile)), 1)
 
 CLOCKS = ('wall', 'process')
 
@@ -213,6 +213,7 @@ BENCH_ROWS = (
     'ZO peak memory / inference peak', 'FO-AdamW peak memory / ZO peak', 'MoE / dense train tokens/s',
 )
 COMPILE_ROW = 'train tokens/s (FO AdamW step, torch.compile)'   # with compile=True
+COMPILE_GEN_ROW = 'generate tokens/s (greedy, KV cache, compiled decode step)'   # with compile=True
 
 def _row(metric, ours, ref, unit, compared) -> dict:
     return dict(
@@ -251,8 +252,9 @@ def bench(
     prompt = torch.randint(1, cfg.vocab_size, (gen_batch, prompt_len), generator=g).to(device)
     tokens = torch.randint(0, cfg.vocab_size, (batch, seq + 1), generator=g).to(device)
     gens = [_generate(m, prompt, new_tokens, h) for m, h in ((ours, False), (hf, True))]
-    t_gen, t_gen_hf = _interleaved_seconds(gens, device, repeats, clock)
-    ids, ids_hf = (g() for g in gens)
+    if compile: gens.append(_generate(ours, prompt, new_tokens, compile=True))   # compiles in the warm-up call
+    t_gen, t_gen_hf, *t_gen_compiled = _interleaved_seconds(gens, device, repeats, clock)
+    ids, ids_hf, *ids_compiled = (g() for g in gens)
     moe_cfg = ModelConfig.from_dict(
         {
             **cfg.to_dict(), 'name': f'{cfg.name}-moe{n_experts}', 'n_experts': n_experts, 'top_k': top_k,
@@ -296,6 +298,8 @@ def bench(
     ]
     if compile:
         rows.append(_row(COMPILE_ROW, tps(t_compiled[0]), tps(t_train_hf), 'tokens/s', twin + ', eager'))
+        rows.append(_row(COMPILE_GEN_ROW, gps(t_gen_compiled[0]), gps(t_gen_hf), 'tokens/s',
+                         twin + ' generate(), eager'))
     df = pd.DataFrame(rows)
     peak, peak_source = device_peak_flops(device, {'bfloat16': 'bf16', 'float16': 'fp16'}.get(dtype, 'fp32'))
     fo_flops = flops_per_token(cfg, seq, 'FO')
@@ -309,7 +313,8 @@ def bench(
             timing=f'median of {repeats} after one warm-up call, {clock} clock',
         ),
         rows=rows,
-        generate_tokens_match=bool(torch.equal(ids.cpu(), ids_hf.cpu())),
+        generate_tokens_match=bool(torch.equal(ids.cpu(), ids_hf.cpu()))
+        and all(torch.equal(ids, i) for i in ids_compiled),
         train_mfu=dict(
             zer0llm=fo_flops * tps(t_train) / peak if peak else None,
             transformers=fo_flops * tps(t_train_hf) / peak if peak else None, peak_flops=peak,

@@ -205,7 +205,8 @@ def run_generate(args):
     model, tok = load_run(args.checkpoint, args.device)
     print(args.prompt, end='', flush=True)
     for piece in sample_text(
-        model, tok, args.prompt, args.max_new_tokens, args.temperature, args.top_k or None, args.seed
+        model, tok, args.prompt, args.max_new_tokens, args.temperature, args.top_k or None, args.seed,
+        compile=args.compile,
     ):
         print(piece, end='', flush=True)
     print()
@@ -320,7 +321,7 @@ def chat_prompt_ids(tokenizer, messages: list[dict]) -> list[int]:
     return tokenizer(text, add_special_tokens=False)['input_ids']
 
 def reply_pieces(model, tokenizer, prompt_ids: list[int], max_new_tokens: int = 128, temperature: float = 0.8,
-                 top_k: int|None = 50, seed: int = 0):
+                 top_k: int|None = 50, seed: int = 0, compile: bool = False):
     "Decoded pieces of the model's turn after `prompt_ids`, until `<|im_end|>` or the end-of-text token."
     end = tokenizer.convert_tokens_to_ids('<|im_end|>')
     stops = {tokenizer.eos_token_id} | ({end} if end is not None and end != tokenizer.unk_token_id else set())
@@ -331,7 +332,8 @@ def reply_pieces(model, tokenizer, prompt_ids: list[int], max_new_tokens: int = 
     was_training = model.training
     model.eval()
     for t in generate(
-        model, ids, max_new_tokens, temperature, top_k, eos_id=tokenizer.eos_token_id, generator=gen
+        model, ids, max_new_tokens, temperature, top_k, eos_id=tokenizer.eos_token_id, generator=gen,
+        compile=compile,
     ):
         if t.item() in stops: break
         out.append(t.item())
@@ -373,7 +375,7 @@ def run_chat(args, lines: Iterable[str]|None = None):
     if interactive: print('> ', end='', flush=True)
     kw = dict(
         max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k or None,
-        seed=args.seed,
+        seed=args.seed, compile=args.compile,
     )
     show = lambda piece: print(piece, end='', flush=True)
     for _ in chat(model, tok, user_lines(), system=args.system, stream=show, **kw): print(flush=True)
@@ -389,6 +391,10 @@ def add_chat_args(p: argparse.ArgumentParser):
     p.add_argument('--top-k', type=int, default=50)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--device', default='auto')
+    p.add_argument(
+        '--compile', action='store_true',
+        help='torch.compile the one-token decode step: compiles once (seconds), then each token is faster',
+    )
 
 # %% ../nbs/14_cli.ipynb #fe8ce488
 def run_export(args):

@@ -384,9 +384,9 @@ class SampleLogger(Callback):
 # %% ../nbs/07b_learner.ipynb #64e5c461
 def sample_text(
     model, tokenizer, prompt: str, max_new_tokens: int, temperature: float = 0.8, top_k: int | None = 50,
-    seed: int = 0,
+    seed: int = 0, compile: bool = False,
 ):
-    "Yield decoded text pieces continuing `prompt` as tokens are generated."
+    "Yield decoded text pieces continuing `prompt` as tokens are generated (`compile`: see `generate`)."
     device = next(model.parameters()).device
     ids = torch.tensor([tokenizer(prompt, add_special_tokens=False)['input_ids']], device=device)
     was_training = model.training
@@ -394,7 +394,8 @@ def sample_text(
     out, prev = [], ''
     gen = torch.Generator(device=device).manual_seed(seed)
     for t in generate(
-        model, ids, max_new_tokens, temperature, top_k, eos_id=tokenizer.eos_token_id, generator=gen
+        model, ids, max_new_tokens, temperature, top_k, eos_id=tokenizer.eos_token_id, generator=gen,
+        compile=compile,
     ):
         out.append(t.item())
         text = tokenizer.decode(out, skip_special_tokens=True)

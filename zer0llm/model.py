@@ -6,7 +6,7 @@ Docs: https://zer0llm.github.io/zer0llm/model.html.md"""
 
 # %% ../nbs/06_model.ipynb #32f1ab84
 from __future__ import annotations
-import math
+import functools, math
 from typing import Callable, Iterator
 import torch, torch.nn as nn, torch.nn.functional as F
 from .core import *
@@ -18,7 +18,7 @@ from .attention import (Attention, KVCache, AttnContext, rope_tables, attention_
 # %% auto #0
 __all__ = ['LOSS_CHUNK', 'SOFTMAX_CHUNK', 'MEMORY_MODES', 'Block', 'Transformer', 'num_params', 'lm_loss', 'chunked_lm_loss',
            'LinearCrossEntropy', 'linear_cross_entropy', 'sample_next', 'apply_repetition_penalty', 'left_padding_mask',
-           'pad_prompts', 'generate', 'param_count', 'training_memory', 'model_table']
+           'pad_prompts', 'decode_step', 'generate', 'param_count', 'training_memory', 'model_table']
 
 # %% ../nbs/06_model.ipynb #8813c14f
 class Block(nn.Module):
@@ -222,11 +222,26 @@ def pad_prompts(prompts: list[list[int]], pad_id: int):
     ids = torch.tensor([[pad_id] * (T - len(p)) + list(p) for p in prompts])
     return ids, torch.tensor([[0] * (T - len(p)) + [1] * len(p) for p in prompts])
 
+def _decode_step(model, ids, caches, pos: int, mask):
+    "Logits of the last position of `ids` after `pos` cached tokens."
+    return model.output(model.hidden(ids, caches, pos, mask)[:, -1])
+
+@functools.cache
+def _compiled_decode_step():   # built on first use: importing torch._dynamo costs ~0.6 s
+    return torch.compile(_decode_step, dynamic=True)
+
+def decode_step(model, ids, caches, pos: int, mask=None, compile: bool = False):
+    "`_decode_step`, or its `torch.compile`d version (compiled on the first call per model, then reused)."
+    if not compile: return _decode_step(model, ids, caches, pos, mask)
+    # one graph for every cache length: the positions (`pos`, each `KVCache.pos`) stay symbolic
+    with torch._dynamo.config.patch(allow_unspec_int_on_nn_module=True):
+        return _compiled_decode_step()(model, ids, caches, pos, mask)
+
 @torch.inference_mode()
 def generate(
     model: Transformer, input_ids, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
     top_p: float | None = None, eos_id: int | None = None, use_cache: bool = True, generator=None,
-    repetition_penalty: float = 1.0, attention_mask=None, pad_id: int | None = None,
+    repetition_penalty: float = 1.0, attention_mask=None, pad_id: int | None = None, compile: bool = False,
 ) -> Iterator[torch.Tensor]:
     "Yield the next token ids (B,) one step at a time, continuing the (left-padded) prompts `input_ids` (B, T)."
     B, T = input_ids.shape
@@ -240,8 +255,8 @@ def generate(
     keep_seq = repetition_penalty != 1 or not use_cache    # else nothing reads the tokens so far
     done = torch.zeros(B, dtype=torch.bool, device=input_ids.device)
     for _ in range(min(max_new_tokens, model.cfg.max_seq_len - T)):
-        if use_cache:
-            logits = model.output(model.hidden(inp, caches, pos, mask)[:, -1])   # the last position only
+        if use_cache:   # the prompt eagerly, then one token at a time (`compile`: through one compiled graph)
+            logits = decode_step(model, inp, caches, pos, mask, compile and pos > 0)
         else:
             out = model(seq, attention_mask=mask)
             logits = getattr(out, 'logits', out)[:, -1]     # transformers models return an output object
