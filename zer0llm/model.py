@@ -125,10 +125,12 @@ def lm_loss(logits, targets, ignore_index: int = -100):
 LOSS_CHUNK = 2 ** 23   # logits computed at once by `chunked_lm_loss` (32 MiB in fp32)
 SOFTMAX_CHUNK = 2 ** 20   # logits one pass of `LinearCrossEntropy` works on (4 MiB in fp32: stays in cache)
 
+def _slice_rows(chunk: int, vocab_size: int) -> int: return max(1, chunk // vocab_size)   # positions per slice
+
 def chunked_lm_loss(hidden, head: Callable, targets, ignore_index: int = -100, chunk: int = LOSS_CHUNK):
     "`lm_loss(head(hidden), targets)`, computing the logits a slice of positions at a time (at most `chunk` logits)."
     h, t = hidden.flatten(0, 1), targets.flatten()
-    rows = max(1, chunk // head.weight.shape[0]) if hasattr(head, 'weight') else len(t)
+    rows = _slice_rows(chunk, head.weight.shape[0]) if hasattr(head, 'weight') else len(t)
     total = sum(
         F.cross_entropy(
             head(h[s : s + rows]).float(), t[s : s + rows], ignore_index=ignore_index, reduction='sum'
@@ -186,7 +188,7 @@ def linear_cross_entropy(hidden, head: nn.Linear, targets, ignore_index: int = -
         dt = torch.get_autocast_dtype(h.device.type)
         h, w = h.to(dt), w.to(dt)
     elif w.dtype != h.dtype: h = h.to(w.dtype)
-    return LinearCrossEntropy.apply(h, w, targets.flatten(), ignore_index, max(1, chunk // w.shape[0]))
+    return LinearCrossEntropy.apply(h, w, targets.flatten(), ignore_index, _slice_rows(chunk, w.shape[0]))
 
 # %% ../nbs/06_model.ipynb #f5a28552
 def sample_next(
@@ -329,7 +331,7 @@ def training_memory(
                optimizer=(8 * P + (4 * P if b < 4 else 0)) if fo else 0,
                activations=int(batch_size * seq_len * _activations_per_token(cfg, b, mode)))
     if not fo:   # chunked_lm_loss: one slice of logits and its fp32 log-softmax at a time
-        rows = min(batch_size * seq_len, max(1, LOSS_CHUNK // cfg.vocab_size))
+        rows = min(batch_size * seq_len, _slice_rows(LOSS_CHUNK, cfg.vocab_size))
         mem['activations'] += rows * cfg.vocab_size * (b + 4)
     return {**mem, 'total': sum(mem.values())}
 
