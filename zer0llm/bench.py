@@ -258,7 +258,8 @@ def bench(
     moe_cfg = ModelConfig.from_dict(
         {
             **cfg.to_dict(), 'name': f'{cfg.name}-moe{n_experts}', 'n_experts': n_experts, 'top_k': top_k,
-            'moe_hidden_dim': None,
+            # each expert 1/top_k of the dense MLP: a token uses the dense model's MLP parameters and FLOPs
+            'moe_hidden_dim': max(1, round(cfg.hidden_dim / top_k)),
         }
     )
     torch.manual_seed(0)
