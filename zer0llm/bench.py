@@ -29,7 +29,7 @@ __all__ = ['BENCH_MODES', 'CLOCKS', 'BENCH_ROWS', 'COMPILE_ROW', 'COMPILE_GEN_RO
 BENCH_MODES = ('inference', 'zo-sgd', 'fo-adamw')
 
 def _bench_work(mode: str, cfg_dict: dict, batch: int, seq: int, q: int, device, dtype,
-                direction: str = 'gaussian'):
+                direction: str = 'gaussian', cache_noise: bool = False):
     "Build the model and batch, and return the callable doing one unit of `mode`'s work."
     if mode not in ZO_OPTIMIZERS: check_choice('mode', mode, BENCH_MODES)
     torch.manual_seed(0)
@@ -41,10 +41,10 @@ def _bench_work(mode: str, cfg_dict: dict, batch: int, seq: int, q: int, device,
     closure = lm_closure(model, tokens)
     if mode == 'inference': work = lambda: closure()
     elif mode == 'zo-sgd':
-        zo = ZOSGD(model.parameters(), lr=1e-7, q=q, direction=direction)
+        zo = ZOSGD(model.parameters(), lr=1e-7, q=q, direction=direction, cache_noise=cache_noise)
         work = lambda: zo.step(closure)
     elif mode in ZO_OPTIMIZERS:
-        zo = make_optimizer(mode, model, 1e-7, q=q, direction=direction)
+        zo = make_optimizer(mode, model, 1e-7, q=q, direction=direction, cache_noise=cache_noise)
         work = lambda: zo.step(closure)
     else:
         fo = make_fo_optimizer('adamw', model, lr=1e-4)
@@ -72,7 +72,7 @@ def _bench_memory_worker(args: str) -> None:
     work()
     print(json.dumps(dict(peak=process_memory_bytes('VmHWM') - base)))
 
-def _peak_bytes(mode, cfg_dict, batch, seq, q, device, dtype, threads) -> int:
+def _peak_bytes(mode, cfg_dict, batch, seq, q, device, dtype, threads, cache_noise: bool = False) -> int:
     "Peak memory of `mode` (see above for how it is measured on each device)."
     if device.type == 'cuda':
         import gc
@@ -80,7 +80,7 @@ def _peak_bytes(mode, cfg_dict, batch, seq, q, device, dtype, threads) -> int:
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
         base = torch.cuda.memory_allocated(device)
-        work = _bench_work(mode, cfg_dict, batch, seq, q, device, dtype)
+        work = _bench_work(mode, cfg_dict, batch, seq, q, device, dtype, cache_noise=cache_noise)
         work()
         work()
         torch.cuda.synchronize(device)
@@ -92,7 +92,7 @@ def _peak_bytes(mode, cfg_dict, batch, seq, q, device, dtype, threads) -> int:
     args = json.dumps(
         dict(
             mode=mode, cfg_dict=cfg_dict, batch=batch, seq=seq, q=q, device='cpu', dtype=dtype,
-            threads=threads,
+            threads=threads, cache_noise=cache_noise,
         )
     )
     code = f"from zer0llm.bench import _bench_memory_worker; _bench_memory_worker({args!r})"
@@ -124,7 +124,7 @@ def _interleaved_seconds(fns: list, device, repeats: int, clock: str = 'wall') -
 def bench_zo(
     model_cfg, batch: int = 8, seq: int = 256, q: int = 1, device='cpu', dtype: str = 'float32',
     repeats: int = 3, memory: bool = True, threads: int | None = None, optimizer: str = 'zo-sgd',
-    direction: str = 'gaussian',
+    direction: str = 'gaussian', cache_noise: bool = False,
 ) -> dict:
     "Peak memory of inference / ZO step (`optimizer`) / FO AdamW step, and ZO step time vs its forwards, as a dict."
     from dataclasses import asdict
@@ -134,9 +134,9 @@ def bench_zo(
     device, threads = get_device(device), threads or torch.get_num_threads()
     cfg_dict = {k: v for k, v in asdict(model_cfg).items()}
     res = dict(model=model_cfg.name, params=None, batch=batch, seq=seq, q=q, device=str(device), dtype=dtype,
-               optimizer=optimizer, direction=direction)
+               optimizer=optimizer, direction=direction, cache_noise=cache_noise)
     if memory:
-        peaks = {m: _peak_bytes(m, cfg_dict, batch, seq, q, device, dtype, threads) for m in modes}
+        peaks = {m: _peak_bytes(m, cfg_dict, batch, seq, q, device, dtype, threads, cache_noise) for m in modes}
         res.update(
             peak_mb={m: round(b / 2**20, 1) for m, b in peaks.items()},
             zo_over_inference=peaks[optimizer] / peaks['inference'],
@@ -146,7 +146,7 @@ def bench_zo(
             else 'subprocess peak RSS (VmHWM) minus RSS after imports',
         )
     forward = _bench_work('inference', cfg_dict, batch, seq, q, device, dtype)
-    zo_step = _bench_work(optimizer, cfg_dict, batch, seq, q, device, dtype, direction)
+    zo_step = _bench_work(optimizer, cfg_dict, batch, seq, q, device, dtype, direction, cache_noise)
     res.update(
         params=zo_step.n_params, weights_mb=round(zo_step.n_params * get_dtype(dtype).itemsize / 2**20, 1)
     )

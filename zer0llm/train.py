@@ -156,6 +156,7 @@ class TrainConfig:
     zo_eps: float = 1e-3            # ZO: perturbation size
     direction: str = 'gaussian'     # ZO: gaussian | rademacher | sphere
     two_sided: bool = True          # ZO: (L+ - L-)/2eps, else (L+ - L)/eps
+    cache_noise: bool = False       # ZO: draw each query's z once, into a buffer the size of the weights
     bp_interval: int = 0            # Instruct: one backward every bp_interval steps
     # Instruct: cosine of the directions with the gradient (origin: instruct_cosine_target)
     target_cos: float = 0.9
@@ -482,6 +483,7 @@ def zo_options(cfg: TrainConfig, name: str) -> dict:
     kw = dict(
         q=cfg.query_budget, eps=cfg.zo_eps, direction=cfg.direction, two_sided=cfg.two_sided, seed=cfg.seed
     )
+    if cfg.cache_noise: kw['cache_noise'] = True
     if cfg.mode == 'Instruct':
         kw.update(bp_interval=cfg.bp_interval, target_cos=cfg.target_cos, noise_scale=cfg.noise_scale,
                   blend_ratio=cfg.blend_ratio, reuse_guide=cfg.reuse_guide, schedule=instruct_schedule(cfg))

@@ -99,7 +99,7 @@ class ZOOptimizer(torch.optim.Optimizer):
                  two_sided: bool = True, weight_decay: float = 0.0, seed: int = 0, bp_interval: int = 0,
                  target_cos: float = 0.9, noise_scale: float = 1.0, blend_ratio: float = 0.0,
                  schedule: InstructSchedule|None = None, reuse_guide: bool = True, record: bool = False,
-                 master_weights: bool = False, **defaults):
+                 master_weights: bool = False, cache_noise: bool = False, **defaults):
         check_choice('direction', direction, DIRECTIONS)
         if master_weights and bp_interval:
             raise ValueError("master_weights: cannot be combined with bp_interval")
@@ -108,7 +108,8 @@ class ZOOptimizer(torch.optim.Optimizer):
         if not 0 <= blend_ratio <= 1: raise ValueError(f"blend_ratio: must lie in [0, 1], got {blend_ratio}")
         super().__init__(params, dict(lr=lr, eps=eps, weight_decay=weight_decay, **defaults))
         store_attr(
-            'q,direction,two_sided,bp_interval,target_cos,noise_scale,blend_ratio,schedule,reuse_guide,record'
+            'q,direction,two_sided,bp_interval,target_cos,noise_scale,blend_ratio,schedule,reuse_guide,record,'
+            'cache_noise'
         )
         self.counters = dict(
             seed=seed, step=0, forward_passes=0, bp_passes=0, jvp_passes=0, forward_equivalents=0.0
@@ -117,6 +118,7 @@ class ZOOptimizer(torch.optim.Optimizer):
         self.last_step, self.guide_norm, self.fresh_guide = {}, None, False
         self.reduce = None   # data parallel: averages a float64 tensor of scalars over ranks (see `_reduce`)
         self.masters = self._make_masters() if master_weights else []
+        self.noise_cache = None  # cache_noise: [seed, one flat buffer per parameter, pieces drawn]
 
     def update(self, projections: list, closure) -> None:
         "Extension point (required): apply this variant's rule to the estimate `self.terms(projections)`."
@@ -225,10 +227,11 @@ def _plan(self: ZOOptimizer, query: int) -> dict:
     c = self.counters
     plan = dict(seed=mix_seed(c['seed'], c['step'], query), a=1.0, b=0.0, gain=1.0)
     guided = self._guided()
-    if self.direction != 'sphere' and not guided: return plan
+    if self.direction != 'sphere' and not guided: return self._cache(plan)
+    self._cache(plan)
     # one extra pass that only draws noise: joint norm (and overlap with the guide)
     def sums(i, p, start, size):
-        n = draw_chunk(p, plan['seed'] + i, start, size, self.direction).float()
+        n = self._draw(plan, i, p, start, size).float()
         if not guided: return float(n.pow(2).sum()), 0.
         guide = self.state[p]['guide'].view(-1)[start:start + size].float()
         return float(n.pow(2).sum()), float((n * guide).sum())
@@ -242,10 +245,34 @@ def _plan(self: ZOOptimizer, query: int) -> dict:
     return dict(plan, a=a, b=cos * math.sqrt(d) - a * dot, gain=1 / (cos * cos * d))
 
 @patch
+def _cache(self: ZOOptimizer, plan: dict) -> dict:
+    "With `cache_noise`, point the noise buffers (allocated once) at `plan`'s query; each piece is drawn on first use."
+    if not self.cache_noise: return plan
+    if self.noise_cache is None:
+        bufs = [torch.empty(p.numel(), dtype=p.dtype, device=p.device) for _, _, p in self.params()]
+        self.noise_cache = [None, bufs, set()]
+    self.noise_cache[0], self.noise_cache[2] = plan['seed'], set()
+    return plan
+
+@patch
+def _draw(self: ZOOptimizer, plan: dict, i: int, p: torch.Tensor, start: int, size: int) -> torch.Tensor:
+    "`draw_chunk` of `plan`'s noise for parameter `i`; with `cache_noise`, drawn once per query into its buffer."
+    cache = self.noise_cache
+    if cache is None or cache[0] != plan['seed']:
+        return draw_chunk(p, plan['seed'] + i, start, size, self.direction)
+    piece = cache[1][i][start:start + size]
+    if (i, start) not in cache[2]:          # each piece belongs to one thread of a pass
+        piece.copy_(draw_chunk(p, plan['seed'] + i, start, size, self.direction))
+        cache[2].add((i, start))
+    return piece
+
+@patch
 def _z_piece(self: ZOOptimizer, plan: dict, i: int, p: torch.Tensor, start: int, size: int) -> torch.Tensor:
     "This query's direction on elements [start, start+size) of parameter `i`, drawn again from its seed."
     if plan['a'] == 0: z = torch.zeros(size, device=p.device, dtype=p.dtype)
-    else: z = draw_chunk(p, plan['seed'] + i, start, size, self.direction)
+    else:
+        z = self._draw(plan, i, p, start, size)
+        if self.noise_cache and self.noise_cache[0] == plan['seed']: z = z.clone()  # callers may scale z in place
     if plan['a'] not in (0.0, 1.0): z.mul_(plan['a'])
     if plan['b']: z.add_(self.state[p]['guide'].view(-1)[start:start + size], alpha=plan['b'])
     return z
