@@ -46,12 +46,16 @@ def sign_table(dtype: torch.dtype, device) -> torch.Tensor:
         _SIGN_TABLES[key] = (bits * 2 - 1).to(device=device, dtype=dtype)
     return _SIGN_TABLES[key]
 
-def draw_chunk(p: torch.Tensor, seed: int, start: int, size: int, kind: str = 'gaussian') -> torch.Tensor:
-    "Noise for elements [start, start+size) of flattened `p`, in its dtype and device, from a generator of its own."
+def draw_chunk(p: torch.Tensor, seed: int, start: int, size: int, kind: str = 'gaussian',
+               out: torch.Tensor|None = None) -> torch.Tensor:
+    "Noise for elements [start, start+size) of flattened `p`, in its dtype and device, from a generator of its own (into `out` if given)."
     g = torch.Generator(device=p.device).manual_seed(seed if start == 0 else mix_seed(seed, start))
-    if kind != 'rademacher': return torch.empty(size, device=p.device, dtype=p.dtype).normal_(generator=g)
+    if kind != 'rademacher':
+        out = torch.empty(size, device=p.device, dtype=p.dtype) if out is None else out
+        return out.normal_(generator=g)
     words = torch.empty((size + 63) // 64, device=p.device, dtype=torch.int64).random_(-2**63, None, generator=g)
-    return F.embedding(words.view(torch.uint8).int(), sign_table(p.dtype, p.device)).view(-1)[:size]
+    z = F.embedding(words.view(torch.uint8).int(), sign_table(p.dtype, p.device)).view(-1)[:size]
+    return z if out is None else out.copy_(z)
 
 def noise_chunks(p: torch.Tensor, seed: int, kind: str = 'gaussian', chunk: int = NOISE_CHUNK):
     "Yield (offset, noise) pieces of flattened `p`'s noise for `seed` (see `draw_chunk`)."
@@ -118,7 +122,7 @@ class ZOOptimizer(torch.optim.Optimizer):
         self.last_step, self.guide_norm, self.fresh_guide = {}, None, False
         self.reduce = None   # data parallel: averages a float64 tensor of scalars over ranks (see `_reduce`)
         self.masters = self._make_masters() if master_weights else []
-        self.noise_cache = None  # cache_noise: [seed, one flat buffer per parameter, pieces drawn]
+        self.noise_cache = None  # cache_noise: [seed, {index: flat buffer}, pieces drawn]
 
     def update(self, projections: list, closure) -> None:
         "Extension point (required): apply this variant's rule to the estimate `self.terms(projections)`."
@@ -248,9 +252,7 @@ def _plan(self: ZOOptimizer, query: int) -> dict:
 def _cache(self: ZOOptimizer, plan: dict) -> dict:
     "With `cache_noise`, point the noise buffers (allocated once) at `plan`'s query; each piece is drawn on first use."
     if not self.cache_noise: return plan
-    if self.noise_cache is None:
-        bufs = [torch.empty(p.numel(), dtype=p.dtype, device=p.device) for _, _, p in self.params()]
-        self.noise_cache = [None, bufs, set()]
+    if self.noise_cache is None: self.noise_cache = [None, {}, set()]
     self.noise_cache[0], self.noise_cache[2] = plan['seed'], set()
     return plan
 
@@ -260,21 +262,21 @@ def _draw(self: ZOOptimizer, plan: dict, i: int, p: torch.Tensor, start: int, si
     cache = self.noise_cache
     if cache is None or cache[0] != plan['seed']:
         return draw_chunk(p, plan['seed'] + i, start, size, self.direction)
+    if i not in cache[1]:   # a parameter's buffer, made when its noise is first drawn (a variant may never ask)
+        cache[1][i] = torch.empty(p.numel(), dtype=p.dtype, device=p.device)
     piece = cache[1][i][start:start + size]
     if (i, start) not in cache[2]:          # each piece belongs to one thread of a pass
-        piece.copy_(draw_chunk(p, plan['seed'] + i, start, size, self.direction))
+        draw_chunk(p, plan['seed'] + i, start, size, self.direction, out=piece)
         cache[2].add((i, start))
     return piece
 
 @patch
 def _z_piece(self: ZOOptimizer, plan: dict, i: int, p: torch.Tensor, start: int, size: int) -> torch.Tensor:
-    "This query's direction on elements [start, start+size) of parameter `i`, drawn again from its seed."
+    "This query's direction on elements [start, start+size) of parameter `i`, drawn again from its seed (read only: it may be the cache)."
     if plan['a'] == 0: z = torch.zeros(size, device=p.device, dtype=p.dtype)
-    else:
-        z = self._draw(plan, i, p, start, size)
-        if self.noise_cache and self.noise_cache[0] == plan['seed']: z = z.clone()  # callers may scale z in place
-    if plan['a'] not in (0.0, 1.0): z.mul_(plan['a'])
-    if plan['b']: z.add_(self.state[p]['guide'].view(-1)[start:start + size], alpha=plan['b'])
+    else: z = self._draw(plan, i, p, start, size)
+    if plan['a'] not in (0.0, 1.0): z = z * plan['a']
+    if plan['b']: z = torch.add(z, self.state[p]['guide'].view(-1)[start:start + size], alpha=plan['b'])
     return z
 
 @patch

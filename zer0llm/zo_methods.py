@@ -38,7 +38,7 @@ class HiZOO(ZOOptimizer):
 
     def _z_piece(self, plan, i, p, start, size):
         z = ZOOptimizer._z_piece(self, plan, i, p, start, size)
-        return z.mul_(self.sigma(p).view(-1)[start:start + size].sqrt())
+        return z * self.sigma(p).view(-1)[start:start + size].sqrt()
 
     def _noise(self, plan, i, p) -> torch.Tensor:
         "The unscaled Gaussian z of one query for parameter `i`."
@@ -97,7 +97,7 @@ class SparseMeZO(ZOSGD):
 
     def _z_piece(self, plan, i, p, start, size):
         z = ZOOptimizer._z_piece(self, plan, i, p, start, size)
-        return z.mul_(self.masks[i].view(-1)[start:start + size])
+        return z * self.masks[i].view(-1)[start:start + size]
 
 # %% ../nbs/07aa_zo_methods.ipynb #ff4fec4a
 def module_blocks(model: nn.Module) -> list[list[nn.Parameter]]:
