@@ -262,9 +262,10 @@ def _draw(self: ZOOptimizer, plan: dict, i: int, p: torch.Tensor, start: int, si
     cache = self.noise_cache
     if cache is None or cache[0] != plan['seed']:
         return draw_chunk(p, plan['seed'] + i, start, size, self.direction)
-    if i not in cache[1]:   # a parameter's buffer, made when its noise is first drawn (a variant may never ask)
-        cache[1][i] = torch.empty(p.numel(), dtype=p.dtype, device=p.device)
-    piece = cache[1][i][start:start + size]
+    buf = cache[1].get(i)   # a parameter's buffer, made when its noise is first drawn (a variant may never ask)
+    if buf is None:         # by whichever thread comes first: setdefault is atomic
+        buf = cache[1].setdefault(i, torch.empty(p.numel(), dtype=p.dtype, device=p.device))
+    piece = buf[start:start + size]
     if (i, start) not in cache[2]:          # each piece belongs to one thread of a pass
         draw_chunk(p, plan['seed'] + i, start, size, self.direction, out=piece)
         cache[2].add((i, start))
