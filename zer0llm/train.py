@@ -481,9 +481,9 @@ def zo_options(cfg: TrainConfig, name: str) -> dict:
     "The keyword arguments of ZO optimizer `name` that `cfg` sets (none in FO mode)."
     if not uses_queries(cfg.mode): return {}
     kw = dict(
-        q=cfg.query_budget, eps=cfg.zo_eps, direction=cfg.direction, two_sided=cfg.two_sided, seed=cfg.seed
+        q=cfg.query_budget, eps=cfg.zo_eps, direction=cfg.direction, two_sided=cfg.two_sided, seed=cfg.seed,
+        cache_noise=cfg.cache_noise,
     )
-    if cfg.cache_noise: kw['cache_noise'] = True
     if cfg.mode == 'Instruct':
         kw.update(bp_interval=cfg.bp_interval, target_cos=cfg.target_cos, noise_scale=cfg.noise_scale,
                   blend_ratio=cfg.blend_ratio, reuse_guide=cfg.reuse_guide, schedule=instruct_schedule(cfg))

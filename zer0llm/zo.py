@@ -122,7 +122,8 @@ class ZOOptimizer(torch.optim.Optimizer):
         self.last_step, self.guide_norm, self.fresh_guide = {}, None, False
         self.reduce = None   # data parallel: averages a float64 tensor of scalars over ranks (see `_reduce`)
         self.masters = self._make_masters() if master_weights else []
-        self.noise_cache = None  # cache_noise: [seed, {index: flat buffer}, pieces drawn]
+        # cache_noise: the query whose noise the buffers hold, {param index: flat buffer}, the pieces drawn
+        self.noise_query, self.noise_bufs, self.noise_drawn = None, {}, set()
 
     def update(self, projections: list, closure) -> None:
         "Extension point (required): apply this variant's rule to the estimate `self.terms(projections)`."
@@ -231,8 +232,8 @@ def _plan(self: ZOOptimizer, query: int) -> dict:
     c = self.counters
     plan = dict(seed=mix_seed(c['seed'], c['step'], query), a=1.0, b=0.0, gain=1.0)
     guided = self._guided()
-    if self.direction != 'sphere' and not guided: return self._cache(plan)
     self._cache(plan)
+    if self.direction != 'sphere' and not guided: return plan
     # one extra pass that only draws noise: joint norm (and overlap with the guide)
     def sums(i, p, start, size):
         n = self._draw(plan, i, p, start, size).float()
@@ -249,26 +250,21 @@ def _plan(self: ZOOptimizer, query: int) -> dict:
     return dict(plan, a=a, b=cos * math.sqrt(d) - a * dot, gain=1 / (cos * cos * d))
 
 @patch
-def _cache(self: ZOOptimizer, plan: dict) -> dict:
-    "With `cache_noise`, point the noise buffers (allocated once) at `plan`'s query; each piece is drawn on first use."
-    if not self.cache_noise: return plan
-    if self.noise_cache is None: self.noise_cache = [None, {}, set()]
-    self.noise_cache[0], self.noise_cache[2] = plan['seed'], set()
-    return plan
+def _cache(self: ZOOptimizer, plan: dict):
+    "With `cache_noise`, point the noise buffers at `plan`'s query; each piece is drawn on first use."
+    if self.cache_noise: self.noise_query, self.noise_drawn = plan['seed'], set()
 
 @patch
 def _draw(self: ZOOptimizer, plan: dict, i: int, p: torch.Tensor, start: int, size: int) -> torch.Tensor:
     "`draw_chunk` of `plan`'s noise for parameter `i`; with `cache_noise`, drawn once per query into its buffer."
-    cache = self.noise_cache
-    if cache is None or cache[0] != plan['seed']:
-        return draw_chunk(p, plan['seed'] + i, start, size, self.direction)
-    buf = cache[1].get(i)   # a parameter's buffer, made when its noise is first drawn (a variant may never ask)
-    if buf is None:         # by whichever thread comes first: setdefault is atomic
-        buf = cache[1].setdefault(i, torch.empty(p.numel(), dtype=p.dtype, device=p.device))
+    if self.noise_query != plan['seed']: return draw_chunk(p, plan['seed'] + i, start, size, self.direction)
+    buf = self.noise_bufs.get(i)   # a parameter's buffer, made when its noise is first drawn (a variant may never ask)
+    if buf is None:                # by whichever thread comes first: setdefault is atomic
+        buf = self.noise_bufs.setdefault(i, torch.empty(p.numel(), dtype=p.dtype, device=p.device))
     piece = buf[start:start + size]
-    if (i, start) not in cache[2]:          # each piece belongs to one thread of a pass
+    if (i, start) not in self.noise_drawn:   # each piece belongs to one thread of a pass
         draw_chunk(p, plan['seed'] + i, start, size, self.direction, out=piece)
-        cache[2].add((i, start))
+        self.noise_drawn.add((i, start))
     return piece
 
 @patch
