@@ -29,7 +29,7 @@ __all__ = ['BENCH_MODES', 'CLOCKS', 'BENCH_ROWS', 'COMPILE_ROW', 'COMPILE_GEN_RO
 BENCH_MODES = ('inference', 'zo-sgd', 'fo-adamw')
 
 def _bench_work(mode: str, cfg_dict: dict, batch: int, seq: int, q: int, device, dtype,
-                direction: str = 'gaussian', cache_noise: bool = False):
+                direction: str = 'gaussian', cache_noise: bool|int = False):
     "Build the model and batch, and return the callable doing one unit of `mode`'s work."
     if mode not in ZO_OPTIMIZERS: check_choice('mode', mode, BENCH_MODES)
     torch.manual_seed(0)
@@ -72,7 +72,7 @@ def _bench_memory_worker(args: str) -> None:
     work()
     print(json.dumps(dict(peak=process_memory_bytes('VmHWM') - base)))
 
-def _peak_bytes(mode, cfg_dict, batch, seq, q, device, dtype, threads, cache_noise: bool = False) -> int:
+def _peak_bytes(mode, cfg_dict, batch, seq, q, device, dtype, threads, cache_noise: bool|int = False) -> int:
     "Peak memory of `mode` (see above for how it is measured on each device)."
     if device.type == 'cuda':
         import gc
@@ -124,7 +124,7 @@ def _interleaved_seconds(fns: list, device, repeats: int, clock: str = 'wall') -
 def bench_zo(
     model_cfg, batch: int = 8, seq: int = 256, q: int = 1, device='cpu', dtype: str = 'float32',
     repeats: int = 3, memory: bool = True, threads: int | None = None, optimizer: str = 'zo-sgd',
-    direction: str = 'gaussian', cache_noise: bool = False,
+    direction: str = 'gaussian', cache_noise: bool|int = False,
 ) -> dict:
     "Peak memory of inference / ZO step (`optimizer`) / FO AdamW step, and ZO step time vs its forwards, as a dict."
     from dataclasses import asdict

@@ -54,7 +54,10 @@ def draw_chunk(p: torch.Tensor, seed: int, start: int, size: int, kind: str = 'g
         out = torch.empty(size, device=p.device, dtype=p.dtype) if out is None else out
         return out.normal_(generator=g)
     words = torch.empty((size + 63) // 64, device=p.device, dtype=torch.int64).random_(-2**63, None, generator=g)
-    z = F.embedding(words.view(torch.uint8).int(), sign_table(p.dtype, p.device)).view(-1)[:size]
+    rows, table = words.view(torch.uint8).int(), sign_table(p.dtype, p.device)
+    if out is not None and size % 64 == 0:   # straight into `out`: a copy costs as much as the unpacking
+        return torch.index_select(table, 0, rows, out=out.view(-1, 8)).view(-1)
+    z = F.embedding(rows, table).view(-1)[:size]
     return z if out is None else out.copy_(z)
 
 def noise_chunks(p: torch.Tensor, seed: int, kind: str = 'gaussian', chunk: int = NOISE_CHUNK):
@@ -103,11 +106,13 @@ class ZOOptimizer(torch.optim.Optimizer):
                  two_sided: bool = True, weight_decay: float = 0.0, seed: int = 0, bp_interval: int = 0,
                  target_cos: float = 0.9, noise_scale: float = 1.0, blend_ratio: float = 0.0,
                  schedule: InstructSchedule|None = None, reuse_guide: bool = True, record: bool = False,
-                 master_weights: bool = False, cache_noise: bool = False, **defaults):
+                 master_weights: bool = False, cache_noise: bool|int = False, **defaults):
         check_choice('direction', direction, DIRECTIONS)
         if master_weights and bp_interval:
             raise ValueError("master_weights: cannot be combined with bp_interval")
         if q < 1: raise ValueError(f"q: the query budget must be >= 1, got {q}")
+        if not isinstance(cache_noise, int) or cache_noise < 0:
+            raise ValueError(f"cache_noise: the number of queries whose noise is kept (>= 0, True = 1), got {cache_noise!r}")
         if not 0 < target_cos <= 1: raise ValueError(f"target_cos: must lie in (0, 1], got {target_cos}")
         if not 0 <= blend_ratio <= 1: raise ValueError(f"blend_ratio: must lie in [0, 1], got {blend_ratio}")
         super().__init__(params, dict(lr=lr, eps=eps, weight_decay=weight_decay, **defaults))
@@ -122,8 +127,9 @@ class ZOOptimizer(torch.optim.Optimizer):
         self.last_step, self.guide_norm, self.fresh_guide = {}, None, False
         self.reduce = None   # data parallel: averages a float64 tensor of scalars over ranks (see `_reduce`)
         self.masters = self._make_masters() if master_weights else []
-        # cache_noise: the query whose noise the buffers hold, {param index: flat buffer}, the pieces drawn
-        self.noise_query, self.noise_bufs, self.noise_drawn = None, {}, set()
+        # cache_noise: {seed: slot} of the queries kept (oldest first), {(slot, param index): flat buffer},
+        # the (slot, param index, offset) pieces drawn
+        self.noise_slots, self.noise_bufs, self.noise_drawn = {}, {}, set()
 
     def update(self, projections: list, closure) -> None:
         "Extension point (required): apply this variant's rule to the estimate `self.terms(projections)`."
@@ -251,20 +257,25 @@ def _plan(self: ZOOptimizer, query: int) -> dict:
 
 @patch
 def _cache(self: ZOOptimizer, plan: dict):
-    "With `cache_noise`, point the noise buffers at `plan`'s query; each piece is drawn on first use."
-    if self.cache_noise: self.noise_query, self.noise_drawn = plan['seed'], set()
+    "With `cache_noise` = k, keep `plan`'s noise in a slot of its own, the oldest of k kept queries' (pieces drawn on first use)."
+    keep = min(int(self.cache_noise), self.q)
+    if not keep or plan['seed'] in self.noise_slots: return
+    slot = len(self.noise_slots) if len(self.noise_slots) < keep else self.noise_slots.pop(next(iter(self.noise_slots)))
+    self.noise_slots[plan['seed']] = slot
+    self.noise_drawn = {key for key in self.noise_drawn if key[0] != slot}
 
 @patch
 def _draw(self: ZOOptimizer, plan: dict, i: int, p: torch.Tensor, start: int, size: int) -> torch.Tensor:
-    "`draw_chunk` of `plan`'s noise for parameter `i`; with `cache_noise`, drawn once per query into its buffer."
-    if self.noise_query != plan['seed']: return draw_chunk(p, plan['seed'] + i, start, size, self.direction)
-    buf = self.noise_bufs.get(i)   # a parameter's buffer, made when its noise is first drawn (a variant may never ask)
-    if buf is None:                # by whichever thread comes first: setdefault is atomic
-        buf = self.noise_bufs.setdefault(i, torch.empty(p.numel(), dtype=p.dtype, device=p.device))
+    "`draw_chunk` of `plan`'s noise for parameter `i`; with `cache_noise`, drawn once per kept query, into its slot's buffer."
+    slot = self.noise_slots.get(plan['seed'])
+    if slot is None: return draw_chunk(p, plan['seed'] + i, start, size, self.direction)
+    buf = self.noise_bufs.get((slot, i))   # made when first drawn (a variant may never ask)
+    if buf is None:                        # by whichever thread comes first: setdefault is atomic
+        buf = self.noise_bufs.setdefault((slot, i), torch.empty(p.numel(), dtype=p.dtype, device=p.device))
     piece = buf[start:start + size]
-    if (i, start) not in self.noise_drawn:   # each piece belongs to one thread of a pass
+    if (slot, i, start) not in self.noise_drawn:   # each piece belongs to one thread of a pass
         draw_chunk(p, plan['seed'] + i, start, size, self.direction, out=piece)
-        self.noise_drawn.add((i, start))
+        self.noise_drawn.add((slot, i, start))
     return piece
 
 @patch
