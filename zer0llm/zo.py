@@ -324,21 +324,27 @@ def spsa(self: ZOOptimizer, closure, next_batch: Callable|None = None, fuse_rest
     projections, losses, self.pending_restore = [], [], None
     base = self.base_loss = None if self.two_sided else self._evaluate(closure)
     if base is not None: losses.append(base)
+    # a query's restore rides on the next query's perturbation (one pass over the weights, each element
+    # added to in the same order), unless one kept query's buffer passes from the one to the other
+    merge, carry = min(int(self.cache_noise), self.q) != 1, []
     for k in range(self.q):
         if k and next_batch is not None:
             next_batch()
             if not self.two_sided:
+                if carry: self._add_z(carry)                 # the base loss is taken at theta
+                carry = []
                 base = self.base_loss = self._evaluate(closure)
                 losses.append(base)
         plan = self._plan(k)
-        self._perturb(plan, eps)
+        self._add_z(carry + [(plan, eps)])
         plus = self._evaluate(closure)
         if self.two_sided:
             self._perturb(plan, -2 * eps)
             minus = self._evaluate(closure)
-        restore = eps if self.two_sided else -eps
+        restore, carry = (eps if self.two_sided else -eps), []
         if fuse_restore and k == self.q - 1:
             self.pending_restore = (plan['seed'], restore)  # the update restores
+        elif merge and k < self.q - 1: carry = [(plan, restore)]
         else: self._perturb(plan, restore)
         g = (plus - minus) / (2 * eps) if self.two_sided else (plus - base) / eps
         projections.append((plan, g * plan['gain']))
