@@ -97,7 +97,8 @@ FIELD_RANGES = {
     'lora_r': (1, None, True), 'lora_alpha': (0, None, False), 'lora_dropout': (0, 1, True),
     'dpo_beta': (0, None, False), 'eval_every': (0, None, True), 'eval_batches': (1, None, True),
     'sample_tokens': (0, None, True), 'max_bad_steps': (1, None, True), 'save_every': (0, None, True),
-    'keep_checkpoints': (1, None, True), 'cache_noise': (0, None, True), 'seed': (0, 2**32 - 1, True), 'noise_scale': (0, None, True),
+    'keep_checkpoints': (1, None, True), 'seed': (0, 2**32 - 1, True), 'noise_scale': (0, None, True),
+    'cache_noise': (0, None, True),
     'blend_ratio': (0, 1, True), 'instruct_target_end': (0, 1, False),
     'instruct_target_step': (0, None, True), 'instruct_noise_end': (0, None, True),
     'instruct_noise_step': (0, None, True), 'instruct_loss_threshold': (0, None, False),
@@ -156,7 +157,7 @@ class TrainConfig:
     zo_eps: float = 1e-3            # ZO: perturbation size
     direction: str = 'gaussian'     # ZO: gaussian | rademacher | sphere
     two_sided: bool = True          # ZO: (L+ - L-)/2eps, else (L+ - L)/eps
-    cache_noise: int = 0            # ZO: keep this many queries' z (1, or q: the update draws none), a weights' copy each
+    cache_noise: int = 0            # ZO: keep k queries' z (k = q: the update draws none), k weights' copies
     bp_interval: int = 0            # Instruct: one backward every bp_interval steps
     # Instruct: cosine of the directions with the gradient (origin: instruct_cosine_target)
     target_cos: float = 0.9

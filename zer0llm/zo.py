@@ -112,7 +112,8 @@ class ZOOptimizer(torch.optim.Optimizer):
             raise ValueError("master_weights: cannot be combined with bp_interval")
         if q < 1: raise ValueError(f"q: the query budget must be >= 1, got {q}")
         if not isinstance(cache_noise, int) or cache_noise < 0:
-            raise ValueError(f"cache_noise: the number of queries whose noise is kept (>= 0, True = 1), got {cache_noise!r}")
+            raise ValueError(f"cache_noise: the number of queries whose noise is kept (an int >= 0, True = 1), "
+                             f"got {cache_noise!r}")
         if not 0 < target_cos <= 1: raise ValueError(f"target_cos: must lie in (0, 1], got {target_cos}")
         if not 0 <= blend_ratio <= 1: raise ValueError(f"blend_ratio: must lie in [0, 1], got {blend_ratio}")
         super().__init__(params, dict(lr=lr, eps=eps, weight_decay=weight_decay, **defaults))
@@ -257,16 +258,17 @@ def _plan(self: ZOOptimizer, query: int) -> dict:
 
 @patch
 def _cache(self: ZOOptimizer, plan: dict):
-    "With `cache_noise` = k, keep `plan`'s noise in a slot of its own, the oldest of k kept queries' (pieces drawn on first use)."
+    "With `cache_noise` = k, keep `plan`'s noise: a slot of its own, or the oldest kept query's (drawn on first use)."
     keep = min(int(self.cache_noise), self.q)
     if not keep or plan['seed'] in self.noise_slots: return
-    slot = len(self.noise_slots) if len(self.noise_slots) < keep else self.noise_slots.pop(next(iter(self.noise_slots)))
+    full = len(self.noise_slots) == keep
+    slot = self.noise_slots.pop(next(iter(self.noise_slots))) if full else len(self.noise_slots)
     self.noise_slots[plan['seed']] = slot
     self.noise_drawn = {key for key in self.noise_drawn if key[0] != slot}
 
 @patch
 def _draw(self: ZOOptimizer, plan: dict, i: int, p: torch.Tensor, start: int, size: int) -> torch.Tensor:
-    "`draw_chunk` of `plan`'s noise for parameter `i`; with `cache_noise`, drawn once per kept query, into its slot's buffer."
+    "`draw_chunk` of `plan`'s noise for parameter `i`; with `cache_noise`, drawn once per kept query, into its buffer."
     slot = self.noise_slots.get(plan['seed'])
     if slot is None: return draw_chunk(p, plan['seed'] + i, start, size, self.direction)
     buf = self.noise_bufs.get((slot, i))   # made when first drawn (a variant may never ask)
