@@ -256,10 +256,15 @@ def _plan(self: ZOOptimizer, query: int) -> dict:
     a = math.sqrt(1 - cos * cos) * self.noise_scale * math.sqrt(d) / perp
     return dict(plan, a=a, b=cos * math.sqrt(d) - a * dot, gain=1 / (cos * cos * d))
 
+@patch(as_prop=True)
+def noise_kept(self: ZOOptimizer) -> int:
+    "How many queries' noise `cache_noise` keeps: k, at most q."
+    return min(int(self.cache_noise), self.q)
+
 @patch
 def _cache(self: ZOOptimizer, plan: dict):
     "With `cache_noise` = k, keep `plan`'s noise: a slot of its own, or the oldest kept query's (drawn on first use)."
-    keep = min(int(self.cache_noise), self.q)
+    keep = self.noise_kept
     if not keep or plan['seed'] in self.noise_slots: return
     full = len(self.noise_slots) == keep
     slot = self.noise_slots.pop(next(iter(self.noise_slots))) if full else len(self.noise_slots)
@@ -328,7 +333,7 @@ def spsa(self: ZOOptimizer, closure, next_batch: Callable|None = None, fuse_rest
     if base is not None: losses.append(base)
     # a query's restore rides on the next query's perturbation (one pass over the weights, each element
     # added to in the same order), unless one kept query's buffer passes from the one to the other
-    merge, carry = min(int(self.cache_noise), self.q) != 1, []
+    merge, carry = self.noise_kept != 1, []
     for k in range(self.q):
         if k and next_batch is not None:
             next_batch()
