@@ -40,12 +40,10 @@ def _bench_work(mode: str, cfg_dict: dict, batch: int, seq: int, q: int, device,
     tokens = torch.randint(0, cfg_dict['vocab_size'], (batch, seq + 1), device=device)
     closure = lm_closure(model, tokens)
     if mode == 'inference': work = lambda: closure()
-    elif mode == 'zo-sgd':
-        zo = ZOSGD(model.parameters(), lr=1e-7, q=q, direction=direction, cache_noise=cache_noise)
-        work = lambda: zo.step(closure)
     elif mode in ZO_OPTIMIZERS:
-        zo = make_optimizer(mode, model, 1e-7, q=q, direction=direction, cache_noise=cache_noise)
-        work = lambda: zo.step(closure)
+        if mode == 'zo-sgd': zo = ZOSGD(model.parameters(), lr=1e-7, q=q, direction=direction, cache_noise=cache_noise)
+        else: zo = make_optimizer(mode, model, 1e-7, q=q, direction=direction, cache_noise=cache_noise)
+        work = _timed_inside(zo, closure, device)
     else:
         fo = make_fo_optimizer('adamw', model, lr=1e-4)
         def work():
@@ -54,6 +52,31 @@ def _bench_work(mode: str, cfg_dict: dict, batch: int, seq: int, q: int, device,
             fo.step()
     work.n_params = sum(p.numel() for p in model.parameters())
     work.opt = zo if mode in ZO_OPTIMIZERS else None
+    return work
+
+def _timed_inside(zo, closure, device):
+    """`zo.step(closure)`, which appends (step seconds, seconds of its own forwards) to `.in_step` at each call.
+
+    The forwards are timed inside the step (around `_evaluate`), so the ratio of the two needs no second,
+    separately timed forward: on a machine whose speed moves between runs, it is the step's overhead alone."""
+    sync = (lambda: torch.cuda.synchronize(device)) if torch.device(device).type == 'cuda' else (lambda: None)
+    evaluate, spent = zo._evaluate, [0.0]
+    def timed_evaluate(closure):
+        sync()
+        t = time.perf_counter()
+        try: return evaluate(closure)
+        finally:
+            sync()
+            spent[0] += time.perf_counter() - t
+    zo._evaluate = timed_evaluate
+    def work():
+        spent[0] = 0.0
+        sync()
+        t = time.perf_counter()
+        zo.step(closure)
+        sync()
+        work.in_step.append((time.perf_counter() - t, spent[0]))
+    work.in_step = []
     return work
 
 def _bench_memory_worker(args: str) -> None:
@@ -157,6 +180,12 @@ def bench_zo(
         per_step = opt.forward_equivalents / opt.counters['step']
         res.update(forwards_per_step=per_step, zo_step_over_forwards=t_zo / (per_step * t_fwd),
                    state_mb=round((state_bytes(opt) + master_bytes(opt)) / 2**20, 2))
+    timed = [(s, f) for s, f in zo_step.in_step[1:] if f > 0]   # after the warm-up; a step without forwards has no ratio
+    if timed:
+        res.update(
+            in_step_s=float(np.median([s for s, _ in timed])), own_forwards_s=float(np.median([f for _, f in timed])),
+            zo_step_over_own_forwards=float(np.median([s / f for s, f in timed])),
+        )
     return res
 
 # %% ../nbs/10_bench.ipynb #b02c1e35
@@ -225,7 +254,7 @@ def bench(
     prompt_len: int = 8, new_tokens: int = 32, n_experts: int = 4, top_k: int = 2, device='cpu',
     dtype: str = 'float32', repeats: int = 3, threads: int | None = None, clock: str = 'wall',
     direction: str = 'gaussian', out: str | Path | None = None, optimizer: str = 'zo-sgd',
-    compile: bool = False,
+    compile: bool = False, cache_noise: int = 0,
 ) -> 'pandas.DataFrame':
     "Time and memory ratios of zer0llm vs transformers, ZO vs inference/FO, MoE vs dense; a table, also saved as JSON at `out`."
     import pandas as pd
@@ -272,14 +301,17 @@ def bench(
     del ours, hf, moe
     zo = bench_zo(
         cfg, batch=batch, seq=seq, q=q, device=device, dtype=dtype, repeats=repeats if clock == 'wall' else 1,
-        threads=torch.get_num_threads(), optimizer=optimizer, direction=direction,
+        threads=torch.get_num_threads(), optimizer=optimizer, direction=direction, cache_noise=cache_noise,
     )
     if clock == 'process':
-        work = lambda mode: _bench_work(mode, asdict(cfg), batch, seq, q, device, dtype, direction)
+        work = lambda mode: _bench_work(mode, asdict(cfg), batch, seq, q, device, dtype, direction, cache_noise)
         zo.update(forward_s=T(work('inference')), zo_step_s=T(work(optimizer)), clock='process')
         zo['zo_step_over_2q_forwards'] = zo['zo_step_s'] / (2 * q * zo['forward_s'])
         zo['zo_step_over_forwards'] = zo['zo_step_s'] / (zo['forwards_per_step'] * zo['forward_s'])
     n_fwd = zo['forwards_per_step']
+    # wall clock: the step against its own forwards, timed inside it (see `_timed_inside`)
+    own = clock == 'wall' and 'zo_step_over_own_forwards' in zo
+    zo_row = (zo['in_step_s'], zo['own_forwards_s']) if own else (zo['zo_step_s'], n_fwd * zo['forward_s'])
     tps = lambda t: batch * seq / t
     gps = lambda t: gen_batch * new_tokens / t
     twin = 'transformers LlamaForCausalLM (to_hf twin)' if not cfg.n_experts else 'transformers twin (to_hf)'
@@ -287,8 +319,9 @@ def bench(
         _row(BENCH_ROWS[0], tps(t_train), tps(t_train_hf), 'tokens/s', twin),
         _row(BENCH_ROWS[1], gps(t_gen), gps(t_gen_hf), 'tokens/s', twin + ' generate()'),
         _row(
-            BENCH_ROWS[2], zo['zo_step_s'], n_fwd * zo['forward_s'], 's',
-            f'{n_fwd:g} inference forwards ({optimizer} step)',
+            BENCH_ROWS[2], *zo_row, 's',
+            f"its own {n_fwd:g} forwards, timed inside the step ({optimizer})" if own
+            else f'{n_fwd:g} inference forwards ({optimizer} step)',
         ),
         _row(BENCH_ROWS[3], zo['peak_mb'][optimizer], zo['peak_mb']['inference'], 'MB', 'inference forward'),
         _row(BENCH_ROWS[4], zo['peak_mb']['fo-adamw'], zo['peak_mb'][optimizer], 'MB', f'{optimizer} step'),
@@ -308,7 +341,8 @@ def bench(
         machine=machine_info(device),
         settings=dict(
             model=cfg.name, params=param_count(cfg)[0], moe_params=list(param_count(moe_cfg)), batch=batch,
-            seq=seq, q=q, optimizer=optimizer, direction=direction, compile=compile, gen_batch=gen_batch,
+            seq=seq, q=q, optimizer=optimizer, direction=direction, cache_noise=cache_noise, compile=compile,
+            gen_batch=gen_batch,
             prompt_len=prompt_len, new_tokens=new_tokens,
             n_experts=n_experts, top_k=top_k, dtype=dtype, repeats=repeats, clock=clock,
             timing=f'median of {repeats} after one warm-up call, {clock} clock',
