@@ -29,7 +29,7 @@ __all__ = ['BENCH_MODES', 'CLOCKS', 'BENCH_ROWS', 'COMPILE_ROW', 'COMPILE_GEN_RO
 BENCH_MODES = ('inference', 'zo-sgd', 'fo-adamw')
 
 def _bench_work(mode: str, cfg_dict: dict, batch: int, seq: int, q: int, device, dtype,
-                direction: str = 'gaussian', cache_noise: bool|int = False):
+                direction: str = 'gaussian', cache_noise: bool|int = False, noise_table: int = 0):
     "Build the model and batch, and return the callable doing one unit of `mode`'s work."
     if mode not in ZO_OPTIMIZERS: check_choice('mode', mode, BENCH_MODES)
     torch.manual_seed(0)
@@ -41,8 +41,8 @@ def _bench_work(mode: str, cfg_dict: dict, batch: int, seq: int, q: int, device,
     closure = lm_closure(model, tokens)
     if mode == 'inference': work = lambda: closure()
     elif mode in ZO_OPTIMIZERS:
-        if mode == 'zo-sgd': zo = ZOSGD(model.parameters(), lr=1e-7, q=q, direction=direction, cache_noise=cache_noise)
-        else: zo = make_optimizer(mode, model, 1e-7, q=q, direction=direction, cache_noise=cache_noise)
+        kw = dict(q=q, direction=direction, cache_noise=cache_noise, noise_table=noise_table)
+        zo = ZOSGD(model.parameters(), lr=1e-7, **kw) if mode == 'zo-sgd' else make_optimizer(mode, model, 1e-7, **kw)
         work = _timed_inside(zo, closure, device)
     else:
         fo = make_fo_optimizer('adamw', model, lr=1e-4)
@@ -95,7 +95,8 @@ def _bench_memory_worker(args: str) -> None:
     work()
     print(json.dumps(dict(peak=process_memory_bytes('VmHWM') - base)))
 
-def _peak_bytes(mode, cfg_dict, batch, seq, q, device, dtype, threads, cache_noise: bool|int = False) -> int:
+def _peak_bytes(mode, cfg_dict, batch, seq, q, device, dtype, threads, cache_noise: bool|int = False,
+                noise_table: int = 0) -> int:
     "Peak memory of `mode` (see above for how it is measured on each device)."
     if device.type == 'cuda':
         import gc
@@ -103,7 +104,8 @@ def _peak_bytes(mode, cfg_dict, batch, seq, q, device, dtype, threads, cache_noi
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
         base = torch.cuda.memory_allocated(device)
-        work = _bench_work(mode, cfg_dict, batch, seq, q, device, dtype, cache_noise=cache_noise)
+        work = _bench_work(mode, cfg_dict, batch, seq, q, device, dtype, cache_noise=cache_noise,
+                           noise_table=noise_table)
         work()
         work()
         torch.cuda.synchronize(device)
@@ -115,7 +117,7 @@ def _peak_bytes(mode, cfg_dict, batch, seq, q, device, dtype, threads, cache_noi
     args = json.dumps(
         dict(
             mode=mode, cfg_dict=cfg_dict, batch=batch, seq=seq, q=q, device='cpu', dtype=dtype,
-            threads=threads, cache_noise=cache_noise,
+            threads=threads, cache_noise=cache_noise, noise_table=noise_table,
         )
     )
     code = f"from zer0llm.bench import _bench_memory_worker; _bench_memory_worker({args!r})"
@@ -147,7 +149,7 @@ def _interleaved_seconds(fns: list, device, repeats: int, clock: str = 'wall') -
 def bench_zo(
     model_cfg, batch: int = 8, seq: int = 256, q: int = 1, device='cpu', dtype: str = 'float32',
     repeats: int = 3, memory: bool = True, threads: int | None = None, optimizer: str = 'zo-sgd',
-    direction: str = 'gaussian', cache_noise: bool|int = False,
+    direction: str = 'gaussian', cache_noise: bool|int = False, noise_table: int = 0,
 ) -> dict:
     "Peak memory of inference / ZO step (`optimizer`) / FO AdamW step, and ZO step time vs its forwards, as a dict."
     from dataclasses import asdict
@@ -157,9 +159,10 @@ def bench_zo(
     device, threads = get_device(device), threads or torch.get_num_threads()
     cfg_dict = {k: v for k, v in asdict(model_cfg).items()}
     res = dict(model=model_cfg.name, params=None, batch=batch, seq=seq, q=q, device=str(device), dtype=dtype,
-               optimizer=optimizer, direction=direction, cache_noise=cache_noise)
+               optimizer=optimizer, direction=direction, cache_noise=cache_noise, noise_table=noise_table)
     if memory:
-        peaks = {m: _peak_bytes(m, cfg_dict, batch, seq, q, device, dtype, threads, cache_noise) for m in modes}
+        peaks = {m: _peak_bytes(m, cfg_dict, batch, seq, q, device, dtype, threads, cache_noise, noise_table)
+                 for m in modes}
         res.update(
             peak_mb={m: round(b / 2**20, 1) for m, b in peaks.items()},
             zo_over_inference=peaks[optimizer] / peaks['inference'],
@@ -169,7 +172,7 @@ def bench_zo(
             else 'subprocess peak RSS (VmHWM) minus RSS after imports',
         )
     forward = _bench_work('inference', cfg_dict, batch, seq, q, device, dtype)
-    zo_step = _bench_work(optimizer, cfg_dict, batch, seq, q, device, dtype, direction, cache_noise)
+    zo_step = _bench_work(optimizer, cfg_dict, batch, seq, q, device, dtype, direction, cache_noise, noise_table)
     res.update(
         params=zo_step.n_params, weights_mb=round(zo_step.n_params * get_dtype(dtype).itemsize / 2**20, 1)
     )
@@ -254,7 +257,7 @@ def bench(
     prompt_len: int = 8, new_tokens: int = 32, n_experts: int = 4, top_k: int = 2, device='cpu',
     dtype: str = 'float32', repeats: int = 3, threads: int | None = None, clock: str = 'wall',
     direction: str = 'gaussian', out: str | Path | None = None, optimizer: str = 'zo-sgd',
-    compile: bool = False, cache_noise: int = 0,
+    compile: bool = False, cache_noise: int = 0, noise_table: int = 0,
 ) -> 'pandas.DataFrame':
     "Time and memory ratios of zer0llm vs transformers, ZO vs inference/FO, MoE vs dense; a table, also saved as JSON at `out`."
     import pandas as pd
@@ -302,9 +305,11 @@ def bench(
     zo = bench_zo(
         cfg, batch=batch, seq=seq, q=q, device=device, dtype=dtype, repeats=repeats if clock == 'wall' else 1,
         threads=torch.get_num_threads(), optimizer=optimizer, direction=direction, cache_noise=cache_noise,
+        noise_table=noise_table,
     )
     if clock == 'process':
-        work = lambda mode: _bench_work(mode, asdict(cfg), batch, seq, q, device, dtype, direction, cache_noise)
+        work = lambda mode: _bench_work(mode, asdict(cfg), batch, seq, q, device, dtype, direction, cache_noise,
+                                        noise_table)
         zo.update(forward_s=T(work('inference')), zo_step_s=T(work(optimizer)), clock='process')
         zo['zo_step_over_2q_forwards'] = zo['zo_step_s'] / (2 * q * zo['forward_s'])
         zo['zo_step_over_forwards'] = zo['zo_step_s'] / (zo['forwards_per_step'] * zo['forward_s'])
@@ -341,7 +346,8 @@ def bench(
         machine=machine_info(device),
         settings=dict(
             model=cfg.name, params=param_count(cfg)[0], moe_params=list(param_count(moe_cfg)), batch=batch,
-            seq=seq, q=q, optimizer=optimizer, direction=direction, cache_noise=cache_noise, compile=compile,
+            seq=seq, q=q, optimizer=optimizer, direction=direction, cache_noise=cache_noise, noise_table=noise_table,
+            compile=compile,
             gen_batch=gen_batch,
             prompt_len=prompt_len, new_tokens=new_tokens,
             n_experts=n_experts, top_k=top_k, dtype=dtype, repeats=repeats, clock=clock,

@@ -98,7 +98,7 @@ FIELD_RANGES = {
     'dpo_beta': (0, None, False), 'eval_every': (0, None, True), 'eval_batches': (1, None, True),
     'sample_tokens': (0, None, True), 'max_bad_steps': (1, None, True), 'save_every': (0, None, True),
     'keep_checkpoints': (1, None, True), 'seed': (0, 2**32 - 1, True), 'noise_scale': (0, None, True),
-    'cache_noise': (0, None, True),
+    'cache_noise': (0, None, True), 'noise_table': (0, None, True),
     'blend_ratio': (0, 1, True), 'instruct_target_end': (0, 1, False),
     'instruct_target_step': (0, None, True), 'instruct_noise_end': (0, None, True),
     'instruct_noise_step': (0, None, True), 'instruct_loss_threshold': (0, None, False),
@@ -158,6 +158,7 @@ class TrainConfig:
     direction: str = 'gaussian'     # ZO: gaussian | rademacher | sphere
     two_sided: bool = True          # ZO: (L+ - L-)/2eps, else (L+ - L)/eps
     cache_noise: int = 0            # ZO: keep k queries' z (k = q: the update draws none), k weights' copies
+    noise_table: int = 0            # ZO: read z from one table of N values drawn once (ES); 0 = draw each time
     bp_interval: int = 0            # Instruct: one backward every bp_interval steps
     # Instruct: cosine of the directions with the gradient (origin: instruct_cosine_target)
     target_cos: float = 0.9
@@ -483,7 +484,7 @@ def zo_options(cfg: TrainConfig, name: str) -> dict:
     if not uses_queries(cfg.mode): return {}
     kw = dict(
         q=cfg.query_budget, eps=cfg.zo_eps, direction=cfg.direction, two_sided=cfg.two_sided, seed=cfg.seed,
-        cache_noise=cfg.cache_noise,
+        cache_noise=cfg.cache_noise, noise_table=cfg.noise_table,
     )
     if cfg.mode == 'Instruct':
         kw.update(bp_interval=cfg.bp_interval, target_cos=cfg.target_cos, noise_scale=cfg.noise_scale,

@@ -6,7 +6,7 @@ Docs: https://zer0llm.github.io/zer0llm/zo.html.md"""
 
 # %% ../nbs/07a_zo.ipynb #ad7a7d82
 from __future__ import annotations
-import math, re, hashlib
+import math, re, hashlib, threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -17,10 +17,11 @@ from .model import Transformer, lm_loss
 from .tasks import model_lm_loss
 
 # %% auto #0
-__all__ = ['DIRECTIONS', 'NOISE_CHUNK', 'PASS_COST', 'GUIDE_PLAN', 'SIGN_RULES', 'CONSERVATIVE_RULES', 'SCOPES', 'DEFAULT_SUBSET',
-           'ZO_OPTIMIZERS', 'OPTIMIZERS', 'NEEDS_MODEL', 'mix_seed', 'chunk_spans', 'sign_table', 'draw_chunk',
-           'noise_chunks', 'draw_noise', 'chunk_map', 'ZOOptimizer', 'master_bytes', 'InstructSchedule', 'ZOSGD',
-           'ZOAdam', 'ZOMuDaMW', 'state_bytes', 'ForwardGradient', 'select_params', 'register_zo_optimizer', 'is_zo',
+__all__ = ['DIRECTIONS', 'NOISE_CHUNK', 'TABLE_ALIGN', 'PASS_COST', 'GUIDE_PLAN', 'SIGN_RULES', 'CONSERVATIVE_RULES', 'SCOPES',
+           'DEFAULT_SUBSET', 'ZO_OPTIMIZERS', 'OPTIMIZERS', 'NEEDS_MODEL', 'mix_seed', 'chunk_spans', 'sign_table',
+           'draw_chunk', 'noise_chunks', 'draw_noise', 'noise_table', 'table_offset', 'table_square_sums',
+           'window_square_sum', 'chunk_map', 'ZOOptimizer', 'master_bytes', 'InstructSchedule', 'ZOSGD', 'ZOAdam',
+           'ZOMuDaMW', 'state_bytes', 'ForwardGradient', 'select_params', 'register_zo_optimizer', 'is_zo',
            'make_optimizer', 'lm_closure', 'zo_closures']
 
 # %% ../nbs/07a_zo.ipynb #d0bf7216
@@ -68,6 +69,30 @@ def draw_noise(p: torch.Tensor, seed: int, kind: str = 'gaussian', chunk: int = 
     "The whole noise tensor shaped like `p` (gaussian or ±1; sphere draws gaussian), as `noise_chunks` draws it."
     return torch.cat([z for _, z in noise_chunks(p, seed, kind, chunk)]).view(p.shape)
 
+def noise_table(size: int, seed: int, kind: str = 'gaussian', dtype=torch.float32, device='cpu') -> torch.Tensor:
+    "`size` noise values drawn once from `seed`, chunk by chunk as `draw_noise` draws them: the pool `noise_table=N` reads."
+    t = torch.empty(size, dtype=dtype, device=device)
+    for start, n in chunk_spans(t): draw_chunk(t, seed, start, n, kind, out=t[start:start + n])
+    return t
+
+TABLE_ALIGN = 16   # windows of a noise table start at multiples of 16 values (64 bytes of fp32)
+
+def table_offset(seed: int, start: int, size: int, n: int) -> int:
+    "Where the window of `size` values for noise seed `seed`, chunk offset `start`, begins in a table of `n` values."
+    return TABLE_ALIGN * (mix_seed(seed, start, n) % ((n - size) // TABLE_ALIGN + 1))
+
+def table_square_sums(table: torch.Tensor) -> torch.Tensor:
+    "Prefix sums (float64, n // 16 + 1 of them) of the squares of `table`'s 16-value blocks."
+    whole = table[:table.numel() // TABLE_ALIGN * TABLE_ALIGN]
+    blocks = [whole[s:s + k].double().view(-1, TABLE_ALIGN).pow(2).sum(1) for s, k in chunk_spans(whole)]
+    return torch.cat([whole.new_zeros(1, dtype=torch.float64)] + blocks).cumsum(0)
+
+def window_square_sum(table: torch.Tensor, sums: torch.Tensor, start: int, size: int) -> float:
+    "Sum of squares of `table[start:start+size]` (`start` a multiple of 16) from its `table_square_sums`: no pass over it."
+    end = start + size
+    tail = table[end // TABLE_ALIGN * TABLE_ALIGN:end].double()
+    return float(sums[end // TABLE_ALIGN] - sums[start // TABLE_ALIGN]) + float(tail.dot(tail))
+
 _POOLS = {}
 
 def chunk_map(fn: Callable, jobs: list, device) -> list:
@@ -106,7 +131,8 @@ class ZOOptimizer(torch.optim.Optimizer):
                  two_sided: bool = True, weight_decay: float = 0.0, seed: int = 0, bp_interval: int = 0,
                  target_cos: float = 0.9, noise_scale: float = 1.0, blend_ratio: float = 0.0,
                  schedule: InstructSchedule|None = None, reuse_guide: bool = True, record: bool = False,
-                 master_weights: bool = False, cache_noise: bool|int = False, **defaults):
+                 master_weights: bool = False, cache_noise: bool|int = False, noise_table: int = 0,
+                 **defaults):
         check_choice('direction', direction, DIRECTIONS)
         if master_weights and bp_interval:
             raise ValueError("master_weights: cannot be combined with bp_interval")
@@ -114,12 +140,22 @@ class ZOOptimizer(torch.optim.Optimizer):
         if not isinstance(cache_noise, int) or cache_noise < 0:
             raise ValueError(f"cache_noise: the number of queries whose noise is kept (an int >= 0, True = 1), "
                              f"got {cache_noise!r}")
+        if isinstance(noise_table, bool) or not isinstance(noise_table, int) or noise_table < 0:
+            raise ValueError(f"noise_table: the number of noise values in the shared table (an int >= 0, 0 = "
+                             f"none), got {noise_table!r}")
+        if noise_table and cache_noise:
+            raise ValueError("noise_table and cache_noise: choose one (with a table no noise is drawn, so there is "
+                             "none to keep)")
         if not 0 < target_cos <= 1: raise ValueError(f"target_cos: must lie in (0, 1], got {target_cos}")
         if not 0 <= blend_ratio <= 1: raise ValueError(f"blend_ratio: must lie in [0, 1], got {blend_ratio}")
         super().__init__(params, dict(lr=lr, eps=eps, weight_decay=weight_decay, **defaults))
+        largest = max((min(p.numel(), NOISE_CHUNK) for g in self.param_groups for p in g['params']), default=0)
+        if noise_table and noise_table < largest:
+            raise ValueError(f"noise_table: {noise_table} values cannot hold a noise chunk of {largest} (the "
+                             f"largest here): use noise_table >= {largest}, e.g. 2**25, or 0 for no table")
         store_attr(
             'q,direction,two_sided,bp_interval,target_cos,noise_scale,blend_ratio,schedule,reuse_guide,record,'
-            'cache_noise'
+            'cache_noise,noise_table'
         )
         self.counters = dict(
             seed=seed, step=0, forward_passes=0, bp_passes=0, jvp_passes=0, forward_equivalents=0.0
@@ -131,6 +167,8 @@ class ZOOptimizer(torch.optim.Optimizer):
         # cache_noise: {seed: slot} of the queries kept (oldest first), {(slot, param index): flat buffer},
         # the (slot, param index, offset) pieces drawn
         self.noise_slots, self.noise_bufs, self.noise_drawn = {}, {}, set()
+        # noise_table: {(seed, dtype, device): (table, its table_square_sums)}, made on first use
+        self.noise_tables, self._table_lock = {}, threading.Lock()
 
     def update(self, projections: list, closure) -> None:
         "Extension point (required): apply this variant's rule to the estimate `self.terms(projections)`."
@@ -243,6 +281,10 @@ def _plan(self: ZOOptimizer, query: int) -> dict:
     if self.direction != 'sphere' and not guided: return plan
     # one extra pass that only draws noise: joint norm (and overlap with the guide)
     def sums(i, p, start, size):
+        if self.noise_table and not guided:   # the window's squares were summed with the table
+            table, squares = self._table(p, squares=True)
+            return window_square_sum(table, squares, table_offset(plan['seed'] + i, start, size, self.noise_table),
+                                     size), 0.
         n = self._draw(plan, i, p, start, size).float()
         if not guided: return float(n.pow(2).sum()), 0.
         guide = self.state[p]['guide'].view(-1)[start:start + size].float()
@@ -274,6 +316,9 @@ def _cache(self: ZOOptimizer, plan: dict):
 @patch
 def _draw(self: ZOOptimizer, plan: dict, i: int, p: torch.Tensor, start: int, size: int) -> torch.Tensor:
     "`draw_chunk` of `plan`'s noise for parameter `i`; with `cache_noise`, drawn once per kept query, into its buffer."
+    if self.noise_table:   # a window of the shared table: nothing is drawn
+        o = table_offset(plan['seed'] + i, start, size, self.noise_table)
+        return self._table(p)[o:o + size]
     slot = self.noise_slots.get(plan['seed'])
     if slot is None: return draw_chunk(p, plan['seed'] + i, start, size, self.direction)
     buf = self.noise_bufs.get((slot, i))   # made when first drawn (a variant may never ask)
@@ -284,6 +329,23 @@ def _draw(self: ZOOptimizer, plan: dict, i: int, p: torch.Tensor, start: int, si
         draw_chunk(p, plan['seed'] + i, start, size, self.direction, out=piece)
         self.noise_drawn.add((slot, i, start))
     return piece
+
+@patch
+def _table(self: ZOOptimizer, p: torch.Tensor, squares: bool = False):
+    "The shared noise table in `p`'s dtype and on its device, drawn on first use from the optimizer's seed (`squares`: with its `table_square_sums`)."
+    key = (self.counters['seed'], p.dtype, str(p.device))
+    pair = self.noise_tables.get(key)
+    if pair is None:
+        with self._table_lock:   # a pass's threads may all ask at once
+            pair = self.noise_tables.get(key)
+            if pair is None:     # a new seed (load_state_dict) drops the old seed's tables
+                tables = {k: t for k, t in self.noise_tables.items() if k[0] == key[0]}
+                # (seed, -1): no query's seed, which mixes three integers
+                table = noise_table(self.noise_table, mix_seed(key[0], -1), self.direction, p.dtype, p.device)
+                squares_of = table_square_sums(table) if self.direction == 'sphere' else None
+                pair = tables[key] = (table, squares_of)
+                self.noise_tables = tables
+    return pair if squares else pair[0]
 
 @patch
 def _z_piece(self: ZOOptimizer, plan: dict, i: int, p: torch.Tensor, start: int, size: int) -> torch.Tensor:
@@ -308,13 +370,19 @@ def _add_z(self: ZOOptimizer, terms: list, phase: str = 'perturb', params: list|
     "`into` (default: each param) += sum of scale * z over the (plan, scale) `terms`, for each (index, param)."
     params = [(i, p) for i, _, p in self.params()] if params is None else params
     dest = (lambda p: p) if into is None else (lambda p: into)
+    # a table's window, where no subclass reshapes the noise: the sphere's scale a rides on alpha, no scaled
+    # copy (its a, summed from the table's prefix sums, is the same on any thread count)
+    fold = self.noise_table and type(self)._z_piece is ZOOptimizer._z_piece
     if self.record or not all(dest(p).is_contiguous() for _, p in params):
         for i, p in params:
             for plan, scale in terms: dest(p).add_(self._z(plan, i, p, phase), alpha=scale)
         return
     def add(i, p, start, size):
         piece = dest(p).view(-1)[start:start + size]
-        for plan, scale in terms: piece.add_(self._z_piece(plan, i, p, start, size), alpha=scale)
+        for plan, scale in terms:
+            if fold and plan['a'] and not plan['b']:
+                piece.add_(self._draw(plan, i, p, start, size), alpha=scale * plan['a'])
+            else: piece.add_(self._z_piece(plan, i, p, start, size), alpha=scale)
     jobs = [(i, p, s, k) for i, p in params for s, k in chunk_spans(p)]
     if params: chunk_map(add, jobs, params[0][1].device)
 
