@@ -16,9 +16,10 @@ from .attention import (Attention, KVCache, AttnContext, rope_tables, attention_
     sinusoidal_table, make_context, make_attention)
 
 # %% auto #0
-__all__ = ['LOSS_CHUNK', 'SOFTMAX_CHUNK', 'MEMORY_MODES', 'Block', 'Transformer', 'num_params', 'lm_loss', 'chunked_lm_loss',
-           'LinearCrossEntropy', 'linear_cross_entropy', 'sample_next', 'apply_repetition_penalty', 'left_padding_mask',
-           'pad_prompts', 'decode_step', 'generate', 'param_count', 'training_memory', 'model_table']
+__all__ = ['LOSS_CHUNK', 'SOFTMAX_CHUNK', 'HEAD_BLOCKS', 'MEMORY_MODES', 'Block', 'Transformer', 'num_params', 'lm_loss',
+           'chunked_lm_loss', 'LinearCrossEntropy', 'linear_cross_entropy', 'sample_next', 'apply_repetition_penalty',
+           'left_padding_mask', 'pad_prompts', 'decode_logits', 'decode_step', 'generate', 'param_count',
+           'training_memory', 'model_table']
 
 # %% ../nbs/06_model.ipynb #8813c14f
 class Block(nn.Module):
@@ -224,9 +225,24 @@ def pad_prompts(prompts: list[list[int]], pad_id: int):
     ids = torch.tensor([[pad_id] * (T - len(p)) + list(p) for p in prompts])
     return ids, torch.tensor([[0] * (T - len(p)) + [1] * len(p) for p in prompts])
 
+HEAD_BLOCKS = 8   # row blocks of a large head at decode time (a constant: the same logits on any thread count)
+
+def decode_logits(head: nn.Module, h):
+    "`head(h)` for the few rows `h` (B, dim) of a decode step; on CPU a large bias-free head runs as a `bmm` over `HEAD_BLOCKS` row blocks."
+    w = getattr(head, 'weight', None)
+    plain = type(head) is nn.Linear and head.bias is None and not (head._forward_hooks or head._forward_pre_hooks)
+    if (not plain or h.device.type != 'cpu' or h.shape[0] > 8 or w.numel() < 2 ** 20 or h.dtype != w.dtype
+            or torch.is_autocast_enabled('cpu')):
+        return head(h)
+    (N, K), M = w.shape, h.shape[0]
+    n = N // HEAD_BLOCKS * HEAD_BLOCKS
+    blocks = w[:n].view(HEAD_BLOCKS, n // HEAD_BLOCKS, K)
+    out = torch.bmm(blocks, h.t().expand(HEAD_BLOCKS, K, M)).permute(2, 0, 1).reshape(M, n)
+    return out if n == N else torch.cat([out, F.linear(h, w[n:])], 1)
+
 def _decode_step(model, ids, caches, pos: int, mask):
     "Logits of the last position of `ids` after `pos` cached tokens."
-    return model.output(model.hidden(ids, caches, pos, mask)[:, -1])
+    return decode_logits(model.output, model.hidden(ids, caches, pos, mask)[:, -1])
 
 @functools.cache
 def _compiled_decode_step():   # built on first use: importing torch._dynamo costs ~0.6 s
