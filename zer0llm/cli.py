@@ -291,17 +291,20 @@ def run_model(args):
 
 # %% ../nbs/14_cli.ipynb #908c8481
 def add_signature_args(p: argparse.ArgumentParser, fn, skip=()):
-    "One `--flag` per keyword argument of `fn`, typed by its annotation (`int|None` -> int) or else `str`."
+    "One `--flag` per keyword argument of `fn`, typed by its annotation (`int|None` -> int; a bool is `--x`/`--no-x`) or else `str`."
     import inspect
     for name, prm in inspect.signature(fn).parameters.items():
         if name in skip or prm.default is inspect.Parameter.empty: continue
         try:
             hint = eval(prm.annotation, fn.__globals__) if isinstance(prm.annotation, str) else prm.annotation
         except Exception: hint = str         # an annotation naming a type we do not import
-        d, typ = prm.default, _arg_type(hint)
+        d, typ, flag = prm.default, _arg_type(hint), '--' + name.replace('_', '-')
+        if typ is bool:   # a string 'false' would be truthy
+            p.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=d, help=f'(default: {d})')
+            continue
         if typ not in (int, float, str): typ = str
         p.add_argument(
-            '--' + name.replace('_', '-'), dest=name, type=typ, default=d, metavar=name.upper(),
+            flag, dest=name, type=typ, default=d, metavar=name.upper(),
             help=f'(default: {d})',
         )
 
