@@ -228,11 +228,11 @@ def pad_prompts(prompts: list[list[int]], pad_id: int):
 HEAD_BLOCKS = 8   # row blocks of a large head at decode time (a constant: the same logits on any thread count)
 
 def decode_logits(head: nn.Module, h):
-    "`head(h)` for the few rows `h` (B, dim) of a decode step; on CPU a large bias-free head runs as a `bmm` over `HEAD_BLOCKS` row blocks."
+    "`head(h)` for the few rows `h` (B, dim) of a decode step; on CPU a large bias-free fp32 head runs as a `bmm` over `HEAD_BLOCKS` row blocks."
     w = getattr(head, 'weight', None)
     plain = type(head) is nn.Linear and head.bias is None and not (head._forward_hooks or head._forward_pre_hooks)
-    if (not plain or h.device.type != 'cpu' or h.shape[0] > 8 or w.numel() < 2 ** 20 or h.dtype != w.dtype
-            or torch.is_autocast_enabled('cpu')):
+    if (not plain or h.device.type != 'cpu' or h.shape[0] > 8 or w.numel() < 2 ** 20 or w.dtype != torch.float32
+            or h.dtype != w.dtype or torch.is_autocast_enabled('cpu')):
         return head(h)
     (N, K), M = w.shape, h.shape[0]
     n = N // HEAD_BLOCKS * HEAD_BLOCKS
