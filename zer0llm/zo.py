@@ -283,8 +283,7 @@ def _plan(self: ZOOptimizer, query: int) -> dict:
     def sums(i, p, start, size):
         if self.noise_table and not guided:   # the window's squares were summed with the table
             table, squares = self._table(p, squares=True)
-            return window_square_sum(table, squares, table_offset(plan['seed'] + i, start, size, self.noise_table),
-                                     size), 0.
+            return window_square_sum(table, squares, self._window(plan, i, start, size), size), 0.
         n = self._draw(plan, i, p, start, size).float()
         if not guided: return float(n.pow(2).sum()), 0.
         guide = self.state[p]['guide'].view(-1)[start:start + size].float()
@@ -317,7 +316,7 @@ def _cache(self: ZOOptimizer, plan: dict):
 def _draw(self: ZOOptimizer, plan: dict, i: int, p: torch.Tensor, start: int, size: int) -> torch.Tensor:
     "`draw_chunk` of `plan`'s noise for parameter `i`; with `cache_noise`, drawn once per kept query, into its buffer."
     if self.noise_table:   # a window of the shared table: nothing is drawn
-        o = table_offset(plan['seed'] + i, start, size, self.noise_table)
+        o = self._window(plan, i, start, size)
         return self._table(p)[o:o + size]
     slot = self.noise_slots.get(plan['seed'])
     if slot is None: return draw_chunk(p, plan['seed'] + i, start, size, self.direction)
@@ -329,6 +328,11 @@ def _draw(self: ZOOptimizer, plan: dict, i: int, p: torch.Tensor, start: int, si
         draw_chunk(p, plan['seed'] + i, start, size, self.direction, out=piece)
         self.noise_drawn.add((slot, i, start))
     return piece
+
+@patch
+def _window(self: ZOOptimizer, plan: dict, i: int, start: int, size: int) -> int:
+    "Where `plan`'s window for elements [start, start+size) of parameter `i` starts in the noise table."
+    return table_offset(plan['seed'] + i, start, size, self.noise_table)
 
 @patch
 def _table(self: ZOOptimizer, p: torch.Tensor, squares: bool = False):
