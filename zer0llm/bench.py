@@ -43,6 +43,7 @@ def _bench_work(mode: str, cfg_dict: dict, batch: int, seq: int, q: int, device,
     elif mode in ZO_OPTIMIZERS:
         kw = dict(q=q, direction=direction, cache_noise=cache_noise, noise_table=noise_table)
         zo = ZOSGD(model.parameters(), lr=1e-7, **kw) if mode == 'zo-sgd' else make_optimizer(mode, model, 1e-7, **kw)
+        if noise_table and mode == 'zo-sgd': zo.lazy_rows(model)   # as make_optimizer does
         work = _timed_inside(zo, closure, device)
     else:
         fo = make_fo_optimizer('adamw', model, lr=1e-4)
@@ -58,17 +59,20 @@ def _timed_inside(zo, closure, device):
     """`zo.step(closure)`, which appends (step seconds, seconds of its own forwards) to `.in_step` at each call.
 
     The forwards are timed inside the step (around `_evaluate`), so the ratio of the two needs no second,
-    separately timed forward: on a machine whose speed moves between runs, it is the step's overhead alone."""
+    separately timed forward: on a machine whose speed moves between runs, it is the step's overhead alone.
+    The rows that `lazy_rows` moves inside a forward are the step's work, not the forward's."""
     sync = (lambda: torch.cuda.synchronize(device)) if torch.device(device).type == 'cuda' else (lambda: None)
-    evaluate, spent = zo._evaluate, [0.0]
-    def timed_evaluate(closure):
-        sync()
-        t = time.perf_counter()
-        try: return evaluate(closure)
-        finally:
+    spent = [0.0]
+    def timed(fn, sign):
+        def run(*args):
             sync()
-            spent[0] += time.perf_counter() - t
-    zo._evaluate = timed_evaluate
+            t = time.perf_counter()
+            try: return fn(*args)
+            finally:
+                sync()
+                spent[0] += sign * (time.perf_counter() - t)
+        return run
+    zo._evaluate, zo._rows_sync = timed(zo._evaluate, 1), timed(zo._rows_sync, -1)
     def work():
         spent[0] = 0.0
         sync()

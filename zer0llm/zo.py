@@ -6,7 +6,7 @@ Docs: https://zer0llm.github.io/zer0llm/zo.html.md"""
 
 # %% ../nbs/07a_zo.ipynb #ad7a7d82
 from __future__ import annotations
-import math, re, hashlib, threading
+import math, re, hashlib, threading, weakref, collections
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -20,8 +20,8 @@ from .tasks import model_lm_loss
 __all__ = ['DIRECTIONS', 'NOISE_CHUNK', 'TABLE_ALIGN', 'PASS_COST', 'GUIDE_PLAN', 'SIGN_RULES', 'CONSERVATIVE_RULES', 'SCOPES',
            'DEFAULT_SUBSET', 'ZO_OPTIMIZERS', 'OPTIMIZERS', 'NEEDS_MODEL', 'mix_seed', 'chunk_spans', 'sign_table',
            'draw_chunk', 'noise_chunks', 'draw_noise', 'noise_table', 'table_offset', 'table_square_sums',
-           'window_square_sum', 'chunk_map', 'ZOOptimizer', 'master_bytes', 'InstructSchedule', 'ZOSGD', 'ZOAdam',
-           'ZOMuDaMW', 'state_bytes', 'ForwardGradient', 'select_params', 'register_zo_optimizer', 'is_zo',
+           'window_square_sum', 'chunk_map', 'ZOOptimizer', 'master_bytes', 'InstructSchedule', 'ZOSGD', 'merge_terms',
+           'ZOAdam', 'ZOMuDaMW', 'state_bytes', 'ForwardGradient', 'select_params', 'register_zo_optimizer', 'is_zo',
            'make_optimizer', 'lm_closure', 'zo_closures']
 
 # %% ../nbs/07a_zo.ipynb #d0bf7216
@@ -169,6 +169,8 @@ class ZOOptimizer(torch.optim.Optimizer):
         self.noise_slots, self.noise_bufs, self.noise_drawn = {}, {}, set()
         # noise_table: {(seed, dtype, device): (table, its table_square_sums)}, made on first use
         self.noise_tables, self._table_lock = {}, threading.Lock()
+        # lazy_rows: {param index: its embedding's moved rows}; rows_lazy while spsa's moves are deferred
+        self.row_state, self.rows_lazy = {}, False
 
     def update(self, projections: list, closure) -> None:
         "Extension point (required): apply this variant's rule to the estimate `self.terms(projections)`."
@@ -373,6 +375,7 @@ def _add_z(self: ZOOptimizer, terms: list, phase: str = 'perturb', params: list|
            into: torch.Tensor|None = None):
     "`into` (default: each param) += sum of scale * z over the (plan, scale) `terms`, for each (index, param)."
     params = [(i, p) for i, _, p in self.params()] if params is None else params
+    if into is None and self.row_state: params = self._rows_first(terms, params)   # see lazy_rows
     dest = (lambda p: p) if into is None else (lambda p: into)
     # a table's window, where no subclass reshapes the noise: the sphere's scale a rides on alpha, no scaled
     # copy (its a, summed from the table's prefix sums, is the same on any thread count)
@@ -399,35 +402,38 @@ def _perturb(self: ZOOptimizer, plan: dict, scale: float):
 @patch
 def spsa(self: ZOOptimizer, closure, next_batch: Callable|None = None, fuse_restore: bool = False):
     "Projected gradients `[(plan, g)]` of the q queries by finite differences, and the losses evaluated."
-    eps = self.param_groups[0]['eps']
-    projections, losses, self.pending_restore = [], [], None
-    base = self.base_loss = None if self.two_sided else self._evaluate(closure)
-    if base is not None: losses.append(base)
-    # a query's restore rides on the next query's perturbation (one pass over the weights, each element
-    # added to in the same order), unless one kept query's buffer passes from the one to the other
-    merge, carry = self.noise_kept != 1, []
-    for k in range(self.q):
-        if k and next_batch is not None:
-            next_batch()
-            if not self.two_sided:
-                if carry: self._add_z(carry)                 # the base loss is taken at theta
-                carry = []
-                base = self.base_loss = self._evaluate(closure)
-                losses.append(base)
-        plan = self._plan(k)
-        self._add_z(carry + [(plan, eps)])
-        plus = self._evaluate(closure)
-        if self.two_sided:
-            self._perturb(plan, -2 * eps)
-            minus = self._evaluate(closure)
-        restore, carry = (eps if self.two_sided else -eps), []
-        if fuse_restore and k == self.q - 1:
-            self.pending_restore = (plan['seed'], restore)  # the update restores
-        elif merge and k < self.q - 1: carry = [(plan, restore)]
-        else: self._perturb(plan, restore)
-        g = (plus - minus) / (2 * eps) if self.two_sided else (plus - base) / eps
-        projections.append((plan, g * plan['gain']))
-        losses += [plus, minus] if self.two_sided else []
+    self.rows_lazy = bool(self.row_state) and self._rows_ok()   # lazy_rows: the moves wait for a forward
+    try:
+        eps = self.param_groups[0]['eps']
+        projections, losses, self.pending_restore = [], [], None
+        base = self.base_loss = None if self.two_sided else self._evaluate(closure)
+        if base is not None: losses.append(base)
+        # a query's restore rides on the next query's perturbation (one pass over the weights, each element
+        # added to in the same order), unless one kept query's buffer passes from the one to the other
+        merge, carry = self.noise_kept != 1, []
+        for k in range(self.q):
+            if k and next_batch is not None:
+                next_batch()
+                if not self.two_sided:
+                    if carry: self._add_z(carry)                 # the base loss is taken at theta
+                    carry = []
+                    base = self.base_loss = self._evaluate(closure)
+                    losses.append(base)
+            plan = self._plan(k)
+            self._add_z(carry + [(plan, eps)])
+            plus = self._evaluate(closure)
+            if self.two_sided:
+                self._perturb(plan, -2 * eps)
+                minus = self._evaluate(closure)
+            restore, carry = (eps if self.two_sided else -eps), []
+            if fuse_restore and k == self.q - 1:
+                self.pending_restore = (plan['seed'], restore)  # the update restores
+            elif merge and k < self.q - 1: carry = [(plan, restore)]
+            else: self._perturb(plan, restore)
+            g = (plus - minus) / (2 * eps) if self.two_sided else (plus - base) / eps
+            projections.append((plan, g * plan['gain']))
+            losses += [plus, minus] if self.two_sided else []
+    finally: self.rows_lazy = False
     return projections, losses
 
 @patch
@@ -502,10 +508,12 @@ def step(
     self._maybe_guide(grad_closure)
     with torch.no_grad():
         projections, losses = self.estimate(closure, next_batch, fuse_restore=self.can_fuse())
+        if self.row_state and not self.can_fuse(): self._rows_flush()   # the update reads every row
         *gs, loss = self._reduce([g for _, g in projections] + [sum(losses) / len(losses)])
         if all(math.isfinite(v) for v in gs + [loss]):
             self.update([(plan, g) for (plan, _), g in zip(projections, gs)], closure)
         else: self._skip_update()   # a NaN/inf projection would write NaN into every weight
+        if self.row_state: self._rows_flush()
         self.sync_masters()
     self.counters['step'] += 1
     self.last_loss = loss
@@ -626,6 +634,108 @@ def _reject(self: ZOSGD, projections: list, closure):
         self._apply(terms, -1.0)
         self._decay(undo=True)
         self.counters['rejected'] += 1
+
+# %% ../nbs/07a_zo.ipynb #bc4d631d
+def merge_terms(*term_lists) -> list:
+    "`[(plan, coefficient)]` with one entry per plan seed, the coefficients summed, zeros dropped (first seen first)."
+    out = {}
+    for terms in term_lists:
+        for plan, c in terms:
+            out[plan['seed']] = (plan, out[plan['seed']][1] + c) if plan['seed'] in out else (plan, c)
+    return [(plan, c) for plan, c in out.values() if c != 0]
+
+def _rows_hook(ref, i: int):
+    "Forward pre-hook of a watched embedding: move the rows it is about to look up (eagerly, under compile)."
+    @torch.compiler.disable
+    def hook(module, args):
+        opt = ref()
+        if opt is not None and args: opt._rows_sync(i, args[0])
+    return hook
+
+@patch
+def lazy_rows(self: ZOOptimizer, model: nn.Module) -> list[str]:
+    "Move `model`'s embedding tables (noise_table mode) only on the rows its forwards look up; the names watched."
+    if not self.noise_table:
+        raise ValueError("lazy_rows: needs noise_table > 0 (a table's window can be read row by row; fresh "
+                         "draws come a whole chunk at a time)")
+    index = {id(p): i for i, _, p in self.params()}
+    # a weight that a second module holds (tied to the head) is read whole
+    holders = collections.Counter(id(p) for _, p in model.named_parameters(remove_duplicate=False))
+    names = []
+    for name, m in model.named_modules():
+        w = getattr(m, 'weight', None)
+        if not (isinstance(m, nn.Embedding) and m.max_norm is None and w is not None and id(w) in index
+                and holders[id(w)] == 1 and w.is_contiguous() and type(w.data) is torch.Tensor):   # no DTensor
+            continue
+        i = index[id(w)]
+        if i not in self.row_state:
+            hook = m.register_forward_pre_hook(_rows_hook(weakref.ref(self), i))
+            self.row_state[i] = dict(param=w, rows=None, base=None, terms=[], shifts={}, hook=hook)
+        names.append(name)
+    return names
+
+@patch
+def _rows_ok(self: ZOOptimizer) -> bool:
+    "Whether this step's moves are plain table windows (no guide, no record, no subclass noise) that rows can read."
+    return bool(self.noise_table) and not (self.record or self._guided()) and \
+        type(self)._z_piece is ZOOptimizer._z_piece
+
+@patch
+def _rows_z(self: ZOOptimizer, plan: dict, i: int, p: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    "Rows `rows` of `plan`'s table window for parameter `i` (each chunk's window, gathered), unscaled."
+    d, table, first, st = p[0].numel(), self._table(p), rows * p[0].numel(), self.row_state[i]
+    shift = st['shifts'].get(plan['seed'])   # each chunk's window start - its offset, kept for the step
+    if shift is None:
+        shift = st['shifts'][plan['seed']] = torch.tensor(
+            [self._window(plan, i, s, k) - s for s, k in chunk_spans(p)], device=p.device)
+    if NOISE_CHUNK % d == 0:   # no row straddles two chunks: one slice of the table per row
+        slices = table.as_strided((table.numel() - d + 1, d), (1, 1))
+        return slices.index_select(0, shift[first // NOISE_CHUNK] + first).view(len(rows), *p.shape[1:])
+    elems = (first.unsqueeze(1) + torch.arange(d, device=p.device)).view(-1)
+    return table.index_select(0, shift[elems // NOISE_CHUNK] + elems).view(len(rows), *p.shape[1:])
+
+@patch
+def _rows_sync(self: ZOOptimizer, i: int, ids: torch.Tensor):
+    "Before a lookup: the rows moved so far and `ids`' rows := their saved values + the deferred moves."
+    st = self.row_state[i]
+    if not st['terms'] and st['rows'] is None: return
+    p = st['param']
+    with torch.no_grad():
+        rows = ids.reshape(-1).to(p.device)
+        rows = (rows if st['rows'] is None else torch.cat([st['rows'], rows])).unique()
+        base = p.index_select(0, rows)                 # rows not moved yet hold their saved value
+        if st['rows'] is not None: base[torch.searchsorted(rows, st['rows'])] = st['base']
+        moved = base.clone()
+        for plan, c in st['terms']: moved.add_(self._rows_z(plan, i, p, rows), alpha=c * plan['a'])
+        p.index_copy_(0, rows, moved)
+    st.update(rows=rows, base=base)
+
+@patch
+def _rows_reset(self: ZOOptimizer, i: int) -> list:
+    "Put parameter `i`'s moved rows back to their saved values; return the moves it still owes (all rows)."
+    st = self.row_state[i]
+    if st['rows'] is not None:
+        with torch.no_grad(): st['param'].index_copy_(0, st['rows'], st['base'])
+    terms, st['rows'], st['base'], st['terms'], st['shifts'] = st['terms'], None, None, [], {}
+    return terms
+
+@patch
+def _rows_first(self: ZOOptimizer, terms: list, params: list) -> list:
+    "`_add_z` on watched tables: defer `terms` (spsa), or add what they owe with `terms` in one pass; the other params."
+    rest = []
+    for i, p in params:
+        st = self.row_state.get(i)
+        if st is None: rest.append((i, p))
+        elif self.rows_lazy: st['terms'] = merge_terms(st['terms'], terms)
+        elif owed := merge_terms(self._rows_reset(i), terms):
+            self._add_z(owed, 'update', [(i, p)], into=p)   # into=p: past this branch, one dense pass
+    return rest
+
+@patch
+def _rows_flush(self: ZOOptimizer):
+    "Every watched table to its full state: moved rows back, then the moves still owed added to all rows."
+    for i, st in self.row_state.items():
+        if owed := self._rows_reset(i): self._add_z(owed, 'update', [(i, st['param'])], into=st['param'])
 
 # %% ../nbs/07a_zo.ipynb #53779e73
 class ZOAdam(ZOOptimizer):
@@ -761,16 +871,18 @@ def is_zo(opt) -> bool:
     "Whether `opt` steps from a closure without backward (a `ZOOptimizer`)."
     return isinstance(opt, ZOOptimizer)
 
-def make_optimizer(name: str, params_or_model, lr: float, weight_decay: float = 0.0,
+def make_optimizer(name: str, params_or_model, lr: float, weight_decay: float = 0.0, lazy_rows: bool = True,
                    **kwargs) -> torch.optim.Optimizer:
-    "The FO or ZO optimizer called `name` over a model's trainable parameters (or an explicit parameter list)."
+    "The FO or ZO optimizer called `name` over a model's trainable parameters (or an explicit parameter list); with a noise table, a model's embeddings move row by row (`lazy_rows`)."
     check_choice('optimizer', name, OPTIMIZERS)
     model = params_or_model if isinstance(params_or_model, nn.Module) else None
     groups = param_groups(params_or_model, weight_decay)
     if name.endswith('mudamw') and model is not None: kwargs.setdefault('hidden_size', hidden_size_of(model))
     if name in FO_OPTIMIZERS: return FO_OPTIMIZERS[name](groups, lr, **kwargs)
     if name in NEEDS_MODEL and model is not None: kwargs.setdefault('model', model)
-    return ZO_OPTIMIZERS[name](groups, lr, **kwargs)
+    opt = ZO_OPTIMIZERS[name](groups, lr, **kwargs)
+    if lazy_rows and model is not None and getattr(opt, 'noise_table', 0): opt.lazy_rows(model)
+    return opt
 
 # %% ../nbs/07a_zo.ipynb #5ab02c40
 def lm_closure(model: nn.Module, batch: torch.Tensor, loss_fn: Callable = model_lm_loss) -> Callable:
