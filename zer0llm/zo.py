@@ -644,13 +644,17 @@ def merge_terms(*term_lists) -> list:
             out[plan['seed']] = (plan, out[plan['seed']][1] + c) if plan['seed'] in out else (plan, c)
     return [(plan, c) for plan, c in out.values() if c != 0]
 
-def _rows_hook(ref, i: int):
+def _no_optimizer(): return None
+
+class _RowsHook:
     "Forward pre-hook of a watched embedding: move the rows it is about to look up (eagerly, under compile)."
+    def __init__(self, opt, i: int): self.ref, self.i = weakref.ref(opt), i
+    def __getstate__(self): return dict(i=self.i)   # a pickled or copied model keeps an idle hook
+    def __setstate__(self, state): self.ref, self.i = _no_optimizer, state['i']
     @torch.compiler.disable
-    def hook(module, args):
-        opt = ref()
-        if opt is not None and args: opt._rows_sync(i, args[0])
-    return hook
+    def __call__(self, module, args):
+        opt = self.ref()
+        if opt is not None and args: opt._rows_sync(self.i, args[0])
 
 @patch
 def lazy_rows(self: ZOOptimizer, model: nn.Module) -> list[str]:
@@ -669,7 +673,7 @@ def lazy_rows(self: ZOOptimizer, model: nn.Module) -> list[str]:
             continue
         i = index[id(w)]
         if i not in self.row_state:
-            hook = m.register_forward_pre_hook(_rows_hook(weakref.ref(self), i))
+            hook = m.register_forward_pre_hook(_RowsHook(self, i))
             self.row_state[i] = dict(param=w, rows=None, base=None, terms=[], shifts={}, hook=hook)
         names.append(name)
     return names
