@@ -158,7 +158,7 @@ class TrainConfig:
     direction: str = 'gaussian'     # ZO: gaussian | rademacher | sphere
     two_sided: bool = True          # ZO: (L+ - L-)/2eps, else (L+ - L)/eps
     cache_noise: int = 0            # ZO: keep k queries' z (k = q: the update draws none), k weights' copies
-    noise_table: int = 0            # ZO: read z from one table of N values drawn once (ES); 0 = draw each time
+    noise_table: int = 0            # ZO: read z from one table of N values drawn once (ES; untied embeddings move by rows); 0: draw
     bp_interval: int = 0            # Instruct: one backward every bp_interval steps
     # Instruct: cosine of the directions with the gradient (origin: instruct_cosine_target)
     target_cos: float = 0.9
