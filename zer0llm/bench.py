@@ -17,7 +17,7 @@ from .data import embedded_texts, build_token_cache, TokenCache, BlockDataset
 from .tokenizer import train_tokenizer
 from .model import Transformer, lm_loss, generate, param_count
 from .optim import make_fo_optimizer
-from .zo import ZOSGD, lm_closure, make_optimizer, state_bytes, master_bytes, ZO_OPTIMIZERS, DIRECTIONS
+from .zo import lm_closure, make_optimizer, state_bytes, master_bytes, ZO_OPTIMIZERS, DIRECTIONS
 import zer0llm.zo_methods   # the ZO methods' names, for bench_zo(optimizer=...)
 from .metrics import cpu_info, device_memory_bytes, device_peak_flops, flops_per_token
 
@@ -42,8 +42,7 @@ def _bench_work(mode: str, cfg_dict: dict, batch: int, seq: int, q: int, device,
     if mode == 'inference': work = lambda: closure()
     elif mode in ZO_OPTIMIZERS:
         kw = dict(q=q, direction=direction, cache_noise=cache_noise, noise_table=noise_table)
-        zo = ZOSGD(model.parameters(), lr=1e-7, **kw) if mode == 'zo-sgd' else make_optimizer(mode, model, 1e-7, **kw)
-        if noise_table and mode == 'zo-sgd': zo.lazy_rows(model)   # as make_optimizer does
+        zo = make_optimizer(mode, model, 1e-7, **kw)   # as the trainer builds it (lazy_rows with a table)
         work = _timed_inside(zo, closure, device)
     else:
         fo = make_fo_optimizer('adamw', model, lr=1e-4)

@@ -724,22 +724,26 @@ def _rows_reset(self: ZOOptimizer, i: int) -> list:
     return terms
 
 @patch
+def _rows_settle(self: ZOOptimizer, i: int, terms: list = ()):
+    "Watched parameter `i` to its full state: moved rows back, then what it owes and `terms` added to all rows, in one pass."
+    p = self.row_state[i]['param']
+    if owed := merge_terms(self._rows_reset(i), terms):
+        self._add_z(owed, 'update', [(i, p)], into=p)   # into=p: past _add_z's watched branch, one dense pass
+
+@patch
 def _rows_first(self: ZOOptimizer, terms: list, params: list) -> list:
-    "`_add_z` on watched tables: defer `terms` (spsa), or add what they owe with `terms` in one pass; the other params."
+    "`_add_z` on watched tables: defer `terms` (spsa) or settle them with `terms`; the other params."
     rest = []
     for i, p in params:
-        st = self.row_state.get(i)
-        if st is None: rest.append((i, p))
-        elif self.rows_lazy: st['terms'] = merge_terms(st['terms'], terms)
-        elif owed := merge_terms(self._rows_reset(i), terms):
-            self._add_z(owed, 'update', [(i, p)], into=p)   # into=p: past this branch, one dense pass
+        if i not in self.row_state: rest.append((i, p))
+        elif self.rows_lazy: self.row_state[i]['terms'] = merge_terms(self.row_state[i]['terms'], terms)
+        else: self._rows_settle(i, terms)
     return rest
 
 @patch
 def _rows_flush(self: ZOOptimizer):
-    "Every watched table to its full state: moved rows back, then the moves still owed added to all rows."
-    for i, st in self.row_state.items():
-        if owed := self._rows_reset(i): self._add_z(owed, 'update', [(i, st['param'])], into=st['param'])
+    "Every watched table to its full state (see `_rows_settle`)."
+    for i in self.row_state: self._rows_settle(i)
 
 # %% ../nbs/07a_zo.ipynb #53779e73
 class ZOAdam(ZOOptimizer):
